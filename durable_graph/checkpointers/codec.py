@@ -1,0 +1,135 @@
+"""How checkpoint values become stored bytes, shared by every backend.
+
+Values go through LangGraph's serializer protocol (``JsonPlusSerializer`` by default), so pydantic
+models, dataclasses and LangChain messages round-trip. Large blobs are zlib-compressed (the type tag
+gets a ``+z`` suffix). A plain ``list`` channel value is stored as content-addressed chunks: each
+item is serialized on its own and named by a hash of its bytes, so an item already stored for the
+thread is not stored again and a version only holds the list of hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from durable_graph.errors import CorruptCheckpointError
+
+COMPRESSED_SUFFIX = "+z"
+CHUNKED_TYPE = "chunks"
+"""Type tag of a value stored as a list of chunk references."""
+EMPTY_TYPE = "empty"
+"""Type tag of a channel version that has no value (the channel was cleared)."""
+DEFAULT_COMPRESS_ABOVE = 16 * 1024
+HASH_BYTES = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One serialized list item, named by the hash of its type and bytes."""
+
+    hash: bytes
+    type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredValue:
+    """A channel value as stored: inline ``(type, data)``, or ``CHUNKED_TYPE`` with ``refs``."""
+
+    type: str
+    data: bytes | None
+    refs: tuple[bytes, ...] = ()
+
+
+class Codec:
+    """Serializes values for storage and back; one instance is shared by sync and async paths."""
+
+    def __init__(
+        self,
+        serde: SerializerProtocol,
+        *,
+        compress_above: int | None = DEFAULT_COMPRESS_ABOVE,
+        chunk_lists: bool = True,
+    ) -> None:
+        self.serde = serde
+        self.compress_above = compress_above
+        self.chunk_lists = chunk_lists
+
+    # -- single blobs -------------------------------------------------------------------------
+
+    def dumps(self, value: Any) -> tuple[str, bytes]:
+        type_, data = self.serde.dumps_typed(value)
+        if self.compress_above is not None and len(data) > self.compress_above:
+            packed = zlib.compress(data, 1)
+            if len(packed) < len(data):
+                return type_ + COMPRESSED_SUFFIX, packed
+        return type_, data
+
+    def loads(self, type_: str, data: bytes | None, *, thread_id: str, checkpoint_id: str | None) -> Any:
+        try:
+            if type_.endswith(COMPRESSED_SUFFIX):
+                type_ = type_[: -len(COMPRESSED_SUFFIX)]
+                data = zlib.decompress(data or b"")
+            return self.serde.loads_typed((type_, data or b""))
+        except CorruptCheckpointError:
+            raise
+        except Exception as exc:
+            raise CorruptCheckpointError(
+                thread_id, checkpoint_id, f"blob of type {type_!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    # -- channel values -----------------------------------------------------------------------
+
+    def encode_value(self, value: Any) -> tuple[StoredValue, list[Chunk]]:
+        """Encode one channel value; list values become chunk references plus their chunks."""
+        if self.chunk_lists and type(value) is list and value:
+            chunks = [self._chunk(item) for item in value]
+            return StoredValue(CHUNKED_TYPE, None, tuple(c.hash for c in chunks)), chunks
+        type_, data = self.dumps(value)
+        return StoredValue(type_, data), []
+
+    def encode_channels(
+        self, values: Mapping[str, Any], versions: Iterable[str]
+    ) -> tuple[dict[str, StoredValue], dict[bytes, Chunk]]:
+        """Encode the given channels; a channel absent from ``values`` is stored as empty."""
+        stored: dict[str, StoredValue] = {}
+        chunks: dict[bytes, Chunk] = {}
+        for channel in versions:
+            if channel in values:
+                stored[channel], new_chunks = self.encode_value(values[channel])
+                for chunk in new_chunks:
+                    chunks[chunk.hash] = chunk
+            else:
+                stored[channel] = StoredValue(EMPTY_TYPE, None)
+        return stored, chunks
+
+    def decode_value(
+        self,
+        stored: StoredValue,
+        chunks: Mapping[bytes, tuple[str, bytes]],
+        *,
+        thread_id: str,
+        checkpoint_id: str | None,
+    ) -> Any:
+        """Decode a stored value; ``chunks`` maps hash to ``(type, data)`` for chunked values."""
+        if stored.type != CHUNKED_TYPE:
+            return self.loads(stored.type, stored.data, thread_id=thread_id, checkpoint_id=checkpoint_id)
+        items = []
+        for ref in stored.refs:
+            found = chunks.get(bytes(ref))
+            if found is None:
+                raise CorruptCheckpointError(
+                    thread_id, checkpoint_id, f"list item {bytes(ref).hex()} is missing"
+                )
+            items.append(self.loads(found[0], found[1], thread_id=thread_id, checkpoint_id=checkpoint_id))
+        return items
+
+    def _chunk(self, item: Any) -> Chunk:
+        type_, data = self.dumps(item)
+        digest = hashlib.blake2b(type_.encode() + b"\0" + data, digest_size=HASH_BYTES).digest()
+        return Chunk(digest, type_, data)

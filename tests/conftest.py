@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.pg import fresh_database, server_url
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Admin URL of the real Postgres server shared by the whole test session."""
+    with server_url(tmp_path_factory.mktemp("embedded")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def pg_url(pg_server: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A ``postgresql://`` URL of a database of this test module's own."""
+    with fresh_database(pg_server, request.module.__name__.rsplit(".", 1)[-1]) as url:
+        yield url

@@ -1,0 +1,46 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from durable_graph import embedded
+from durable_graph.errors import BackendUnavailableError
+
+
+def test_embedded_server_has_pgvector(tmp_path: Path) -> None:
+    url = embedded.start(tmp_path / "data")
+    assert embedded.start(tmp_path / "data") == url  # reused within the process
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        dist = conn.execute("SELECT '[1,0]'::vector <=> '[0,1]'::vector").fetchone()
+    assert dist == (1.0,)
+
+
+def test_two_processes_share_one_server(tmp_path: Path) -> None:
+    data = tmp_path / "shared"
+    script = (
+        "import sys, psycopg; from durable_graph import embedded;"
+        "url = embedded.start(sys.argv[1]);"
+        "print(psycopg.connect(url).execute('select pg_postmaster_start_time()').fetchone()[0])"
+    )
+    url = embedded.start(data)  # this process keeps it alive
+    with psycopg.connect(url) as conn:
+        started = str(conn.execute("select pg_postmaster_start_time()").fetchone()[0])
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-c", script, str(data)], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for _ in range(2)
+    ]
+    assert outputs == [started, started]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_dir_is_a_clear_error(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    with pytest.raises(BackendUnavailableError, match="not writable"):
+        embedded.start(locked / "data")
