@@ -38,9 +38,49 @@ def test_two_processes_share_one_server(tmp_path: Path) -> None:
     assert outputs == [started, started]
 
 
+def test_data_dir_that_cannot_be_created_is_a_clear_error(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    with pytest.raises(BackendUnavailableError, match="cannot create data dir"):
+        embedded.start(not_a_dir / "data")
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
 def test_unwritable_dir_is_a_clear_error(tmp_path: Path) -> None:
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     with pytest.raises(BackendUnavailableError, match="not writable"):
         embedded.start(locked / "data")
+
+
+def _server_running(data: Path) -> bool:
+    pid_file = data / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text().split()[0])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_last_user_stops_the_server_even_after_a_killed_user(tmp_path: Path) -> None:
+    data = tmp_path / "lifecycle"
+    start = f"from durable_graph import embedded; embedded.start({str(data)!r});"
+    subprocess.run([sys.executable, "-c", start], check=True)
+    assert not _server_running(data)
+
+    killed = subprocess.Popen(
+        [sys.executable, "-c", start + "print('up', flush=True); input()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert killed.stdout is not None and killed.stdout.readline().strip() == "up"
+    killed.kill()
+    killed.wait()
+    assert _server_running(data)  # a SIGKILLed user cannot stop it ...
+
+    subprocess.run([sys.executable, "-c", start], check=True)
+    assert not _server_running(data)  # ... but the next last user does
