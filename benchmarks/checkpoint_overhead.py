@@ -1,0 +1,240 @@
+"""Per-node checkpoint overhead: durable-graph's checkpointers against LangGraph's own.
+
+    .venv/bin/python benchmarks/checkpoint_overhead.py [--url postgresql://...] [--threads 20] ...
+
+One graph of 10 chained nodes with a few KB of state and a list channel every node appends to is
+run without a checkpointer (the baseline) and with each checkpointer: ours (Postgres, SQLite,
+memory) and LangGraph's (PostgresSaver, SqliteSaver, InMemorySaver), with ``durability="sync"``
+(each checkpoint committed before the next node) and with the default durability ("async":
+saved in the background while the next node runs). Each thread is invoked ``--turns`` times, so
+the list grows as a conversation would. Postgres savers use separate databases on one server:
+``--url`` (an admin URL that may create databases), else an embedded server in a temporary dir.
+
+Overhead per node = (time per node with the checkpointer) - (time per node without, measured just
+before). Every configuration is measured ``--rounds`` times and the median is reported, with the
+range. The memory rows compare two nearly identical savers and so show the noise level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import operator
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypedDict
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.postgres import PostgresSaver
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from durable_graph.checkpointers import open_checkpointer
+
+NODES = 10
+BACKENDS = ("postgres", "sqlite", "memory")
+DURABILITIES: tuple[Literal["sync", "async"], ...] = ("sync", "async")
+
+
+class State(TypedDict, total=False):
+    brief: str
+    items: Annotated[list[dict[str, Any]], operator.add]
+    step: int
+
+
+def build_graph(checkpointer: Any, item_bytes: int) -> CompiledStateGraph:
+    builder = StateGraph(State)
+    previous = START
+    for i in range(NODES):
+
+        def node(state: State, i: int = i) -> State:
+            step = state.get("step", 0) + 1
+            text = (f"node {i} step {step} " * (item_bytes // 12 + 1))[:item_bytes]
+            return {"items": [{"node": i, "step": step, "text": text}], "step": step}
+
+        builder.add_node(f"n{i}", node)
+        builder.add_edge(previous, f"n{i}")
+        previous = f"n{i}"
+    builder.add_edge(previous, END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+@dataclass(frozen=True)
+class Config:
+    backend: str  # "none", "postgres", "sqlite", "memory"
+    impl: str  # "ours" or "theirs"
+    durability: Literal["sync", "async"] | None
+
+
+def with_database(url: str, dbname: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/" + dbname))
+
+
+@contextmanager
+def postgres_databases(admin_url: str, names: list[str]) -> Iterator[dict[str, str]]:
+    suffix = uuid.uuid4().hex[:8]
+    created = {name: f"bench_{name}_{suffix}" for name in names}
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        for db in created.values():
+            conn.execute(f'CREATE DATABASE "{db}"')
+    try:
+        yield {name: with_database(admin_url, db) for name, db in created.items()}
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            for db in created.values():
+                conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+def start_embedded() -> str:
+    from durable_graph import embedded
+
+    data_dir = tempfile.mkdtemp(prefix="dg-bench-pg-")
+    # Registered before the server's own exit hook, so it runs after the server has stopped.
+    atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
+    return embedded.start(Path(data_dir) / "pg")
+
+
+def open_savers(stack: ExitStack, pg_urls: dict[str, str], work_dir: Path, backends: list[str]) -> dict:
+    savers: dict[tuple[str, str], Any] = {}
+    if "postgres" in backends:
+        savers["postgres", "ours"] = stack.enter_context(open_checkpointer(pg_urls["ours"]))
+        theirs = stack.enter_context(PostgresSaver.from_conn_string(pg_urls["theirs"]))
+        theirs.setup()
+        savers["postgres", "theirs"] = theirs
+    if "sqlite" in backends:
+        savers["sqlite", "ours"] = stack.enter_context(open_checkpointer(f"sqlite:///{work_dir / 'ours.db'}"))
+        conn = sqlite3.connect(work_dir / "theirs.db", check_same_thread=False)
+        stack.callback(conn.close)
+        savers["sqlite", "theirs"] = SqliteSaver(conn)
+    if "memory" in backends:
+        savers["memory", "ours"] = stack.enter_context(open_checkpointer("memory://"))
+        savers["memory", "theirs"] = InMemorySaver()
+    return savers
+
+
+def run_config(graph: CompiledStateGraph, config: Config, args: argparse.Namespace, tag: str) -> float:
+    """Seconds per node over ``--threads`` threads of ``--turns`` invocations each."""
+    brief = "b" * (args.state_kb * 1024)
+    # "async" is LangGraph's default durability; without a checkpointer it does not apply.
+    durability: Literal["sync", "async"] | None = None if config.backend == "none" else config.durability
+    started = time.perf_counter()
+    for t in range(args.threads):
+        thread: RunnableConfig = {"configurable": {"thread_id": f"{tag}-{t}"}}
+        for turn in range(args.turns):
+            graph.invoke({"brief": brief, "step": turn * NODES}, thread, durability=durability)
+    return (time.perf_counter() - started) / (args.threads * args.turns * NODES)
+
+
+def measure(args: argparse.Namespace, savers: dict, console: Console) -> dict[Config, list[float]]:
+    """Overhead per node of every configuration, one sample per round.
+
+    Ours and theirs of one backend and durability run back to back (in alternating order), right
+    after a baseline run, so a slow patch of the shared machine hits both sides alike.
+    """
+    none = Config("none", "none", None)
+    pairs = [
+        (Config(backend, "ours", durability), Config(backend, "theirs", durability))
+        for backend in BACKENDS
+        if (backend, "ours") in savers
+        for durability in DURABILITIES
+    ]
+    graphs: dict[Config, CompiledStateGraph] = {none: build_graph(None, args.item_bytes)}
+    for pair in pairs:
+        for c in pair:
+            graphs[c] = build_graph(savers[c.backend, c.impl], args.item_bytes)
+    warmup = argparse.Namespace(**{**vars(args), "threads": 1, "turns": 1})
+    for c, graph in graphs.items():  # connections, prepared statements, imports
+        run_config(graph, c, warmup, "warmup")
+    samples: dict[Config, list[float]] = {c: [] for c in graphs if c != none}
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("measuring", total=args.rounds * len(pairs))
+        for r in range(args.rounds):
+            for pair in pairs:
+                progress.update(
+                    task, description=f"round {r + 1}/{args.rounds}: {pair[0].backend} {pair[0].durability}"
+                )
+                base = run_config(graphs[none], none, args, f"r{r}-{uuid.uuid4().hex[:6]}")
+                for c in pair if r % 2 == 0 else reversed(pair):
+                    samples[c].append(run_config(graphs[c], c, args, f"r{r}-{uuid.uuid4().hex[:6]}") - base)
+                progress.advance(task)
+    return samples
+
+
+def report(samples: dict[Config, list[float]], args: argparse.Namespace, console: Console) -> None:
+    def us(seconds: float) -> str:
+        return f"{seconds * 1e6:,.0f}"
+
+    table = Table(
+        title=f"checkpoint overhead per node, µs (median of {args.rounds} rounds; "
+        f"{args.threads} threads x {args.turns} turns x {NODES} nodes per round)"
+    )
+    for column in ("backend", "durability", "ours", "theirs", "ours / theirs", "ours range", "theirs range"):
+        table.add_column(column, justify="left" if column in ("backend", "durability") else "right")
+    for c in samples:
+        if c.impl != "ours":
+            continue
+        ours = samples[c]
+        theirs = samples[Config(c.backend, "theirs", c.durability)]
+        o, t = statistics.median(ours), statistics.median(theirs)
+        ratio = f"{o / t:.2f}" if o > 0 and t > 0 else "n/a (≈ 0)"
+        table.add_row(
+            c.backend,
+            str(c.durability),
+            us(o),
+            us(t),
+            ratio,
+            f"{us(min(ours))}..{us(max(ours))}",
+            f"{us(min(theirs))}..{us(max(theirs))}",
+        )
+    console.print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--url", help="Postgres admin URL (default: an embedded server in a temp dir)")
+    parser.add_argument("--threads", type=int, default=10, help="threads per measurement (default 10)")
+    parser.add_argument("--turns", type=int, default=3, help="invocations per thread (default 3)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, median and range reported (default 3)")
+    parser.add_argument("--state-kb", type=int, default=4, help="KB of text in the state (default 4)")
+    parser.add_argument("--item-bytes", type=int, default=200, help="bytes each node appends (default 200)")
+    parser.add_argument(
+        "--backends", default="postgres,sqlite,memory", help="comma-separated subset (default: all three)"
+    )
+    args = parser.parse_args()
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = set(backends) - set(BACKENDS)
+    if unknown or not backends:
+        parser.error(
+            f"--backends takes postgres, sqlite and memory, not {', '.join(sorted(unknown)) or 'nothing'}"
+        )
+    console = Console(width=None if sys.stdout.isatty() else 140)
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="dg-bench-") as work:
+        pg_urls: dict[str, str] = {}
+        if "postgres" in backends:
+            admin = args.url or start_embedded()
+            pg_urls = stack.enter_context(postgres_databases(admin, ["ours", "theirs"]))
+        savers = open_savers(stack, pg_urls, Path(work), backends)
+        samples = measure(args, savers, console)
+    report(samples, args, console)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""``PostgresCheckpointer``: LangGraph checkpoints in Postgres, for sync and async graphs alike.
+
+The SQL, its parameters and the decoding of rows live in ``postgres_sql`` and are shared by both
+paths; ``postgres_pool`` owns the connections. This class only ties them to LangGraph's
+``BaseCheckpointSaver`` interface. See ``docs/postgres.md`` for the storage layout.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from durable_graph.checkpointers.codec import Codec
+from durable_graph.checkpointers.postgres_pool import DEFAULT_CONNECT_TIMEOUT, Pools
+from durable_graph.checkpointers.postgres_sql import CheckpointSQL
+
+COMPRESS_ABOVE = 512
+"""Postgres compresses only values above about 2 KB, so the checkpointer compresses smaller ones
+itself: a message of 1 KB of text typically halves."""
+
+
+class PostgresCheckpointer(BaseCheckpointSaver[str]):
+    """A LangGraph checkpointer backed by Postgres through psycopg 3 connection pools.
+
+    ``conninfo`` is a libpq connection string or URL. ``pool_size`` caps each pool (sync and
+    async). Values and list items whose serialized form exceeds ``compress_above`` bytes are
+    zlib-compressed (``None`` turns compression off). Connecting gives up after
+    ``connect_timeout`` seconds with ``BackendUnavailableError``.
+
+    Use it through ``open_checkpointer(url)``, or call ``open()``/``close()`` (or
+    ``aopen()``/``aclose()``) yourself; the schema is created or migrated on open.
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        serde: SerializerProtocol | None = None,
+        pool_size: int = 10,
+        compress_above: int | None = COMPRESS_ABOVE,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    ) -> None:
+        super().__init__(serde=serde)
+        self._pools = Pools(conninfo, pool_size=pool_size, connect_timeout=connect_timeout)
+        self._compress_above = compress_above
+        self._sql_cache: CheckpointSQL | None = None
+
+    @property
+    def _sql(self) -> CheckpointSQL:
+        # Rebuilt when ``serde`` changes, as ``with_allowlist`` does on a copy of the checkpointer.
+        if self._sql_cache is None or self._sql_cache.codec.serde is not self.serde:
+            self._sql_cache = CheckpointSQL(Codec(self.serde, compress_above=self._compress_above))
+        return self._sql_cache
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Migrate the schema and open the sync pool."""
+        self._pools.open()
+
+    def close(self) -> None:
+        self._pools.close()
+
+    async def aopen(self) -> None:
+        """Migrate the schema and open the async pool in the running event loop."""
+        await self._pools.aopen()
+
+    async def aclose(self) -> None:
+        await self._pools.aclose()
+
+    def __enter__(self) -> PostgresCheckpointer:
+        self.open()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> PostgresCheckpointer:
+        await self.aopen()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    @property
+    def pool(self) -> ConnectionPool:
+        """The sync connection pool (opened if it was not)."""
+        return self._pools.open()
+
+    async def apool(self) -> AsyncConnectionPool:
+        """The async connection pool of the running event loop (opened if it was not)."""
+        return await self._pools.aopen()
+
+    def pool_stats(self) -> dict[str, dict[str, int]]:
+        """psycopg-pool statistics of the open pools, keyed ``"sync"`` and ``"async"``."""
+        return self._pools.stats()
+
+    # -- sync ---------------------------------------------------------------------------------
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return self._pools.run(self._sql.get_tuple(config))
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        yield from self._pools.run(self._sql.list_checkpoints(config, filter, before, limit))
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return self._pools.run(self._sql.put(config, checkpoint, metadata, new_versions))
+
+    def put_writes(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+    ) -> None:
+        self._pools.run(self._sql.put_writes(config, writes, task_id, task_path))
+
+    def delete_thread(self, thread_id: str) -> None:
+        self._pools.run(self._sql.delete_threads([thread_id]))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        self._pools.run(self._sql.delete_for_runs(run_ids))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        self._pools.run(self._sql.copy_thread(source_thread_id, target_thread_id))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Prune threads: ``"keep_latest"`` keeps the newest checkpoint of each namespace (with its
+        writes), ``"delete"`` removes everything. Blobs and list items no kept checkpoint uses go too.
+        """
+        self._pools.run(self._sql.prune(thread_ids, strategy))
+
+    # -- async --------------------------------------------------------------------------------
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await self._pools.arun(self._sql.get_tuple(config))
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        for item in await self._pools.arun(self._sql.list_checkpoints(config, filter, before, limit)):
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return await self._pools.arun(self._sql.put(config, checkpoint, metadata, new_versions))
+
+    async def aput_writes(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+    ) -> None:
+        await self._pools.arun(self._sql.put_writes(config, writes, task_id, task_path))
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await self._pools.arun(self._sql.delete_threads([thread_id]))
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        await self._pools.arun(self._sql.delete_for_runs(run_ids))
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        await self._pools.arun(self._sql.copy_thread(source_thread_id, target_thread_id))
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        await self._pools.arun(self._sql.prune(thread_ids, strategy))
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        """``<counter>.<random>``, e.g. ``0000000007.9f86d081``: increasing, and different for two
+        forks of a thread that reach the same counter, so a version always names one stored value.
+        Shorter than LangGraph's own (49 characters), as every checkpoint repeats its versions."""
+        if current is None:
+            counter = 0
+        elif isinstance(current, str):
+            counter = int(current.split(".")[0])
+        else:
+            counter = int(current)
+        return f"{counter + 1:010}.{random.getrandbits(32):08x}"

@@ -1,0 +1,260 @@
+"""Connections of the Postgres checkpointer: a sync and an async pool, and the ops' drivers.
+
+The sync pool serves the sync methods and the async pool the async ones, so ``graph.invoke`` and
+``graph.ainvoke`` both work whichever way the checkpointer was opened: ``open()`` opens the sync
+pool, ``aopen()`` the async one, and the other is opened on first use.
+
+An ``AsyncConnectionPool`` belongs to the event loop it was opened in. When an async method runs in
+another loop and the pool's loop has stopped (say, a second ``asyncio.run``), a new pool is opened
+in the current loop and the old one is dropped; while the pool's loop still runs, using the
+checkpointer from a second loop raises ``RuntimeError``.
+
+The schema is migrated once, before the first pool opens, on a connection of its own: a server
+that cannot be reached fails there at once with ``BackendUnavailableError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
+
+from durable_graph.checkpointers.postgres_arrays import ADAPTERS
+from durable_graph.checkpointers.postgres_schema import COMPONENT, MIGRATIONS
+from durable_graph.checkpointers.postgres_sql import Op
+from durable_graph.errors import BackendUnavailableError, InvalidURLError
+from durable_graph.migrations import amigrate, migrate
+
+T = TypeVar("T")
+
+DEFAULT_CONNECT_TIMEOUT = 5
+APPLICATION_NAME = "durable-graph"
+_SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+
+
+def describe(conninfo: str) -> str:
+    """``host:port/dbname`` of a conninfo, for error messages (never the password)."""
+    try:
+        params = conninfo_to_dict(conninfo)
+    except psycopg.ProgrammingError:
+        return "an unparsable conninfo"
+    host = params.get("host") or params.get("hostaddr") or "localhost"
+    return f"{host}:{params.get('port') or 5432}/{params.get('dbname') or ''}"
+
+
+class Pools:
+    """The pools of one checkpointer. Copies of the checkpointer (``with_allowlist``) share it."""
+
+    def __init__(self, conninfo: str, *, pool_size: int, connect_timeout: float) -> None:
+        if not isinstance(pool_size, int) or pool_size < 1:
+            raise ValueError(f"pool_size must be a positive int, got {pool_size!r}")
+        try:
+            given = conninfo_to_dict(conninfo)
+        except psycopg.ProgrammingError as exc:
+            raise InvalidURLError(f"not a Postgres connection string or URL: {exc}") from exc
+        self.conninfo = conninfo
+        self.where = describe(conninfo)
+        self.pool_size = pool_size
+        self.kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": 0, "context": ADAPTERS}
+        if "connect_timeout" not in given:
+            self.kwargs["connect_timeout"] = max(1, round(connect_timeout))
+        if "application_name" not in given:
+            self.kwargs["application_name"] = APPLICATION_NAME
+        # Migrations hold several commands per statement, which cannot be prepared.
+        self.migration_kwargs = {**self.kwargs, "prepare_threshold": None}
+        self._lock = threading.Lock()
+        self._migrated = False
+        self._sync: ConnectionPool | None = None
+        self._async: AsyncConnectionPool | None = None
+        self._async_loop: asyncio.AbstractEventLoop | None = None
+        self._async_opening: asyncio.Task[AsyncConnectionPool] | None = None
+        self._closing: set[Any] = set()
+
+    def _unavailable(self, exc: Exception) -> BackendUnavailableError:
+        return BackendUnavailableError(f"cannot reach Postgres at {self.where}: {exc}".strip())
+
+    # -- sync ---------------------------------------------------------------------------------
+
+    def open(self) -> ConnectionPool:
+        pool = self._sync
+        if pool is None:
+            with self._lock:
+                pool = self._sync
+                if pool is None:
+                    self._migrate()
+                    pool = ConnectionPool(
+                        self.conninfo,
+                        kwargs=self.kwargs,
+                        min_size=1,
+                        max_size=self.pool_size,
+                        open=False,
+                        name="durable-graph-checkpoints",
+                    )
+                    pool.open()
+                    self._sync = pool
+        return pool
+
+    def _migrate(self) -> None:
+        if self._migrated:
+            return
+        try:
+            with psycopg.connect(self.conninfo, **self.migration_kwargs) as conn:
+                migrate(conn, COMPONENT, MIGRATIONS)
+        except psycopg.OperationalError as exc:
+            raise self._unavailable(exc) from exc
+        self._migrated = True
+
+    def run(self, op: Op[T]) -> T:
+        """Run ``op`` on a connection of the sync pool."""
+        try:
+            with self.open().connection() as conn:
+                if not op.snapshot:
+                    return _drive(conn, op)
+                with conn.transaction():
+                    conn.execute(_SNAPSHOT)
+                    return _drive(conn, op)
+        except PoolTimeout as exc:
+            raise self._unavailable(exc) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._sync = self._sync, None
+        if pool is not None:
+            pool.close()
+        self._drop_async(None)
+
+    # -- async --------------------------------------------------------------------------------
+
+    async def aopen(self) -> AsyncConnectionPool:
+        loop = asyncio.get_running_loop()
+        if self._async is not None and self._async_loop is loop:
+            return self._async
+        if self._async_loop is not loop:
+            if self._async_loop is not None and self._async_loop.is_running():
+                raise RuntimeError(
+                    "this PostgresCheckpointer's async pool is in use by another running event loop; "
+                    "open one checkpointer per event loop"
+                )
+            self._drop_async(loop)
+            self._async_loop = loop
+            self._async_opening = loop.create_task(self._open_async())
+        assert self._async_opening is not None
+        try:
+            return await asyncio.shield(self._async_opening)
+        except BaseException:
+            if self._async_opening.done():
+                self._async_opening = None
+                self._async_loop = None
+            raise
+
+    async def _open_async(self) -> AsyncConnectionPool:
+        if not self._migrated:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self.conninfo, **self.migration_kwargs
+                ) as conn:
+                    await amigrate(conn, COMPONENT, MIGRATIONS)
+            except psycopg.OperationalError as exc:
+                raise self._unavailable(exc) from exc
+            self._migrated = True
+        pool: AsyncConnectionPool = AsyncConnectionPool(
+            self.conninfo,
+            kwargs=self.kwargs,
+            min_size=1,
+            max_size=self.pool_size,
+            open=False,
+            name="durable-graph-checkpoints-async",
+        )
+        await pool.open()
+        self._async = pool
+        return pool
+
+    async def arun(self, op: Op[T]) -> T:
+        """Run ``op`` on a connection of the async pool."""
+        pool = await self.aopen()
+        try:
+            async with pool.connection() as conn:
+                if not op.snapshot:
+                    return await _adrive(conn, op)
+                async with conn.transaction():
+                    await conn.execute(_SNAPSHOT)
+                    return await _adrive(conn, op)
+        except PoolTimeout as exc:
+            raise self._unavailable(exc) from exc
+
+    async def aclose(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._async_loop is loop:
+            opening, pool = self._async_opening, self._async
+            self._async, self._async_loop, self._async_opening = None, None, None
+            if pool is None and opening is not None:
+                # Still opening: let it finish (or fail), then close what it opened.
+                (opened,) = await asyncio.gather(opening, return_exceptions=True)
+                pool = opened if isinstance(opened, AsyncConnectionPool) else None
+            if pool is not None:
+                await pool.close()
+        else:
+            self._drop_async(None)
+        with self._lock:
+            sync, self._sync = self._sync, None
+        if sync is not None:
+            await asyncio.to_thread(sync.close)
+
+    def _drop_async(self, current: asyncio.AbstractEventLoop | None) -> None:
+        """Forget the async pool, closing it in its loop when that loop still runs."""
+        pool, loop = self._async, self._async_loop
+        self._async, self._async_loop, self._async_opening = None, None, None
+        if pool is None or loop is None or loop is current or loop.is_closed() or not loop.is_running():
+            return
+        closing: Coroutine[Any, Any, None] = pool.close()
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            task = loop.create_task(closing)
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        else:
+            asyncio.run_coroutine_threadsafe(closing, loop)
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """psycopg-pool statistics of the open pools, by ``"sync"`` and ``"async"``."""
+        found = {"sync": self._sync, "async": self._async}
+        return {name: pool.get_stats() for name, pool in found.items() if pool is not None}
+
+
+# Statements are prepared on first use (planning the data-modifying CTEs costs more than running
+# them), and each runs in a pipeline so that the preparation travels with the execution: every
+# statement is one round trip, the first one on a connection included.
+
+
+def _drive(conn: psycopg.Connection[Any], op: Op[T]) -> T:
+    steps = op.steps
+    try:
+        statement = next(steps)
+        while True:
+            with conn.pipeline():
+                cur = conn.execute(statement.sql, statement.params)  # type: ignore[arg-type]
+            rows = cur.fetchall() if cur.description else []
+            statement = steps.send(rows)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+async def _adrive(conn: psycopg.AsyncConnection[Any], op: Op[T]) -> T:
+    steps = op.steps
+    try:
+        statement = next(steps)
+        while True:
+            async with conn.pipeline():
+                cur = await conn.execute(statement.sql, statement.params)  # type: ignore[arg-type]
+            rows = await cur.fetchall() if cur.description else []
+            statement = steps.send(rows)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]

@@ -1,0 +1,81 @@
+"""The checkpointer's tables, created by versioned migrations (component ``checkpoints``).
+
+- ``dg_checkpoints``: one row per checkpoint. The channel values are not in it: ``channels`` and
+  ``versions`` name the blob of each channel, and ``checkpoint`` holds the rest of the checkpoint
+  (versions seen, timestamps) serialized. ``metadata`` is jsonb for ``list(filter=...)``.
+- ``dg_checkpoint_blobs``: one row per channel version, written once by the checkpoint that
+  introduced it. A plain list value is stored as ``refs``, the concatenated hashes of its items.
+  When the list extends the list of an earlier version (``base``, itself stored in full), only the
+  hashes of the new items are stored; a new full version is written once the tail grows past
+  about the square root of the base's length, so lists that grow by appends take about
+  ``n * sqrt(n)`` hashes in all instead of ``n * n / 2``.
+- ``dg_checkpoint_chunks``: the list items, one row per distinct item per thread.
+- ``dg_checkpoint_writes``: pending writes of tasks, per checkpoint.
+
+Key columns use the "C" collation: ids sort byte-wise (as LangGraph expects) and compare fast.
+"""
+
+from __future__ import annotations
+
+from durable_graph.migrations import Migration
+
+COMPONENT = "checkpoints"
+
+TABLES = ("dg_checkpoints", "dg_checkpoint_blobs", "dg_checkpoint_chunks", "dg_checkpoint_writes")
+
+MIGRATIONS = [
+    Migration(
+        1,
+        """
+CREATE TABLE dg_checkpoints (
+    thread_id text COLLATE "C" NOT NULL,
+    checkpoint_ns text COLLATE "C" NOT NULL,
+    checkpoint_id text COLLATE "C" NOT NULL,
+    parent_checkpoint_id text COLLATE "C",
+    channels text[] COLLATE "C" NOT NULL,
+    versions text[] COLLATE "C" NOT NULL,
+    type text NOT NULL,
+    checkpoint bytea NOT NULL,
+    metadata jsonb NOT NULL
+);
+-- Newest first per thread and namespace: get_tuple and list(before=..., limit=...) read this index.
+CREATE UNIQUE INDEX dg_checkpoints_newest_first
+    ON dg_checkpoints (thread_id, checkpoint_ns, checkpoint_id DESC);
+ALTER TABLE dg_checkpoints REPLICA IDENTITY USING INDEX dg_checkpoints_newest_first;
+CREATE INDEX dg_checkpoints_metadata ON dg_checkpoints USING gin (metadata jsonb_path_ops);
+
+CREATE TABLE dg_checkpoint_blobs (
+    thread_id text COLLATE "C" NOT NULL,
+    checkpoint_ns text COLLATE "C" NOT NULL,
+    channel text COLLATE "C" NOT NULL,
+    version text COLLATE "C" NOT NULL,
+    type text NOT NULL,
+    data bytea,
+    base text COLLATE "C",
+    refs bytea,
+    PRIMARY KEY (thread_id, checkpoint_ns, channel, version)
+);
+
+CREATE TABLE dg_checkpoint_chunks (
+    thread_id text COLLATE "C" NOT NULL,
+    hash bytea NOT NULL,
+    type text NOT NULL,
+    data bytea NOT NULL,
+    PRIMARY KEY (thread_id, hash)
+);
+
+CREATE TABLE dg_checkpoint_writes (
+    thread_id text COLLATE "C" NOT NULL,
+    checkpoint_ns text COLLATE "C" NOT NULL,
+    checkpoint_id text COLLATE "C" NOT NULL,
+    task_id text COLLATE "C" NOT NULL,
+    idx integer NOT NULL,
+    task_path text COLLATE "C" NOT NULL,
+    channel text NOT NULL,
+    type text NOT NULL,
+    data bytea NOT NULL,
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+);
+""",
+    ),
+]

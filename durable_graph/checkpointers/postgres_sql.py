@@ -1,0 +1,549 @@
+"""The Postgres checkpointer's logic without I/O: SQL text, parameters and row decoding.
+
+Every operation is an ``Op``: a generator that yields ``Statement``s and receives each one's rows,
+returning the operation's result. The sync and the async checkpointer drive the same ops, so the
+two paths cannot drift apart. ``put``, ``put_writes`` and ``get_tuple`` are one statement each
+(data-modifying CTEs and ``unnest`` of arrays), hence one network round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    PendingWrite,
+    get_checkpoint_id,
+    get_serializable_checkpoint_metadata,
+    writes_sort_key,
+)
+from psycopg.types.json import Jsonb
+
+from durable_graph.checkpointers.codec import CHUNKED_TYPE, EMPTY_TYPE, HASH_BYTES, Codec, StoredValue
+from durable_graph.checkpointers.common import (
+    DELTA_METADATA_KEY,
+    check_prune_args,
+    check_run_ids,
+    config_address,
+)
+from durable_graph.checkpointers.postgres_arrays import ByteaArray, IntArray, TextArray
+from durable_graph.errors import CorruptCheckpointError
+
+T = TypeVar("T")
+Rows = list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    sql: str
+    params: Mapping[str, Any]
+
+
+@dataclass(slots=True)
+class Op(Generic[T]):
+    """An operation's statements; ``snapshot`` runs them in one read-only REPEATABLE READ transaction."""
+
+    steps: Generator[Statement, Rows, T]
+    snapshot: bool = False
+
+
+# Hashes of a ``refs`` column, one row each: ``refs`` concatenates HASH_BYTES-long hashes.
+_SPLIT_REFS = f"generate_series(0, length({{refs}}) / {HASH_BYTES} - 1)"
+_REF_AT = f"substring({{refs}} FROM {{i}} * {HASH_BYTES} + 1 FOR {HASH_BYTES})"
+
+# A list is stored as the tail of the parent's list (its base) while the tail holds at most
+# max(16, sqrt(base length)) items.
+_MAX_TAIL = f"greatest(16, floor(sqrt(length(b.refs) / {HASH_BYTES}))::int) * {HASH_BYTES}"
+
+_PUT = f"""
+WITH new_chunks AS (
+    INSERT INTO dg_checkpoint_chunks (thread_id, hash, type, data)
+    SELECT %(thread_id)b, u.hash, u.type, u.data
+    FROM unnest(%(chunk_hashes)b::bytea[], %(chunk_types)b::text[], %(chunk_data)b::bytea[])
+        AS u(hash, type, data)
+    ON CONFLICT (thread_id, hash) DO NOTHING
+), parent_bases AS (
+    SELECT v.channel, coalesce(bl.base, bl.version) AS version
+    FROM dg_checkpoints AS p
+    CROSS JOIN unnest(p.channels, p.versions) AS v(channel, version)
+    JOIN dg_checkpoint_blobs AS bl
+      ON bl.thread_id = p.thread_id AND bl.checkpoint_ns = p.checkpoint_ns
+     AND bl.channel = v.channel AND bl.version = v.version
+    WHERE p.thread_id = %(thread_id)b AND p.checkpoint_ns = %(checkpoint_ns)b
+      AND p.checkpoint_id = %(parent_checkpoint_id)b AND bl.refs IS NOT NULL
+), bases AS (
+    SELECT b.channel, b.version, b.refs
+    FROM parent_bases AS pb
+    JOIN dg_checkpoint_blobs AS b
+      ON b.thread_id = %(thread_id)b AND b.checkpoint_ns = %(checkpoint_ns)b
+     AND b.channel = pb.channel AND b.version = pb.version
+    WHERE b.base IS NULL
+), new_blobs AS (
+    INSERT INTO dg_checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, data, base, refs)
+    SELECT %(thread_id)b, %(checkpoint_ns)b, u.channel, u.version, u.type, u.data,
+           CASE WHEN x.extends THEN b.version END,
+           CASE WHEN x.extends THEN substring(u.refs FROM length(b.refs) + 1) ELSE u.refs END
+    FROM unnest(%(blob_channels)b::text[], %(blob_versions)b::text[], %(blob_types)b::text[],
+                %(blob_data)b::bytea[], %(blob_refs)b::bytea[]) AS u(channel, version, type, data, refs)
+    LEFT JOIN bases AS b ON b.channel = u.channel
+    CROSS JOIN LATERAL (
+        SELECT coalesce(length(u.refs) - length(b.refs) BETWEEN 0 AND {_MAX_TAIL}
+                        AND substring(u.refs FOR length(b.refs)) = b.refs, false) AS extends
+    ) AS x
+    ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
+)
+INSERT INTO dg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,
+                            channels, versions, type, checkpoint, metadata)
+VALUES (%(thread_id)b, %(checkpoint_ns)b, %(checkpoint_id)b, %(parent_checkpoint_id)b,
+        %(channels)b::text[], %(versions)b::text[], %(type)b, %(checkpoint)b, %(metadata)b)
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
+    channels = EXCLUDED.channels, versions = EXCLUDED.versions, type = EXCLUDED.type,
+    checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
+"""
+
+# A task's regular writes are kept as first saved; its special writes (errors, interrupts...)
+# are replaced, as LangGraph's own savers do.
+_PUT_WRITES = """
+INSERT INTO dg_checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path,
+                                  idx, channel, type, data)
+SELECT %(thread_id)b, %(checkpoint_ns)b, %(checkpoint_id)b, %(task_id)b, %(task_path)b,
+       u.idx, u.channel, u.type, u.data
+FROM unnest(%(idxs)b::int[], %(channels)b::text[], %(types)b::text[], %(data)b::bytea[])
+    AS u(idx, channel, type, data)
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SET
+    task_path = EXCLUDED.task_path, channel = EXCLUDED.channel, type = EXCLUDED.type, data = EXCLUDED.data
+WHERE EXCLUDED.idx < 0
+"""
+
+_BLOB_REFS = 12
+"""Position of the blobs' ``refs`` in a row of ``_SELECT_TUPLES``."""
+
+# Checkpoint rows of ``{page}`` with their blobs and pending writes as arrays, plus ``{chunks}``.
+_SELECT_TUPLES = """
+SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.type, c.checkpoint,
+       c.metadata, c.channels, c.versions, b.channels, b.types, b.data, b.refs,
+       w.task_ids, w.task_paths, w.idxs, w.channels, w.types, w.data{chunk_columns}
+FROM ({page}) AS c
+CROSS JOIN LATERAL (
+    SELECT array_agg(bl.channel) AS channels, array_agg(bl.type) AS types, array_agg(bl.data) AS data,
+           array_agg(CASE WHEN bl.base IS NULL THEN bl.refs ELSE base.refs || bl.refs END) AS refs
+    FROM unnest(c.channels, c.versions) AS v(channel, version)
+    JOIN dg_checkpoint_blobs AS bl
+      ON bl.thread_id = c.thread_id AND bl.checkpoint_ns = c.checkpoint_ns
+     AND bl.channel = v.channel AND bl.version = v.version
+    LEFT JOIN dg_checkpoint_blobs AS base
+      ON base.thread_id = bl.thread_id AND base.checkpoint_ns = bl.checkpoint_ns
+     AND base.channel = bl.channel AND base.version = bl.base
+) AS b
+CROSS JOIN LATERAL (
+    SELECT array_agg(wr.task_id) AS task_ids, array_agg(wr.task_path) AS task_paths,
+           array_agg(wr.idx) AS idxs, array_agg(wr.channel) AS channels,
+           array_agg(wr.type) AS types, array_agg(wr.data) AS data
+    FROM dg_checkpoint_writes AS wr
+    WHERE wr.thread_id = c.thread_id AND wr.checkpoint_ns = c.checkpoint_ns
+      AND wr.checkpoint_id = c.checkpoint_id
+) AS w{chunk_join}
+ORDER BY c.checkpoint_id DESC
+"""
+
+_CHUNK_COLUMNS = ",\n       k.hashes, k.types, k.data"
+_CHUNK_JOIN = f"""
+CROSS JOIN LATERAL (
+    SELECT array_agg(ch.hash) AS hashes, array_agg(ch.type) AS types, array_agg(ch.data) AS data
+    FROM dg_checkpoint_chunks AS ch
+    WHERE ch.thread_id = c.thread_id AND ch.hash IN (
+        SELECT {_REF_AT.format(refs="r.refs", i="i")}
+        FROM unnest(b.refs) AS r(refs), {_SPLIT_REFS.format(refs="r.refs")} AS i)
+) AS k"""
+
+_SELECT_CHUNKS = """
+SELECT ch.thread_id, ch.hash, ch.type, ch.data
+FROM (SELECT DISTINCT * FROM unnest(%(thread_ids)b::text[], %(hashes)b::bytea[])) AS want(thread_id, hash)
+JOIN dg_checkpoint_chunks AS ch ON ch.thread_id = want.thread_id AND ch.hash = want.hash
+"""
+
+_DELETE_THREADS = """
+WITH deleted_checkpoints AS (
+    DELETE FROM dg_checkpoints WHERE thread_id = ANY(%(thread_ids)b::text[])
+), deleted_blobs AS (
+    DELETE FROM dg_checkpoint_blobs WHERE thread_id = ANY(%(thread_ids)b::text[])
+), deleted_chunks AS (
+    DELETE FROM dg_checkpoint_chunks WHERE thread_id = ANY(%(thread_ids)b::text[])
+)
+DELETE FROM dg_checkpoint_writes WHERE thread_id = ANY(%(thread_ids)b::text[])
+"""
+
+# Deletes the checkpoints selected by ``{doomed}`` (a condition on ``c``) with their writes, then
+# the blobs and chunks of the affected threads that no remaining checkpoint uses. All parts see
+# the snapshot taken when the statement starts.
+_DELETE_CHECKPOINTS = f"""
+WITH doomed AS MATERIALIZED (
+    SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id FROM dg_checkpoints AS c WHERE {{doomed}}
+), threads AS (
+    SELECT DISTINCT thread_id FROM doomed
+), kept AS MATERIALIZED (
+    SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.channels, c.versions
+    FROM dg_checkpoints AS c
+    WHERE c.thread_id IN (SELECT thread_id FROM threads)
+      AND NOT EXISTS (SELECT 1 FROM doomed AS d WHERE d.thread_id = c.thread_id
+                      AND d.checkpoint_ns = c.checkpoint_ns AND d.checkpoint_id = c.checkpoint_id)
+), kept_versions AS MATERIALIZED (
+    SELECT DISTINCT k.thread_id, k.checkpoint_ns, v.channel, v.version
+    FROM kept AS k, unnest(k.channels, k.versions) AS v(channel, version)
+), kept_blobs AS MATERIALIZED (
+    SELECT thread_id, checkpoint_ns, channel, version FROM kept_versions
+    UNION
+    SELECT bl.thread_id, bl.checkpoint_ns, bl.channel, bl.base
+    FROM kept_versions AS kv
+    JOIN dg_checkpoint_blobs AS bl
+      ON bl.thread_id = kv.thread_id AND bl.checkpoint_ns = kv.checkpoint_ns
+     AND bl.channel = kv.channel AND bl.version = kv.version
+    WHERE bl.base IS NOT NULL
+), kept_hashes AS MATERIALIZED (
+    SELECT DISTINCT bl.thread_id, {_REF_AT.format(refs="bl.refs", i="i")} AS hash
+    FROM kept_blobs AS kb
+    JOIN dg_checkpoint_blobs AS bl
+      ON bl.thread_id = kb.thread_id AND bl.checkpoint_ns = kb.checkpoint_ns
+     AND bl.channel = kb.channel AND bl.version = kb.version
+    CROSS JOIN {_SPLIT_REFS.format(refs="bl.refs")} AS i
+), deleted_checkpoints AS (
+    DELETE FROM dg_checkpoints AS c USING doomed AS d
+    WHERE c.thread_id = d.thread_id AND c.checkpoint_ns = d.checkpoint_ns
+      AND c.checkpoint_id = d.checkpoint_id
+), orphaned AS (
+    UPDATE dg_checkpoints AS c SET parent_checkpoint_id = NULL
+    FROM kept AS k, doomed AS d
+    WHERE c.thread_id = k.thread_id AND c.checkpoint_ns = k.checkpoint_ns
+      AND c.checkpoint_id = k.checkpoint_id
+      AND d.thread_id = k.thread_id AND d.checkpoint_ns = k.checkpoint_ns
+      AND d.checkpoint_id = k.parent_checkpoint_id
+), deleted_writes AS (
+    DELETE FROM dg_checkpoint_writes AS w USING doomed AS d
+    WHERE w.thread_id = d.thread_id AND w.checkpoint_ns = d.checkpoint_ns
+      AND w.checkpoint_id = d.checkpoint_id
+), deleted_blobs AS (
+    DELETE FROM dg_checkpoint_blobs AS bl
+    WHERE bl.thread_id IN (SELECT thread_id FROM threads)
+      AND NOT EXISTS (SELECT 1 FROM kept_blobs AS kb WHERE kb.thread_id = bl.thread_id
+                      AND kb.checkpoint_ns = bl.checkpoint_ns AND kb.channel = bl.channel
+                      AND kb.version = bl.version)
+), deleted_chunks AS (
+    DELETE FROM dg_checkpoint_chunks AS ch
+    WHERE ch.thread_id IN (SELECT thread_id FROM threads)
+      AND NOT EXISTS (SELECT 1 FROM kept_hashes AS kh WHERE kh.thread_id = ch.thread_id
+                      AND kh.hash = ch.hash)
+)
+SELECT count(*) FROM doomed
+"""
+
+# Every checkpoint but the newest of its thread and namespace.
+_NOT_LATEST = """c.thread_id = ANY(%(thread_ids)b::text[]) AND c.checkpoint_id <> (
+    SELECT h.checkpoint_id FROM dg_checkpoints AS h
+    WHERE h.thread_id = c.thread_id AND h.checkpoint_ns = c.checkpoint_ns
+    ORDER BY h.checkpoint_id DESC LIMIT 1)"""
+
+_DELTA_THREADS = """
+SELECT DISTINCT thread_id FROM dg_checkpoints
+WHERE thread_id = ANY(%(thread_ids)b::text[]) AND metadata ? %(delta_key)b
+"""
+
+_COPY_THREAD = """
+WITH copied_checkpoints AS (
+    INSERT INTO dg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,
+                                channels, versions, type, checkpoint, metadata)
+    SELECT %(target)b, checkpoint_ns, checkpoint_id, parent_checkpoint_id,
+           channels, versions, type, checkpoint, metadata
+    FROM dg_checkpoints WHERE thread_id = %(source)b
+    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO NOTHING
+), copied_blobs AS (
+    INSERT INTO dg_checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, data, base, refs)
+    SELECT %(target)b, checkpoint_ns, channel, version, type, data, base, refs
+    FROM dg_checkpoint_blobs WHERE thread_id = %(source)b
+    ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
+), copied_chunks AS (
+    INSERT INTO dg_checkpoint_chunks (thread_id, hash, type, data)
+    SELECT %(target)b, hash, type, data FROM dg_checkpoint_chunks WHERE thread_id = %(source)b
+    ON CONFLICT (thread_id, hash) DO NOTHING
+)
+INSERT INTO dg_checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path,
+                                  idx, channel, type, data)
+SELECT %(target)b, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, data
+FROM dg_checkpoint_writes WHERE thread_id = %(source)b
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING
+"""
+
+
+def _done(statement: Statement, result: T) -> Generator[Statement, Rows, T]:
+    yield statement
+    return result
+
+
+class CheckpointSQL:
+    """Builds the ops of every checkpointer method; ``codec`` turns values into stored bytes."""
+
+    def __init__(self, codec: Codec) -> None:
+        self.codec = codec
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> Op[RunnableConfig]:
+        thread_id, checkpoint_ns, parent_id = config_address(config)
+        stored, chunks = self.codec.encode_channels(checkpoint["channel_values"], new_versions)
+        channel_versions = checkpoint["channel_versions"]
+        # The id and (when all are strings) the channel versions are columns already.
+        omitted = {"channel_values", "id"}
+        if all(isinstance(v, str) for v in channel_versions.values()):
+            omitted.add("channel_versions")
+        body_type, body = self.codec.dumps({k: v for k, v in checkpoint.items() if k not in omitted})
+        params = {
+            "thread_id": thread_id,
+            "checkpoint_ns": checkpoint_ns,
+            "checkpoint_id": checkpoint["id"],
+            "parent_checkpoint_id": parent_id,
+            "channels": TextArray(channel_versions),
+            "versions": TextArray(str(v) for v in channel_versions.values()),
+            "type": body_type,
+            "checkpoint": body,
+            "metadata": Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
+            "chunk_hashes": ByteaArray(c.hash for c in chunks.values()),
+            "chunk_types": TextArray(c.type for c in chunks.values()),
+            "chunk_data": ByteaArray(c.data for c in chunks.values()),
+            "blob_channels": TextArray(stored),
+            "blob_versions": TextArray(str(new_versions[channel]) for channel in stored),
+            "blob_types": TextArray(v.type for v in stored.values()),
+            "blob_data": ByteaArray(v.data for v in stored.values()),
+            "blob_refs": ByteaArray(b"".join(v.refs) if v.refs else None for v in stored.values()),
+        }
+        next_config: RunnableConfig = {
+            "configurable": {
+                "thread_id": thread_id,
+                "checkpoint_ns": checkpoint_ns,
+                "checkpoint_id": checkpoint["id"],
+            }
+        }
+        return Op(_done(Statement(_PUT, params), next_config))
+
+    def put_writes(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str
+    ) -> Op[None]:
+        thread_id, checkpoint_ns, checkpoint_id = config_address(config)
+        if not checkpoint_id:
+            raise ValueError(
+                f"put_writes needs the checkpoint_id the writes belong to, got config {config!r}"
+            )
+        # One row per index: the first regular write and the last special write win.
+        by_idx: dict[int, tuple[str, Any]] = {}
+        for i, (channel, value) in enumerate(writes):
+            idx = WRITES_IDX_MAP.get(channel, i)
+            if idx < 0 or idx not in by_idx:
+                by_idx[idx] = (channel, value)
+        encoded = [(idx, channel, *self.codec.dumps(value)) for idx, (channel, value) in by_idx.items()]
+        params = {
+            "thread_id": thread_id,
+            "checkpoint_ns": checkpoint_ns,
+            "checkpoint_id": checkpoint_id,
+            "task_id": task_id,
+            "task_path": task_path,
+            "idxs": IntArray(e[0] for e in encoded),
+            "channels": TextArray(e[1] for e in encoded),
+            "types": TextArray(e[2] for e in encoded),
+            "data": ByteaArray(e[3] for e in encoded),
+        }
+        return Op(_done(Statement(_PUT_WRITES, params), None))
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def get_tuple(self, config: RunnableConfig) -> Op[CheckpointTuple | None]:
+        thread_id, checkpoint_ns, checkpoint_id = config_address(config)
+        params = {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": checkpoint_id}
+        page = "SELECT * FROM dg_checkpoints WHERE thread_id = %(thread_id)b"
+        page += " AND checkpoint_ns = %(checkpoint_ns)b"
+        if params["checkpoint_id"]:
+            page += " AND checkpoint_id = %(checkpoint_id)b"
+        else:
+            page += " ORDER BY checkpoint_id DESC LIMIT 1"
+        sql = _SELECT_TUPLES.format(page=page, chunk_columns=_CHUNK_COLUMNS, chunk_join=_CHUNK_JOIN)
+        return Op(self._get_tuple_steps(Statement(sql, params)))
+
+    def _get_tuple_steps(self, statement: Statement) -> Generator[Statement, Rows, CheckpointTuple | None]:
+        rows = yield statement
+        if not rows:
+            return None
+        row = rows[0]
+        hashes, types, data = row[-3:]
+        chunks = dict(zip(map(bytes, hashes or ()), zip(types or (), data or (), strict=True), strict=True))
+        return self._decode(row[:-3], chunks)
+
+    def list_checkpoints(
+        self,
+        config: RunnableConfig | None,
+        filter: Mapping[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> Op[list[CheckpointTuple]]:
+        wheres: list[str] = []
+        params: dict[str, Any] = {}
+        if config is not None:
+            params["thread_id"], _, checkpoint_id = config_address(config)
+            wheres.append("thread_id = %(thread_id)b")
+            # Without a namespace in the config, every namespace of the thread is listed.
+            if config["configurable"].get("checkpoint_ns") is not None:
+                wheres.append("checkpoint_ns = %(checkpoint_ns)b")
+                params["checkpoint_ns"] = config["configurable"]["checkpoint_ns"]
+            if checkpoint_id:
+                wheres.append("checkpoint_id = %(checkpoint_id)b")
+                params["checkpoint_id"] = checkpoint_id
+        if filter:
+            wheres.append("metadata @> %(filter)b")
+            params["filter"] = Jsonb(dict(filter))
+        if before is not None and (before_id := get_checkpoint_id(before)):
+            wheres.append("checkpoint_id < %(before)b")
+            params["before"] = before_id
+        page = "SELECT * FROM dg_checkpoints"
+        if wheres:
+            page += " WHERE " + " AND ".join(wheres)
+        page += " ORDER BY checkpoint_id DESC"
+        if limit is not None:
+            if not isinstance(limit, int) or limit < 0:
+                raise ValueError(f"list limit must be a non-negative int, got {limit!r}")
+            page += " LIMIT %(limit)b"
+            params["limit"] = limit
+        sql = _SELECT_TUPLES.format(page=page, chunk_columns="", chunk_join="")
+        return Op(self._list_steps(Statement(sql, params)), snapshot=True)
+
+    def _list_steps(self, statement: Statement) -> Generator[Statement, Rows, list[CheckpointTuple]]:
+        rows = yield statement
+        wanted = [(row[0], bytes(ref)) for row in rows for ref in self._refs(row[_BLOB_REFS])]
+        chunks_by_thread: dict[str, dict[bytes, tuple[str, bytes]]] = {row[0]: {} for row in rows}
+        if wanted:
+            found = yield Statement(
+                _SELECT_CHUNKS,
+                {"thread_ids": TextArray(w[0] for w in wanted), "hashes": ByteaArray(w[1] for w in wanted)},
+            )
+            for thread_id, hash_, type_, data in found:
+                chunks_by_thread[thread_id][bytes(hash_)] = (type_, data)
+        return [self._decode(row, chunks_by_thread[row[0]]) for row in rows]
+
+    # -- deleting and copying -----------------------------------------------------------------
+
+    def delete_threads(self, thread_ids: Sequence[str]) -> Op[None]:
+        ids = check_prune_args(thread_ids, "delete")
+        return Op(_done(Statement(_DELETE_THREADS, {"thread_ids": ids}), None))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> Op[int]:
+        ids = check_run_ids(run_ids)
+        # One containment test per run id, so each is answered by the GIN index on metadata.
+        doomed = " OR ".join(f"c.metadata @> %(run_{i})b" for i in range(len(ids))) or "false"
+        params = {f"run_{i}": Jsonb({"run_id": run_id}) for i, run_id in enumerate(ids)}
+        return Op(self._count_steps(Statement(_DELETE_CHECKPOINTS.format(doomed=f"({doomed})"), params)))
+
+    def prune(self, thread_ids: Sequence[str], strategy: str) -> Op[int | None]:
+        ids = check_prune_args(thread_ids, strategy)
+        if strategy == "delete":
+            return Op(_done(Statement(_DELETE_THREADS, {"thread_ids": ids}), None))
+        return Op(self._keep_latest_steps(ids))
+
+    def _keep_latest_steps(self, thread_ids: list[str]) -> Generator[Statement, Rows, int | None]:
+        delta = yield Statement(_DELTA_THREADS, {"thread_ids": thread_ids, "delta_key": DELTA_METADATA_KEY})
+        if delta:
+            names = ", ".join(sorted(r[0] for r in delta))
+            raise NotImplementedError(f"keep_latest can't prune threads that use a DeltaChannel: {names}")
+        count = yield from self._count_steps(
+            Statement(_DELETE_CHECKPOINTS.format(doomed=_NOT_LATEST), {"thread_ids": thread_ids})
+        )
+        return count
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> Op[None]:
+        params = {"source": str(source_thread_id), "target": str(target_thread_id)}
+        return Op(_done(Statement(_COPY_THREAD, params), None))
+
+    @staticmethod
+    def _count_steps(statement: Statement) -> Generator[Statement, Rows, int]:
+        rows = yield statement
+        return int(rows[0][0]) if rows else 0
+
+    # -- decoding -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _refs(refs_column: Iterable[bytes | None] | None) -> Iterable[bytes]:
+        for refs in refs_column or ():
+            if refs:
+                refs = bytes(refs)
+                for start in range(0, len(refs), HASH_BYTES):
+                    yield refs[start : start + HASH_BYTES]
+
+    def _decode(self, row: Sequence[Any], chunks: Mapping[bytes, tuple[str, bytes]]) -> CheckpointTuple:
+        (thread_id, checkpoint_ns, checkpoint_id, parent_id, body_type, body, metadata) = row[:7]
+        channels, versions, blob_channels, blob_types, blob_data, blob_refs = row[7 : _BLOB_REFS + 1]
+        w_task_ids, w_paths, w_idxs, w_channels, w_types, w_data = row[_BLOB_REFS + 1 : _BLOB_REFS + 7]
+        where = {"thread_id": thread_id, "checkpoint_id": checkpoint_id}
+        checkpoint = self.codec.loads(body_type, body, **where)
+        if not isinstance(checkpoint, dict):
+            raise CorruptCheckpointError(thread_id, checkpoint_id, "the checkpoint is not a mapping")
+        values: dict[str, Any] = {}
+        for channel, type_, data, refs in zip(
+            blob_channels or (), blob_types or (), blob_data or (), blob_refs or (), strict=True
+        ):
+            if type_ == EMPTY_TYPE:
+                continue
+            if type_ == CHUNKED_TYPE and not refs:
+                raise CorruptCheckpointError(
+                    thread_id, checkpoint_id, f"the item list of channel {channel!r} is missing"
+                )
+            stored = StoredValue(type_, data, tuple(self._refs([refs])))
+            values[channel] = self.codec.decode_value(stored, chunks, **where)
+        checkpoint["id"] = checkpoint_id
+        checkpoint.setdefault("channel_versions", dict(zip(channels, versions, strict=True)))
+        checkpoint["channel_values"] = values
+        writes = sorted(
+            zip(
+                w_task_ids or (),
+                w_paths or (),
+                w_idxs or (),
+                w_channels or (),
+                w_types or (),
+                w_data or (),
+                strict=True,
+            ),
+            key=lambda w: writes_sort_key(w[1], w[0], w[2]),
+        )
+        pending: list[PendingWrite] = [
+            (task_id, channel, self.codec.loads(type_, data, **where))
+            for task_id, _, _, channel, type_, data in writes
+        ]
+        return CheckpointTuple(
+            config={
+                "configurable": {
+                    "thread_id": thread_id,
+                    "checkpoint_ns": checkpoint_ns,
+                    "checkpoint_id": checkpoint_id,
+                }
+            },
+            checkpoint=checkpoint,  # type: ignore[arg-type]
+            metadata=metadata,
+            parent_config=(
+                {
+                    "configurable": {
+                        "thread_id": thread_id,
+                        "checkpoint_ns": checkpoint_ns,
+                        "checkpoint_id": parent_id,
+                    }
+                }
+                if parent_id
+                else None
+            ),
+            pending_writes=pending,
+        )

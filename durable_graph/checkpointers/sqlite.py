@@ -1,0 +1,646 @@
+"""SQLite checkpointer: a ``BaseCheckpointSaver`` on one SQLite file (or ``:memory:``).
+
+Storage follows the Postgres backend: a checkpoint row without its values, each channel value
+stored once per version, list values as per-thread content-addressed chunks (see ``codec``), and
+pending writes. The file is in WAL mode with a busy timeout, and every write is one
+``BEGIN IMMEDIATE`` transaction, so several processes can share a file.
+
+SQLite is in-process file I/O, so there is one core: the sync methods run it under a lock, and the
+async methods run the same sync methods in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_serializable_checkpoint_metadata,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from durable_graph.checkpointers import sqlite_schema
+from durable_graph.checkpointers.codec import CHUNKED_TYPE, EMPTY_TYPE, HASH_BYTES, Codec, StoredValue
+from durable_graph.checkpointers.common import (
+    DELTA_METADATA_KEY,
+    check_prune_args,
+    check_run_ids,
+    config_address,
+    next_version,
+)
+from durable_graph.errors import BackendUnavailableError, CorruptCheckpointError, ThreadNotFoundError
+
+DEFAULT_BUSY_TIMEOUT = 30.0
+_CHUNK_BATCH = 500
+
+_CHECKPOINT_COLUMNS = (
+    "thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata"
+)
+
+_SELECT_VALUES = """
+SELECT v.channel, v.type, v.data, v.refs
+FROM dg_checkpoints AS c
+JOIN json_each(c.channel_versions) AS j
+JOIN dg_checkpoint_blobs AS v
+  ON v.thread_id = c.thread_id AND v.checkpoint_ns = c.checkpoint_ns
+  AND v.channel = j.key AND v.version = j.value
+WHERE c.thread_id = ? AND c.checkpoint_ns = ? AND c.checkpoint_id = ?"""
+
+_SELECT_WRITES = """
+SELECT task_id, channel, type, data FROM dg_checkpoint_writes
+WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?
+ORDER BY task_path, task_id, idx"""
+
+_INSERT_WRITE = """
+INSERT OR {conflict} INTO dg_checkpoint_writes
+    (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, task_path, channel, type, data)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+
+_DROP_DANGLING_PARENTS = """
+UPDATE dg_checkpoints SET parent_checkpoint_id = NULL
+WHERE thread_id = ?1 AND parent_checkpoint_id IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM dg_checkpoints AS p
+    WHERE p.thread_id = ?1 AND p.checkpoint_ns = dg_checkpoints.checkpoint_ns
+    AND p.checkpoint_id = dg_checkpoints.parent_checkpoint_id)"""
+
+_KEEP_LATEST = (
+    """DELETE FROM dg_checkpoint_writes WHERE thread_id = ?1 AND checkpoint_id IS NOT (
+        SELECT max(c.checkpoint_id) FROM dg_checkpoints AS c
+        WHERE c.thread_id = ?1 AND c.checkpoint_ns = dg_checkpoint_writes.checkpoint_ns)""",
+    """DELETE FROM dg_checkpoints WHERE thread_id = ?1 AND checkpoint_id <> (
+        SELECT max(c.checkpoint_id) FROM dg_checkpoints AS c
+        WHERE c.thread_id = ?1 AND c.checkpoint_ns = dg_checkpoints.checkpoint_ns)""",
+)
+
+_SELECT_EXISTS = (
+    "SELECT 1 FROM dg_checkpoints WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
+)
+
+_THREAD_TABLES = ("dg_checkpoints", "dg_checkpoint_blobs", "dg_checkpoint_chunks", "dg_checkpoint_writes")
+
+# Columns copied by ``copy_thread``, per table, after ``thread_id``.
+_COPIED_COLUMNS = {
+    "dg_checkpoints": "checkpoint_ns, checkpoint_id, parent_checkpoint_id, run_id, type, checkpoint, "
+    "metadata, channel_versions",
+    "dg_checkpoint_blobs": "checkpoint_ns, channel, version, type, data, refs",
+    "dg_checkpoint_chunks": "hash, type, data",
+    "dg_checkpoint_writes": "checkpoint_ns, checkpoint_id, task_id, idx, task_path, channel, type, data",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """The raw rows of one checkpoint tuple, read in one transaction and decoded outside the lock."""
+
+    thread_id: str
+    checkpoint_ns: str
+    checkpoint_id: str
+    parent_id: str | None
+    type: str
+    checkpoint: bytes
+    metadata: str
+    values: list[tuple[str, str, bytes | None, bytes | None]]
+    chunks: dict[bytes, tuple[str, bytes]]
+    writes: list[tuple[str, str, str, bytes | None]]
+
+
+def _split_refs(refs: bytes | None, *, thread_id: str, checkpoint_id: str) -> tuple[bytes, ...]:
+    refs = bytes(refs or b"")
+    if len(refs) % HASH_BYTES:
+        raise CorruptCheckpointError(thread_id, checkpoint_id, f"list references of {len(refs)} bytes")
+    return tuple(refs[i : i + HASH_BYTES] for i in range(0, len(refs), HASH_BYTES))
+
+
+def _json_path(key: str) -> str:
+    if '"' in key or "\\" in key:
+        raise ValueError(f"metadata filter key {key!r} must not contain quotes or backslashes")
+    return f'$."{key}"'
+
+
+def _filter_clause(filter: dict[str, Any]) -> tuple[list[str], list[Any]]:
+    """SQL predicates matching ``metadata.get(key) == value`` for every item of ``filter``."""
+    wheres: list[str] = []
+    params: list[Any] = []
+    for key, value in filter.items():
+        path = _json_path(key)
+        if value is None:
+            wheres.append("json_extract(metadata, ?) IS NULL")
+            params.append(path)
+        elif isinstance(value, bool):
+            wheres.append("json_type(metadata, ?) = ?")
+            params += [path, "true" if value else "false"]
+        elif isinstance(value, str | int | float):
+            wheres.append(
+                "json_type(metadata, ?) IN ('text', 'integer', 'real') AND json_extract(metadata, ?) = ?"
+            )
+            params += [path, path, value]
+        else:
+            wheres.append("json_extract(metadata, ?) = json(?)")
+            params += [path, json.dumps(value, separators=(",", ":"), ensure_ascii=False)]
+    return wheres, params
+
+
+class SqliteCheckpointer(BaseCheckpointSaver[str]):
+    """A LangGraph checkpointer on a SQLite file; ``path`` may be ``":memory:"``.
+
+    Call ``open()`` (or ``await aopen()``) first, or use ``open_checkpointer("sqlite:///path")``.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        serde: SerializerProtocol | None = None,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    ) -> None:
+        super().__init__(serde=serde)
+        self.path = str(path)
+        self.busy_timeout = busy_timeout
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._codec = Codec(self.serde)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open the file, switch it to WAL mode and create or migrate the schema."""
+        with self._lock:
+            if self._conn is not None:
+                return
+            self._check_path()
+            try:
+                conn = sqlite3.connect(
+                    self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+                )
+            except sqlite3.Error as exc:
+                raise BackendUnavailableError(f"SQLite: cannot open {self.path!r}: {exc}") from exc
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000):d}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = FULL")
+                sqlite_schema.migrate(conn, self.path)
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                raise BackendUnavailableError(
+                    f"SQLite: cannot use {self.path!r} as a checkpoint database: {exc}"
+                ) from exc
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    async def aopen(self) -> None:
+        await asyncio.to_thread(self.open)
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
+    def __enter__(self) -> SqliteCheckpointer:
+        self.open()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> SqliteCheckpointer:
+        await self.aopen()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def _check_path(self) -> None:
+        if self.path == ":memory:" or self.path.startswith("file:"):
+            return
+        path = Path(self.path)
+        parent = path.parent
+        if not parent.is_dir():
+            raise BackendUnavailableError(
+                f"SQLite: cannot open {self.path!r}: directory {str(parent)!r} does not exist"
+            )
+        if path.is_dir():
+            raise BackendUnavailableError(f"SQLite: cannot open {self.path!r}: it is a directory")
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+        """One transaction under the lock; writers take the file's write lock at once."""
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise RuntimeError(
+                    f"SqliteCheckpointer({self.path!r}) is not open: "
+                    "use open_checkpointer(url) or call open()"
+                )
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @property
+    def codec(self) -> Codec:
+        if self._codec.serde is not self.serde:  # ``with_allowlist`` clones swap the serde
+            self._codec = Codec(self.serde)
+        return self._codec
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        thread_id, checkpoint_ns, parent_id = config_address(config)
+        values = checkpoint["channel_values"]
+        stored, chunks = self.codec.encode_channels(values, new_versions)
+        bare = {k: v for k, v in checkpoint.items() if k != "channel_values"}
+        type_, data = self.codec.dumps(bare)
+        meta = get_serializable_checkpoint_metadata(config, metadata)
+        meta_json = json.dumps(meta, ensure_ascii=False)
+        versions_json = json.dumps({ch: str(v) for ch, v in checkpoint["channel_versions"].items()})
+        run_id = meta.get("run_id")
+        with self._transaction(write=True) as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO dg_checkpoint_chunks (thread_id, hash, type, data) "
+                "VALUES (?, ?, ?, ?)",
+                [(thread_id, c.hash, c.type, c.data) for c in chunks.values()],
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO dg_checkpoint_blobs "
+                "(thread_id, checkpoint_ns, channel, version, type, data, refs) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (thread_id, checkpoint_ns, ch, str(new_versions[ch]), s.type, s.data, b"".join(s.refs))
+                    for ch, s in stored.items()
+                ],
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO dg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, "
+                "parent_checkpoint_id, run_id, type, checkpoint, metadata, channel_versions) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    thread_id,
+                    checkpoint_ns,
+                    checkpoint["id"],
+                    parent_id,
+                    None if run_id is None else str(run_id),
+                    type_,
+                    data,
+                    meta_json,
+                    versions_json,
+                ),
+            )
+        return {
+            "configurable": {
+                "thread_id": thread_id,
+                "checkpoint_ns": checkpoint_ns,
+                "checkpoint_id": checkpoint["id"],
+            }
+        }
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        thread_id, checkpoint_ns, checkpoint_id = config_address(config)
+        if checkpoint_id is None:
+            raise ValueError(
+                "put_writes needs a config with a checkpoint_id (the checkpoint the task ran from)"
+            )
+        # Special channels (errors, interrupts, ...) are replaced; a regular write is kept once.
+        rows: dict[bool, list[tuple[Any, ...]]] = {True: [], False: []}
+        for idx, (channel, value) in enumerate(writes):
+            type_, data = self.codec.dumps(value)
+            row = (thread_id, checkpoint_ns, checkpoint_id, task_id, WRITES_IDX_MAP.get(channel, idx))
+            rows[channel in WRITES_IDX_MAP].append((*row, task_path, channel, type_, data))
+        with self._transaction(write=True) as conn:
+            conn.executemany(_INSERT_WRITE.format(conflict="REPLACE"), rows[True])
+            conn.executemany(_INSERT_WRITE.format(conflict="IGNORE"), rows[False])
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        thread_id, checkpoint_ns, checkpoint_id = config_address(config)
+        query = f"SELECT {_CHECKPOINT_COLUMNS} FROM dg_checkpoints WHERE thread_id = ? AND checkpoint_ns = ?"
+        params: list[Any] = [thread_id, checkpoint_ns]
+        if checkpoint_id:
+            query += " AND checkpoint_id = ?"
+            params.append(checkpoint_id)
+        query += " ORDER BY checkpoint_id DESC LIMIT 1"
+        with self._transaction(write=False) as conn:
+            row = conn.execute(query, params).fetchone()
+            fetched = None if row is None else self._fetch(conn, row)
+        return None if fetched is None else self._decode(fetched)
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        for row in self._list_rows(config, filter, before, limit):
+            tup = self._load_row(row)
+            if tup is not None:
+                yield tup
+
+    def _list_rows(
+        self,
+        config: RunnableConfig | None,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> Sequence[tuple[Any, ...]]:
+        wheres: list[str] = []
+        params: list[Any] = []
+        if config is not None:
+            thread_id, checkpoint_ns, checkpoint_id = config_address(config)
+            wheres.append("thread_id = ?")
+            params.append(thread_id)
+            if (config.get("configurable") or {}).get("checkpoint_ns") is not None:
+                wheres.append("checkpoint_ns = ?")
+                params.append(checkpoint_ns)
+            if checkpoint_id:
+                wheres.append("checkpoint_id = ?")
+                params.append(checkpoint_id)
+        if filter:
+            filter_wheres, filter_params = _filter_clause(filter)
+            wheres += filter_wheres
+            params += filter_params
+        before_id = (before.get("configurable") or {}).get("checkpoint_id") if before else None
+        if before_id:
+            wheres.append("checkpoint_id < ?")
+            params.append(before_id)
+        query = f"SELECT {_CHECKPOINT_COLUMNS} FROM dg_checkpoints"
+        if wheres:
+            query += " WHERE " + " AND ".join(wheres)
+        query += " ORDER BY checkpoint_id DESC"
+        if limit is not None:
+            query += " LIMIT ?"
+            params.append(max(int(limit), 0))
+        with self._transaction(write=False) as conn:
+            return conn.execute(query, params).fetchall()
+
+    def _load_row(self, row: tuple[Any, ...]) -> CheckpointTuple | None:
+        """The tuple of a listed row, or None if it was deleted since it was listed."""
+        with self._transaction(write=False) as conn:
+            still_there = conn.execute(
+                _SELECT_EXISTS,
+                row[:3],
+            ).fetchone()
+            fetched = None if still_there is None else self._fetch(conn, row)
+        return None if fetched is None else self._decode(fetched)
+
+    def _fetch(self, conn: sqlite3.Connection, row: tuple[Any, ...]) -> _Fetched:
+        thread_id, checkpoint_ns, checkpoint_id, parent_id, type_, checkpoint, metadata = row
+        key = (thread_id, checkpoint_ns, checkpoint_id)
+        values = conn.execute(_SELECT_VALUES, key).fetchall()
+        refs: set[bytes] = set()
+        for _channel, value_type, _data, value_refs in values:
+            if value_type == CHUNKED_TYPE:
+                refs.update(_split_refs(value_refs, thread_id=thread_id, checkpoint_id=checkpoint_id))
+        chunks = self._fetch_chunks(conn, thread_id, refs)
+        writes = conn.execute(_SELECT_WRITES, key).fetchall()
+        return _Fetched(*key, parent_id, type_, checkpoint, metadata, values, chunks, writes)
+
+    @staticmethod
+    def _fetch_chunks(
+        conn: sqlite3.Connection, thread_id: str, refs: Iterable[bytes]
+    ) -> dict[bytes, tuple[str, bytes]]:
+        found: dict[bytes, tuple[str, bytes]] = {}
+        wanted = list(refs)
+        for start in range(0, len(wanted), _CHUNK_BATCH):
+            batch = wanted[start : start + _CHUNK_BATCH]
+            marks = ", ".join("?" * len(batch))
+            for hash_, type_, data in conn.execute(
+                "SELECT hash, type, data FROM dg_checkpoint_chunks "
+                f"WHERE thread_id = ? AND hash IN ({marks})",
+                [thread_id, *batch],
+            ):
+                found[bytes(hash_)] = (type_, data)
+        return found
+
+    def _decode(self, f: _Fetched) -> CheckpointTuple:
+        codec = self.codec
+        where = {"thread_id": f.thread_id, "checkpoint_id": f.checkpoint_id}
+        checkpoint = codec.loads(f.type, f.checkpoint, **where)
+        try:
+            metadata = json.loads(f.metadata)
+        except ValueError as exc:
+            raise CorruptCheckpointError(f.thread_id, f.checkpoint_id, f"metadata: {exc}") from exc
+        channel_values: dict[str, Any] = {}
+        for channel, type_, data, refs in f.values:
+            if type_ == EMPTY_TYPE:
+                continue
+            stored = StoredValue(type_, data, _split_refs(refs, **where) if type_ == CHUNKED_TYPE else ())
+            channel_values[channel] = codec.decode_value(stored, f.chunks, **where)
+        pending_writes = [
+            (task_id, channel, codec.loads(type_, data, **where))
+            for task_id, channel, type_, data in f.writes
+        ]
+        address = {"thread_id": f.thread_id, "checkpoint_ns": f.checkpoint_ns}
+        return CheckpointTuple(
+            config={"configurable": {**address, "checkpoint_id": f.checkpoint_id}},
+            checkpoint=cast(Checkpoint, {**checkpoint, "channel_values": channel_values}),
+            metadata=cast(CheckpointMetadata, metadata),
+            parent_config=(
+                {"configurable": {**address, "checkpoint_id": f.parent_id}} if f.parent_id else None
+            ),
+            pending_writes=pending_writes,
+        )
+
+    # -- deletes and copies -------------------------------------------------------------------
+
+    def delete_thread(self, thread_id: str) -> None:
+        with self._transaction(write=True) as conn:
+            for table in _THREAD_TABLES:
+                conn.execute(f"DELETE FROM {table} WHERE thread_id = ?", (str(thread_id),))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        ids = json.dumps(check_run_ids(run_ids))
+        in_runs = "run_id IN (SELECT value FROM json_each(?))"
+        with self._transaction(write=True) as conn:
+            threads = [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT DISTINCT thread_id FROM dg_checkpoints WHERE {in_runs}", (ids,)
+                )
+            ]
+            conn.execute(
+                f"""DELETE FROM dg_checkpoint_writes WHERE EXISTS (
+                    SELECT 1 FROM dg_checkpoints AS c
+                    WHERE c.{in_runs} AND c.thread_id = dg_checkpoint_writes.thread_id
+                    AND c.checkpoint_ns = dg_checkpoint_writes.checkpoint_ns
+                    AND c.checkpoint_id = dg_checkpoint_writes.checkpoint_id)""",
+                (ids,),
+            )
+            conn.execute(f"DELETE FROM dg_checkpoints WHERE {in_runs}", (ids,))
+            for thread_id in threads:
+                conn.execute(_DROP_DANGLING_PARENTS, (thread_id,))
+                _collect_garbage(conn, thread_id)
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        source, target = str(source_thread_id), str(target_thread_id)
+        with self._transaction(write=True) as conn:
+            exists = "SELECT 1 FROM dg_checkpoints WHERE thread_id = ? LIMIT 1"
+            if conn.execute(exists, (source,)).fetchone() is None:
+                raise ThreadNotFoundError(source)
+            if conn.execute(exists, (target,)).fetchone() is not None:
+                raise ValueError(
+                    f"cannot copy thread {source!r} to {target!r}: the target thread already has "
+                    "checkpoints (delete it first)"
+                )
+            for table, columns in _COPIED_COLUMNS.items():
+                conn.execute(
+                    f"INSERT INTO {table} (thread_id, {columns}) SELECT ?, {columns} FROM {table} "
+                    "WHERE thread_id = ?",
+                    (target, source),
+                )
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Keep only the latest checkpoint of each namespace (``"keep_latest"``) or delete the threads
+        (``"delete"``), with their writes and the values and list items no kept checkpoint uses.
+
+        ``"keep_latest"`` refuses threads that use a ``DeltaChannel`` (their latest value is rebuilt
+        from older checkpoints); nothing is pruned then.
+        """
+        ids = check_prune_args(thread_ids, strategy)
+        if not ids:
+            return
+        with self._transaction(write=True) as conn:
+            if strategy == "delete":
+                for thread_id in ids:
+                    for table in _THREAD_TABLES:
+                        conn.execute(f"DELETE FROM {table} WHERE thread_id = ?", (thread_id,))
+                return
+            delta = conn.execute(
+                "SELECT DISTINCT thread_id FROM dg_checkpoints "
+                "WHERE thread_id IN (SELECT value FROM json_each(?)) "
+                "AND json_type(metadata, ?) IS NOT NULL ORDER BY thread_id",
+                (json.dumps(ids), _json_path(DELTA_METADATA_KEY)),
+            ).fetchall()
+            if delta:
+                raise NotImplementedError(
+                    "keep_latest can't prune threads that use a DeltaChannel: "
+                    + ", ".join(r[0] for r in delta)
+                )
+            for thread_id in ids:
+                for statement in _KEEP_LATEST:
+                    conn.execute(statement, (thread_id,))
+                conn.execute(_DROP_DANGLING_PARENTS, (thread_id,))
+                _collect_garbage(conn, thread_id)
+
+    # -- async: the same core in a worker thread -----------------------------------------------
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await asyncio.to_thread(self.get_tuple, config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        rows = await asyncio.to_thread(self._list_rows, config, filter, before, limit)
+        for row in rows:
+            tup = await asyncio.to_thread(self._load_row, row)
+            if tup is not None:
+                yield tup
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await asyncio.to_thread(self.delete_thread, thread_id)
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        await asyncio.to_thread(self.delete_for_runs, run_ids)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        await asyncio.to_thread(self.prune, thread_ids, strategy=strategy)
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        return next_version(current)
+
+
+def _collect_garbage(conn: sqlite3.Connection, thread_id: str) -> None:
+    """Delete the values no checkpoint of the thread uses, then the list items no value uses."""
+    used_versions = set(
+        conn.execute(
+            "SELECT c.checkpoint_ns, j.key, j.value FROM dg_checkpoints AS c "
+            "JOIN json_each(c.channel_versions) AS j WHERE c.thread_id = ?",
+            (thread_id,),
+        )
+    )
+    unused: list[tuple[str, str, str, str]] = []
+    used_refs: set[bytes] = set()
+    for ns, channel, version, type_, refs in conn.execute(
+        "SELECT checkpoint_ns, channel, version, type, refs FROM dg_checkpoint_blobs WHERE thread_id = ?",
+        (thread_id,),
+    ):
+        if (ns, channel, version) not in used_versions:
+            unused.append((thread_id, ns, channel, version))
+        elif type_ == CHUNKED_TYPE and refs:
+            refs = bytes(refs)
+            used_refs.update(refs[i : i + HASH_BYTES] for i in range(0, len(refs), HASH_BYTES))
+    conn.executemany(
+        "DELETE FROM dg_checkpoint_blobs "
+        "WHERE thread_id = ? AND checkpoint_ns = ? AND channel = ? AND version = ?",
+        unused,
+    )
+    unused_chunks = [
+        (thread_id, hash_)
+        for (hash_,) in conn.execute(
+            "SELECT hash FROM dg_checkpoint_chunks WHERE thread_id = ?", (thread_id,)
+        )
+        if bytes(hash_) not in used_refs
+    ]
+    conn.executemany("DELETE FROM dg_checkpoint_chunks WHERE thread_id = ? AND hash = ?", unused_chunks)

@@ -1,0 +1,211 @@
+"""The ``durable-graph`` commands that look at stored threads: threads, show, history, prune."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from durable_graph import cli_output as output
+from durable_graph.cli_common import (
+    EXIT_USAGE,
+    JsonOption,
+    ThreadArg,
+    UrlOption,
+    exit_codes,
+    fail,
+    is_active,
+    open_saver,
+    url_of,
+)
+from durable_graph.cli_runner import build_graph, latest, outcome, thread_config
+from durable_graph.cli_threads import STATUSES, RunSettings, list_threads, older_than, parse_duration
+
+
+@exit_codes
+def threads(
+    ctx: typer.Context,
+    status: Annotated[
+        str | None, typer.Option("--status", help=f"Only threads with this status: {', '.join(STATUSES)}.")
+    ] = None,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """List threads, most recently updated first, with their status (running, interrupted, done, failed)."""
+    url = url_of(ctx, url)
+    if status is not None and status not in STATUSES:
+        raise fail(EXIT_USAGE, f"--status must be one of {', '.join(STATUSES)}, not {status!r}")
+    with open_saver(url) as saver:
+        summaries = [s for s in list_threads(saver) if status is None or s.status == status]
+    for summary in summaries:
+        if summary.status == "running":
+            summary.active = is_active(url, summary.thread_id)
+    out = output.console()
+    if as_json:
+        output.emit_json([s.as_json() for s in summaries])
+    elif summaries:
+        for line in output.threads_lines(summaries):
+            output.emit_line(line)
+    else:
+        out.print("no threads" + (f" with status {status}" if status else ""))
+
+
+@exit_codes
+def show(
+    ctx: typer.Context,
+    thread_id: ThreadArg,
+    messages: Annotated[
+        int, typer.Option("--messages", min=0, help="How many of the last messages to show.")
+    ] = 5,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """Show a thread's state: task, step, plan, last messages, final answer and pending approval."""
+    url = url_of(ctx, url)
+    with open_saver(url) as saver:
+        settings = RunSettings.from_metadata(latest(saver, thread_id).metadata)
+        result = outcome(build_graph(settings, saver, inspect_only=True), thread_id)
+    values = result.values
+    data = {
+        **output.outcome_json(result, url),
+        "task": values.get("task"),
+        "plan": values.get("plan"),
+        "evaluation": values.get("evaluation"),
+        "tool_results": values.get("tool_results", []),
+        "messages": (values.get("messages") or [])[-messages:] if messages else [],
+        "checkpoint_id": result.checkpoint_id,
+        "settings": settings,
+    }
+    out = output.console()
+    if as_json:
+        output.emit_json(data)
+        return
+    style = output.STATUS_STYLE.get(result.status, "")
+    status = f"[{style}]{result.status}[/{style}]"
+    out.print(f"[bold]thread[/bold]  {escape(thread_id)}  {status}  step {values.get('step')}")
+    out.print(f"[bold]task[/bold]    {escape(str(values.get('task')))}")
+    for n, item in enumerate(values.get("plan") or [], 1):
+        label = "[bold]plan[/bold]    " if n == 1 else "        "
+        out.print(f"{label}{n}. {escape(output.short(item, 140))}")
+    for message in data["messages"]:
+        out.print(f"  [dim]{escape(output.message_line(message))}[/dim]")
+    if values.get("final_answer"):
+        out.print(f"[bold]final answer[/bold]  {escape(str(values['final_answer']))}")
+    if result.status == "interrupted" or result.status == "failed":
+        output.print_outcome(out, result, url)
+    elif result.status == "running":
+        out.print(
+            f"next: {', '.join(result.next)} — if no process is running it, continue with: "
+            f"durable-graph resume {thread_id}{output.url_flag(url)}"
+        )
+
+
+@exit_codes
+def history(
+    ctx: typer.Context,
+    thread_id: ThreadArg,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Only the latest N checkpoints.")
+    ] = None,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """List a thread's checkpoints, oldest first: id, step, source, the node that wrote it, next nodes."""
+    url = url_of(ctx, url)
+    with open_saver(url) as saver:
+        settings = RunSettings.from_metadata(latest(saver, thread_id).metadata)
+        graph = build_graph(settings, saver, inspect_only=True)
+        snapshots = list(graph.get_state_history(thread_config(thread_id)))
+    rows = history_rows(snapshots)
+    if limit is not None:
+        rows = rows[-limit:]
+    if as_json:
+        output.emit_json(rows)
+        return
+    table = [["checkpoint", "step", "source", "node", "next"]]
+    table += [
+        [r["checkpoint_id"], str(r["step"]), r["source"], r["node"] or "", ", ".join(r["next"])] for r in rows
+    ]
+    for line in output.columns(table):
+        output.emit_line(line)
+    output.emit_line(
+        f"fork from any of them with: durable-graph fork {thread_id} --checkpoint ID{output.url_flag(url)}"
+    )
+
+
+def history_rows(snapshots: list[Any]) -> list[dict[str, Any]]:
+    """Checkpoints oldest first; ``node`` is the node whose writes made it (the parent's next nodes)."""
+    by_id = {s.config["configurable"]["checkpoint_id"]: s for s in snapshots}
+    rows = []
+    for snap in reversed(snapshots):
+        metadata = snap.metadata or {}
+        source = metadata.get("source", "")
+        parent_id = (snap.parent_config or {}).get("configurable", {}).get("checkpoint_id")
+        parent = by_id.get(parent_id)
+        node = ", ".join(parent.next) if source == "loop" and parent is not None else None
+        rows.append(
+            {
+                "checkpoint_id": snap.config["configurable"]["checkpoint_id"],
+                "parent_id": parent_id,
+                "step": metadata.get("step"),
+                "source": source,
+                "node": node if node else (source if source in ("input", "update", "fork") else None),
+                "next": list(snap.next),
+                "created_at": snap.created_at,
+                "interrupts": [i.value for i in snap.interrupts],
+            }
+        )
+    return rows
+
+
+@exit_codes
+def prune(
+    ctx: typer.Context,
+    keep: Annotated[
+        int | None,
+        typer.Option(
+            "--keep",
+            min=1,
+            help="Keep only the latest checkpoint of every thread (history before it is dropped; the "
+            "thread stays resumable). N must be 1: checkpointers prune to the latest checkpoint only.",
+        ),
+    ] = None,
+    older_than_: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            help="Delete threads whose latest checkpoint is older than this: 30m, 12h, 7d, 2w.",
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be deleted.")] = False,
+    url: UrlOption = None,
+) -> None:
+    """Delete old checkpoints: whole threads --older-than a duration, and/or all but the latest (--keep 1)."""
+    url = url_of(ctx, url)
+    if keep is None and older_than_ is None:
+        raise fail(EXIT_USAGE, "say what to prune: --keep 1 and/or --older-than DURATION (e.g. 7d)")
+    if keep is not None and keep != 1:
+        raise fail(
+            EXIT_USAGE,
+            f"--keep {keep}: checkpointers can only keep the latest checkpoint of a thread; use --keep 1",
+        )
+    try:
+        age = parse_duration(older_than_) if older_than_ is not None else None
+    except ValueError as exc:
+        raise fail(EXIT_USAGE, f"--older-than: {exc}") from None
+    out = output.console()
+    with open_saver(url) as saver:
+        summaries = list_threads(saver)
+        doomed = older_than(summaries, age) if age is not None else []
+        kept = [s.thread_id for s in summaries if s.thread_id not in set(doomed)]
+        verb = "would delete" if dry_run else "deleted"
+        if not dry_run and doomed:
+            saver.prune(doomed, strategy="delete")
+        out.print(f"{verb} {len(doomed)} thread(s)" + (": " + ", ".join(doomed) if doomed else ""))
+        if keep is not None:
+            if not dry_run and kept:
+                saver.prune(kept, strategy="keep_latest")
+            out.print(
+                f"{'would keep' if dry_run else 'kept'} only the latest checkpoint of {len(kept)} thread(s)"
+            )

@@ -1,0 +1,461 @@
+"""Tools that run once: a tool's result is recorded, and a node re-run after a crash gets it back.
+
+``durable_tool(tool)`` (or ``@durable_tool`` above ``@tool``-style functions) wraps a LangChain tool.
+Inside a graph run, each call gets a key: the thread id, checkpoint namespace and task id of the
+running node (from the LangGraph config) and the tool call id (or, for a call made without one, the
+tool name and a hash of its arguments). Before running the tool it looks the key up in a
+``ToolResultLog``; a recorded result is returned without calling the tool again. After the tool
+returns, its result is recorded. LangGraph gives a task the same id when it re-runs from the same
+checkpoint, so the key survives a crash, a resume in another process, and an interrupt.
+
+What that guarantees (see docs/reliability.md): a tool whose result was recorded never runs again
+for that key. A crash after the tool's side effect but before its result was recorded makes the
+tool run again on resume; ``attempts`` in the log counts such runs, so they are visible.
+
+The log lives in the checkpointer's database, chosen by the same URL: ``open_tool_log(url)``. A
+durable tool finds its log, in this order: the ``log`` given to ``durable_tool``; the config entry
+``configurable[TOOL_LOG_KEY]``; else a log opened on the graph's own checkpointer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sqlite3
+import threading
+import weakref
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langchain_core.messages import ToolMessage
+from langchain_core.runnables import RunnableConfig, ensure_config
+from langchain_core.tools import BaseTool
+from langchain_core.tools import tool as make_tool
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from pydantic import ConfigDict
+
+from durable_graph.checkpointers.codec import Codec
+from durable_graph.checkpointers.factory import Opener
+from durable_graph.leases import backend_of
+from durable_graph.migrations import Migration, migrate
+from durable_graph.urls import BackendURL, parse_url
+
+TOOL_LOG_KEY = "durable_graph_tool_log"
+"""``config["configurable"]`` entry that names the ``ToolResultLog`` durable tools use."""
+
+_TASK_ID_KEY = "__pregel_task_id"  # langgraph._internal._constants.CONFIG_KEY_TASK_ID
+_CHECKPOINTER_KEY = "__pregel_checkpointer"  # langgraph._internal._constants.CONFIG_KEY_CHECKPOINTER
+
+
+@dataclass(frozen=True)
+class ToolCallKey:
+    """Where a tool call happened: one call of one task of one thread."""
+
+    thread_id: str
+    checkpoint_ns: str
+    task_id: str
+    call_id: str
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What the log knows about a call: how many times it was started, and its result if recorded."""
+
+    attempts: int
+    type: str | None
+    data: bytes | None
+
+    @property
+    def done(self) -> bool:
+        return self.type is not None
+
+
+@dataclass(frozen=True)
+class ToolRecord:
+    """One logged tool call, as ``ToolResultLog.records`` returns it."""
+
+    key: ToolCallKey
+    tool: str
+    attempts: int
+    done: bool
+
+
+_current_key: ContextVar[ToolCallKey | None] = ContextVar("durable_graph_tool_call", default=None)
+
+
+def idempotency_key() -> str | None:
+    """Inside a durable tool: a string naming this call, the same every time the call is retried
+    after a crash. Pass it to the system the tool acts on (as an idempotency key) to make the effect
+    itself happen once, closing the window before the result is recorded. ``None`` elsewhere."""
+    key = _current_key.get()
+    if key is None:
+        return None
+    text = "\0".join((key.thread_id, key.checkpoint_ns, key.task_id, key.call_id))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def call_key(config: RunnableConfig, tool_name: str, tool_input: Any) -> ToolCallKey | None:
+    """The key of a tool call made with ``config``; ``None`` outside a graph run with a thread."""
+    configurable = config.get("configurable") or {}
+    thread_id = configurable.get("thread_id")
+    task_id = configurable.get(_TASK_ID_KEY)
+    if thread_id is None or task_id is None:
+        return None
+    if isinstance(tool_input, dict) and tool_input.get("type") == "tool_call" and tool_input.get("id"):
+        call_id = "id:" + str(tool_input["id"])
+    else:
+        args = tool_input.get("args") if isinstance(tool_input, dict) and "args" in tool_input else tool_input
+        text = json.dumps([tool_name, args], sort_keys=True, default=repr)
+        call_id = "args:" + hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    return ToolCallKey(str(thread_id), str(configurable.get("checkpoint_ns") or ""), str(task_id), call_id)
+
+
+# -- the logs ---------------------------------------------------------------------------------------
+
+
+class ToolResultLog(ABC):
+    """Recorded tool results of one database. Async methods run the sync ones in a worker thread."""
+
+    def __init__(self) -> None:
+        self.codec = Codec(JsonPlusSerializer())
+
+    @abstractmethod
+    def begin(self, key: ToolCallKey, tool: str) -> Recorded:
+        """Count one more start of an unfinished call; return what is recorded for it."""
+
+    @abstractmethod
+    def finish(self, key: ToolCallKey, type_: str, data: bytes) -> None:
+        """Record the result of a call."""
+
+    @abstractmethod
+    def records(self, thread_id: str) -> list[ToolRecord]:
+        """Every logged call of a thread."""
+
+    @abstractmethod
+    def delete_thread(self, thread_id: str) -> None:
+        """Forget the calls of a thread (e.g. together with its checkpoints)."""
+
+    @abstractmethod
+    def open(self) -> None:
+        """Connect and create the table; ``open_tool_log`` calls it."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    async def abegin(self, key: ToolCallKey, tool: str) -> Recorded:
+        return await asyncio.to_thread(self.begin, key, tool)
+
+    async def afinish(self, key: ToolCallKey, type_: str, data: bytes) -> None:
+        await asyncio.to_thread(self.finish, key, type_, data)
+
+    async def aopen(self) -> None:
+        await asyncio.to_thread(self.open)
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
+
+class MemoryToolLog(ToolResultLog):
+    """Results kept in this process (for ``memory://`` and ``sqlite:///:memory:``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._rows: dict[ToolCallKey, tuple[str, int, str | None, bytes | None]] = {}
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def begin(self, key: ToolCallKey, tool: str) -> Recorded:
+        with self._lock:
+            _, attempts, type_, data = self._rows.get(key, (tool, 0, None, None))
+            if type_ is None:
+                attempts += 1
+            self._rows[key] = (tool, attempts, type_, data)
+            return Recorded(attempts, type_, data)
+
+    def finish(self, key: ToolCallKey, type_: str, data: bytes) -> None:
+        with self._lock:
+            tool, attempts, _, _ = self._rows[key]
+            self._rows[key] = (tool, attempts, type_, data)
+
+    def records(self, thread_id: str) -> list[ToolRecord]:
+        with self._lock:
+            return [
+                ToolRecord(key, tool, attempts, type_ is not None)
+                for key, (tool, attempts, type_, _) in self._rows.items()
+                if key.thread_id == thread_id
+            ]
+
+    def delete_thread(self, thread_id: str) -> None:
+        with self._lock:
+            for key in [k for k in self._rows if k.thread_id == thread_id]:
+                del self._rows[key]
+
+    async def abegin(self, key: ToolCallKey, tool: str) -> Recorded:
+        return self.begin(key, tool)
+
+    async def afinish(self, key: ToolCallKey, type_: str, data: bytes) -> None:
+        self.finish(key, type_, data)
+
+
+# The SQL is shared by Postgres and SQLite; SQLite gets ``?`` placeholders instead of ``%s``.
+_TABLE = "durable_graph_tool_results"
+_CREATE = f"""CREATE TABLE IF NOT EXISTS {_TABLE} (
+    thread_id text NOT NULL,
+    checkpoint_ns text NOT NULL,
+    task_id text NOT NULL,
+    call_id text NOT NULL,
+    tool text NOT NULL,
+    attempts integer NOT NULL DEFAULT 1,
+    result_type text,
+    result {{blob}},
+    started_at timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    finished_at timestamp,
+    PRIMARY KEY (thread_id, checkpoint_ns, task_id, call_id)
+)"""
+_BEGIN = f"""INSERT INTO {_TABLE} AS r (thread_id, checkpoint_ns, task_id, call_id, tool)
+VALUES (%s, %s, %s, %s, %s)
+ON CONFLICT (thread_id, checkpoint_ns, task_id, call_id) DO UPDATE
+SET attempts = r.attempts + (CASE WHEN r.result_type IS NULL THEN 1 ELSE 0 END)
+RETURNING attempts, result_type, result"""
+_FINISH = f"""UPDATE {_TABLE} SET result_type = %s, result = %s, finished_at = CURRENT_TIMESTAMP
+WHERE thread_id = %s AND checkpoint_ns = %s AND task_id = %s AND call_id = %s"""
+_RECORDS = f"""SELECT checkpoint_ns, task_id, call_id, tool, attempts, result_type IS NOT NULL
+FROM {_TABLE} WHERE thread_id = %s ORDER BY started_at, checkpoint_ns, task_id, call_id"""
+_DELETE = f"DELETE FROM {_TABLE} WHERE thread_id = %s"
+
+POSTGRES_MIGRATIONS = [Migration(1, _CREATE.format(blob="bytea"))]
+
+
+def _key_params(key: ToolCallKey) -> tuple[str, str, str, str]:
+    return (key.thread_id, key.checkpoint_ns, key.task_id, key.call_id)
+
+
+def _record(thread_id: str, row: tuple[Any, ...]) -> ToolRecord:
+    ns, task_id, call_id, tool, attempts, done = row
+    return ToolRecord(ToolCallKey(thread_id, ns, task_id, call_id), tool, int(attempts), bool(done))
+
+
+class _SqlToolLog(ToolResultLog):
+    """The statements of both SQL backends; subclasses only say how to run one."""
+
+    @abstractmethod
+    def _run(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]: ...
+
+    def begin(self, key: ToolCallKey, tool: str) -> Recorded:
+        attempts, type_, data = self._run(_BEGIN, (*_key_params(key), tool))[0]
+        return Recorded(int(attempts), type_, bytes(data) if data is not None else None)
+
+    def finish(self, key: ToolCallKey, type_: str, data: bytes) -> None:
+        self._run(_FINISH, (type_, data, *_key_params(key)))
+
+    def records(self, thread_id: str) -> list[ToolRecord]:
+        return [_record(thread_id, row) for row in self._run(_RECORDS, (thread_id,))]
+
+    def delete_thread(self, thread_id: str) -> None:
+        self._run(_DELETE, (thread_id,))
+
+
+class PostgresToolLog(_SqlToolLog):
+    """Results in table ``durable_graph_tool_results`` of a Postgres database."""
+
+    def __init__(self, conninfo: str) -> None:
+        super().__init__()
+        self.conninfo = conninfo
+        self._pool: Any = None
+
+    def open(self) -> None:
+        import psycopg
+        from psycopg_pool import ConnectionPool
+
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            migrate(conn, "tool_results", POSTGRES_MIGRATIONS)
+        # ``check`` replaces connections that died, e.g. when the server restarted.
+        self._pool = ConnectionPool(
+            self.conninfo,
+            min_size=1,
+            max_size=8,
+            kwargs={"autocommit": True},
+            check=ConnectionPool.check_connection,
+            open=True,
+        )
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def _run(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        if self._pool is None:
+            raise RuntimeError("the tool log is not open: use it inside `with open_tool_log(url)`")
+        with self._pool.connection() as conn:
+            cur = conn.execute(sql.encode(), params)
+            return cur.fetchall() if cur.description else []
+
+
+class SqliteToolLog(_SqlToolLog):
+    """Results in table ``durable_graph_tool_results`` of the checkpointer's SQLite file."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__()
+        self.path = str(path)
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute(_CREATE.format(blob="blob"))
+        self._conn = conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _run(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        if self._conn is None:
+            raise RuntimeError("the tool log is not open: use it inside `with open_tool_log(url)`")
+        with self._lock:
+            return self._conn.execute(sql.replace("%s", "?"), params).fetchall()
+
+
+def _build_log(backend: BackendURL) -> ToolResultLog:
+    if backend.kind in ("postgres", "embedded"):
+        return PostgresToolLog(backend.postgres_conninfo())
+    if backend.kind == "sqlite" and backend.target != ":memory:":
+        return SqliteToolLog(backend.target)
+    return MemoryToolLog()
+
+
+def open_tool_log(url: str | None = None) -> Opener[ToolResultLog]:
+    """Open the tool result log in the database behind ``url`` (``with`` or ``async with``)."""
+    backend = parse_url(url)
+    return Opener(lambda: _build_log(backend))
+
+
+_saver_logs: weakref.WeakKeyDictionary[Any, ToolResultLog] = weakref.WeakKeyDictionary()
+_saver_logs_lock = threading.Lock()
+
+
+def tool_log_for(saver: Any) -> ToolResultLog:
+    """The log in the same database as an open checkpointer, opened on first use and closed
+    when the checkpointer is garbage collected."""
+    with _saver_logs_lock:
+        log = _saver_logs.get(saver)
+        if log is None:
+            log = _build_log(backend_of(saver))
+            log.open()
+            _saver_logs[saver] = log
+            weakref.finalize(saver, log.close)
+        return log
+
+
+# -- the tool wrapper -------------------------------------------------------------------------------
+
+
+def _recordable(output: Any) -> bool:
+    # A tool error turned into a message (``handle_tool_error``) is not a result to keep: a re-run
+    # of the node should try the tool again.
+    return not (isinstance(output, ToolMessage) and output.status == "error")
+
+
+class DurableTool(BaseTool):
+    """A tool whose result, once recorded for a call, is returned instead of running it again."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    inner: BaseTool
+    log: ToolResultLog | None = None
+
+    def _run(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("call a durable tool with invoke() or ainvoke()")
+
+    def _log(self, config: RunnableConfig) -> ToolResultLog:
+        if self.log is not None:
+            return self.log
+        configurable = config.get("configurable") or {}
+        log = configurable.get(TOOL_LOG_KEY)
+        if isinstance(log, ToolResultLog):
+            return log
+        saver = configurable.get(_CHECKPOINTER_KEY)
+        if saver is None:
+            raise RuntimeError(
+                f"durable tool {self.name!r} has no result log: compile the graph with a checkpointer, "
+                f"or pass durable_tool(..., log=...) or configurable[{TOOL_LOG_KEY!r}]"
+            )
+        return tool_log_for(saver)
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        config = ensure_config(config)
+        key = call_key(config, self.name, input)
+        if key is None:  # outside a graph run there is nothing to key the call on
+            return self.inner.invoke(input, config, **kwargs)
+        log = self._log(config)
+        found = log.begin(key, self.name)
+        if found.done:
+            return log.codec.loads(found.type or "", found.data, thread_id=key.thread_id, checkpoint_id=None)
+        token = _current_key.set(key)
+        try:
+            output = self.inner.invoke(input, config, **kwargs)
+        finally:
+            _current_key.reset(token)
+        if _recordable(output):
+            log.finish(key, *log.codec.dumps(output))
+        return output
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        config = ensure_config(config)
+        key = call_key(config, self.name, input)
+        if key is None:
+            return await self.inner.ainvoke(input, config, **kwargs)
+        log = self._log(config)
+        found = await log.abegin(key, self.name)
+        if found.done:
+            return log.codec.loads(found.type or "", found.data, thread_id=key.thread_id, checkpoint_id=None)
+        token = _current_key.set(key)
+        try:
+            output = await self.inner.ainvoke(input, config, **kwargs)
+        finally:
+            _current_key.reset(token)
+        if _recordable(output):
+            await log.afinish(key, *log.codec.dumps(output))
+        return output
+
+
+def durable(tool: BaseTool | Callable[..., Any], *, log: ToolResultLog | None = None) -> DurableTool:
+    """``tool`` (a LangChain tool, or a function that ``@tool`` can wrap) made durable."""
+    inner = tool if isinstance(tool, BaseTool) else make_tool(tool)
+    if isinstance(inner, DurableTool):
+        return inner
+    return DurableTool(
+        name=inner.name,
+        description=inner.description,
+        args_schema=inner.args_schema,
+        return_direct=inner.return_direct,
+        response_format=inner.response_format,
+        metadata=inner.metadata,  # e.g. ``requires_approval`` marks
+        tags=inner.tags,
+        inner=inner,
+        log=log,
+    )
+
+
+def durable_tool(
+    tool: BaseTool | Callable[..., Any] | None = None, *, log: ToolResultLog | None = None
+) -> Any:
+    """Decorator form of ``durable``: ``@durable_tool`` or ``@durable_tool(log=...)``, placed above
+    ``@tool`` or directly on a function."""
+    if tool is None:
+        return lambda t: durable(t, log=log)
+    return durable(tool, log=log)

@@ -1,0 +1,432 @@
+"""PgVectorStore beyond the shared behaviour: hybrid search, schema and dims, bad input, scoped
+handles, embedding batches, TTL sweeps and concurrent migrations. All on a real Postgres."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from langgraph.store.base import (
+    GetOp,
+    InvalidNamespaceError,
+    ListNamespacesOp,
+    MatchCondition,
+    Op,
+    PutOp,
+    SearchOp,
+)
+
+from durable_graph.errors import EmbeddingError, InvalidFilterError, StoreConfigError
+from durable_graph.memory import HashingEmbedder, PgVectorStore
+from tests.pg import fresh_database
+from tests.test_store_support import TOPICS, AsyncCountingEmbed, CountingEmbed, keyword_embed
+
+DIMS = len(TOPICS)
+
+
+@pytest.fixture(scope="module")
+def store(pg_url: str) -> Iterator[PgVectorStore]:
+    store = PgVectorStore(pg_url, embed=keyword_embed, dims=DIMS, fields=["text"])
+    store.open()
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def root() -> str:
+    return "t" + uuid.uuid4().hex[:10]
+
+
+def keys(items: list) -> list[str]:  # type: ignore[type-arg]
+    return [item.key for item in items]
+
+
+# ---------------------------------------------------------------- hybrid search
+
+
+def test_hybrid_search_beats_pure_vector_search_on_exact_word_queries(
+    store: PgVectorStore, root: str
+) -> None:
+    """The test embedder, like many sentence models, sees topics but not ticket codes. Asked about
+    a ticket by its code, pure vector search can only guess among same-topic notes; hybrid search
+    adds full-text ranks, where the rare code word weighs most, and finds the note."""
+    ns = (root, "tickets")
+    topics = ["tea", "coffee", "music", "python"]
+    notes = {}
+    for i in range(12):
+        topic = topics[i % len(topics)]
+        code = f"T{4000 + i * 37}"
+        notes[code] = f"ticket {code}: the {topic} order was changed and the {topic} team agreed"
+    for code, text in notes.items():
+        store.put(ns, code, {"text": text})
+
+    def reciprocal_rank(query: str, code: str) -> float:
+        found = keys(store.search(ns, query=query, limit=10))
+        return 1 / (found.index(code) + 1) if code in found else 0.0
+
+    vector_rr, hybrid_rr = [], []
+    for i, code in enumerate(notes):
+        query = f"what did we decide about the {topics[i % len(topics)]} in ticket {code}?"
+        vector_rr.append(reciprocal_rank(query, code))
+        hybrid_rr.append(reciprocal_rank("hybrid: " + query, code))
+    assert all(rr == 1.0 for rr in hybrid_rr), hybrid_rr
+    assert sum(vector_rr) / len(vector_rr) < 0.7, vector_rr
+
+    # the store option makes every query hybrid; scores are the fused reciprocal-rank sums
+    hybrid_store = PgVectorStore(store.conninfo, embed=keyword_embed, dims=DIMS, fields=["text"], hybrid=True)
+    try:
+        results = hybrid_store.search(ns, query="ticket T4037 coffee", limit=3)
+        assert results[0].key == "T4037"
+        assert results[0].score is not None and 0 < results[0].score <= 2 / 61
+    finally:
+        hybrid_store.close()
+
+
+# ---------------------------------------------------------------- schema, dims
+
+
+def test_opening_with_other_dims_is_refused_and_nothing_is_lost(pg_server: str) -> None:
+    with fresh_database(pg_server, "dims") as url:
+        first = PgVectorStore(url, embed=HashingEmbedder(64))
+        first.put(("notes",), "a", {"text": "keep me"})
+        first.close()
+
+        other = PgVectorStore(url, embed=HashingEmbedder(32))
+        with pytest.raises(StoreConfigError, match=r"64-dimensional.*dims=32"):
+            other.open()
+        with pytest.raises(StoreConfigError, match="dims=64"):
+            other.get(("notes",), "a")
+        other.close()
+
+        again = PgVectorStore(url, dims=64)
+        item = again.get(("notes",), "a")
+        assert item is not None and item.value == {"text": "keep me"}
+        assert keys(again.search(("notes",), query="keep")) == ["a"]
+        again.close()
+        with psycopg.connect(url) as conn:
+            assert conn.execute(
+                "SELECT component, version FROM durable_graph_migrations ORDER BY 1"
+            ).fetchall() == [("store", 1), ("store-vectors", 1)]
+            assert conn.execute("SELECT value FROM dg_store_meta WHERE name = 'dims'").fetchone() == (64,)
+
+
+def test_custom_embedder_needs_dims() -> None:
+    with pytest.raises(StoreConfigError, match="dims is required"):
+        PgVectorStore("postgresql://nobody@localhost/none", embed=keyword_embed)
+    with pytest.raises(StoreConfigError, match="makes 384-dimensional"):
+        PgVectorStore("postgresql://nobody@localhost/none", embed="minilm", dims=100)
+
+
+def _open_and_put(url: str, n: int) -> None:
+    store = PgVectorStore(url, embed=HashingEmbedder(32))
+    store.put(("proc", str(n)), "k", {"text": f"process {n}"})
+    store.close()
+
+
+def test_processes_migrate_and_write_at_once(pg_server: str) -> None:
+    with fresh_database(pg_server, "concurrent") as url:
+        ctx = multiprocessing.get_context("spawn")
+        procs = [ctx.Process(target=_open_and_put, args=(url, n)) for n in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(120)
+        assert [p.exitcode for p in procs] == [0] * 4
+        store = PgVectorStore(url, embed=HashingEmbedder(32))
+        assert store.list_namespaces(prefix=("proc",)) == [("proc", str(n)) for n in range(4)]
+        assert keys(store.search(("proc",), query="process 2", limit=1)) == ["k"]
+        store.close()
+        with psycopg.connect(url) as conn:
+            rows = conn.execute(
+                "SELECT component, version FROM durable_graph_migrations ORDER BY 1"
+            ).fetchall()
+            assert rows == [("store", 1), ("store-vectors", 1)]
+
+
+# ---------------------------------------------------------------- bad input, nothing lost
+
+
+@pytest.mark.parametrize(
+    ("namespace", "message"),
+    [
+        ("users", "must be a tuple"),
+        ((), "cannot be empty"),
+        (("users", ""), "cannot be empty strings"),
+        (("users.alice",), r"period \('.'\)"),
+        (("users", 7), "is a int, not a string"),
+        (("users", "a\x00b"), "NUL"),
+        (("langgraph", "x"), "reserved"),
+    ],
+)
+def test_bad_namespaces_are_refused_and_nothing_is_lost(
+    store: PgVectorStore, root: str, namespace: object, message: str
+) -> None:
+    ns = (root, "safe")
+    store.put(ns, "a", {"text": "tea"})
+    with pytest.raises(InvalidNamespaceError, match=message):
+        store.batch([PutOp(ns, "a", {"text": "changed"}), PutOp(namespace, "b", {"text": "x"})])  # type: ignore[arg-type]
+    assert store.get(ns, "a").value == {"text": "tea"}  # type: ignore[union-attr]
+
+
+def test_bad_values_keys_and_ttls_are_refused(store: PgVectorStore, root: str) -> None:
+    ns = (root, "values")
+    store.put(ns, "a", {"text": "tea"})
+    bad = [
+        (PutOp(ns, "a", ["not", "a", "dict"]), "must be a dict"),  # type: ignore[arg-type]
+        (PutOp(ns, "a", {"when": object()}), "not JSON-serialisable"),
+        (PutOp(ns, "a", {"x": float("nan")}), "not JSON-serialisable"),
+        (PutOp(ns, "a", {"x": "nul\x00"}), "NUL character"),
+        (PutOp(ns, 5, {"x": 1}), "key must be a string"),  # type: ignore[arg-type]
+        (PutOp(ns, "a", {"x": 1}, ttl=-1), "ttl must be a positive number"),
+        (PutOp(ns, "a", {"x": 1}, index="text"), "index must be None, False or a list"),  # type: ignore[arg-type]
+    ]
+    for op, message in bad:
+        with pytest.raises(ValueError, match=message):
+            store.batch([PutOp(ns, "a", {"text": "changed"}), op])
+    assert store.get(ns, "a").value == {"text": "tea"}  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="limit must be an integer >= 0"):
+        store.search(ns, limit=-1)
+    with pytest.raises(ValueError, match="max_depth must be an integer >= 1"):
+        store.list_namespaces(max_depth=0)
+
+
+@pytest.mark.parametrize(
+    ("filter", "message"),
+    [
+        ({"n": {"$in": [1, 2]}}, r"unsupported operator '\$in'"),
+        ({"n": {"$gt": [1]}}, r"\$gt needs a number or a string"),
+        ({"n": {"$lt": None}}, r"\$lt needs a number or a string"),
+        ({"n": {"$gte": float("inf")}}, "finite number"),
+        ({"n": {"$gt": 1, "x": 2}}, "unsupported operator 'x'"),
+        ({"n": {"$eq": object()}}, "not JSON"),
+        ({5: "x"}, "field names must be non-empty strings"),
+        (["n", 1], "filter must be a dict"),
+    ],
+)
+def test_malformed_filters_give_clear_errors(
+    store: PgVectorStore, root: str, filter: object, message: str
+) -> None:
+    ns = (root, "filters")
+    store.put(ns, "a", {"text": "tea", "n": 1})
+    with pytest.raises(InvalidFilterError, match=message):
+        store.search(ns, filter=filter)  # type: ignore[arg-type]
+    with pytest.raises(InvalidFilterError, match=message):
+        store.batch([PutOp(ns, "a", {"text": "changed"}), SearchOp(ns, filter=filter)])  # type: ignore[arg-type]
+    assert store.get(ns, "a").value == {"text": "tea", "n": 1}  # type: ignore[union-attr]
+
+
+def test_filters_compare_by_json_type(store: PgVectorStore, root: str) -> None:
+    ns = (root, "types")
+    store.put(ns, "num", {"v": 10})
+    store.put(ns, "str", {"v": "10"})
+    store.put(ns, "date", {"v": "2026-11-26"})
+    store.put(ns, "none", {"other": 1})
+    assert set(keys(store.search(ns, filter={"v": {"$gt": 9}}))) == {"num"}  # numerically, 10 > 9
+    assert set(keys(store.search(ns, filter={"v": {"$gte": "2026-01-01"}}))) == {"date"}
+    assert set(keys(store.search(ns, filter={"v": {"$ne": 10}}))) == {"str", "date", "none"}
+
+
+@pytest.mark.parametrize(
+    "bad_embed",
+    [
+        lambda texts: [[1.0] * (DIMS + 1) for _ in texts],
+        lambda texts: [[1.0] * DIMS for _ in texts][:-1],
+        lambda texts: [[float("nan")] * DIMS for _ in texts],
+    ],
+    ids=["wrong-size", "too-few", "nan"],
+)
+def test_wrong_vectors_from_the_embedder_are_refused_and_nothing_is_lost(
+    store: PgVectorStore, root: str, bad_embed: object
+) -> None:
+    ns = (root, "vectors")
+    store.put(ns, "a", {"text": "tea"})
+    broken = PgVectorStore(store.conninfo, embed=bad_embed, dims=DIMS, fields=["text"])
+    try:
+        with pytest.raises(EmbeddingError, match="the embedder returned"):
+            broken.batch([PutOp(ns, "a", {"text": "coffee"}), PutOp(ns, "b", {"text": "rust"})])
+    finally:
+        broken.close()
+    assert store.get(ns, "a").value == {"text": "tea"}  # type: ignore[union-attr]
+    assert store.get(ns, "b") is None
+    assert keys(store.search(ns, query="tea")) == ["a"]
+
+
+# ---------------------------------------------------------------- scoped handles
+
+
+def test_scoped_handle_cannot_reach_outside_its_prefix(store: PgVectorStore, root: str) -> None:
+    store.put((root, "alice", "memories"), "a1", {"text": "alice likes tea"})
+    store.put((root, "alicia", "memories"), "x1", {"text": "alicia likes tea"})
+    store.put((root, "bob", "memories"), "b1", {"text": "bob likes tea"})
+    alice = store.scoped((root, "alice"))
+
+    alice.put(("memories",), "a2", {"text": "alice plays music"})
+    assert store.get((root, "alice", "memories"), "a2") is not None
+    item = alice.get(("memories",), "a1")
+    assert item is not None and item.namespace == ("memories",)
+    found = alice.search((), query="tea")
+    assert keys(found)[0] == "a1" and sorted(keys(found)) == ["a1", "a2"]  # nothing of alicia's or bob's
+    assert sorted(keys(alice.search(()))) == ["a1", "a2"]
+    assert alice.list_namespaces() == [("memories",)]
+    assert alice.list_namespaces(suffix=("alice",)) == []
+    assert alice.list_namespaces(prefix=("*",)) == [("memories",)]
+    assert alice.list_namespaces(max_depth=1) == [("memories",)]
+
+    # a full outside namespace is read as relative to the scope: it names nothing there
+    outside = (root, "bob", "memories")
+    assert alice.get(outside, "b1") is None
+    assert alice.search(outside) == []
+    assert alice.list_namespaces(prefix=outside) == []
+    # anything that could climb out or alias another namespace is refused outright
+    for hostile in [("..", "bob"), (".",), ("memories.x",), f"{root}.bob", ("", "bob"), (None,), [["x"]]]:
+        with pytest.raises(InvalidNamespaceError):
+            alice.get(hostile, "b1")  # type: ignore[arg-type]
+        with pytest.raises(InvalidNamespaceError):
+            alice.search(hostile)  # type: ignore[arg-type]
+        with pytest.raises(InvalidNamespaceError):
+            alice.put(hostile, "b1", {"text": "overwrite"})  # type: ignore[arg-type]
+        with pytest.raises(InvalidNamespaceError):
+            alice.list_namespaces(prefix=hostile)  # type: ignore[arg-type]
+    # raw ops with hostile paths stay inside the scope too
+    ops: list[Op] = [
+        GetOp((root, "bob", "memories"), "b1"),
+        SearchOp(("*",), query="tea"),
+        ListNamespacesOp((MatchCondition("prefix", ("*", "*")), MatchCondition("suffix", ("memories",)))),
+    ]
+    got, searched, listed = alice.batch(ops)
+    assert got is None
+    assert searched == []  # "*" is a wildcard only when listing namespaces
+    assert listed == []
+    alice.delete((root, "bob", "memories"), "b1")
+    assert store.get((root, "bob", "memories"), "b1") is not None
+    nested = alice.scoped(("memories",))
+    assert sorted(keys(nested.search(()))) == ["a1", "a2"]
+    with pytest.raises(InvalidNamespaceError):
+        store.scoped(())
+
+
+async def test_scoped_handle_async(pg_url: str, root: str) -> None:
+    store = PgVectorStore(pg_url, embed=keyword_embed, dims=DIMS, fields=["text"])
+    await store.aopen()
+    try:
+        alice, bob = store.scoped((root, "alice")), store.scoped((root, "bob"))
+        await alice.aput(("m",), "k", {"text": "tea"})
+        await bob.aput(("m",), "k", {"text": "coffee"})
+        assert (await alice.aget(("m",), "k")).value == {"text": "tea"}  # type: ignore[union-attr]
+        assert keys(await bob.asearch((), query="tea")) == ["k"]
+        assert (await bob.asearch((), query="tea"))[0].value == {"text": "coffee"}
+    finally:
+        await store.aclose()
+
+
+# ---------------------------------------------------------------- embedding batches
+
+
+def test_one_embed_call_per_batch(store: PgVectorStore, root: str) -> None:
+    counting = CountingEmbed()
+    counted = PgVectorStore(store.conninfo, embed=counting, dims=DIMS, fields=["text", "title"])
+    try:
+        ns = (root, "batched")
+        ops = [PutOp(ns, f"k{i}", {"text": f"tea {i % 3}", "title": "coffee"}) for i in range(20)]
+        counted.batch(ops)
+        assert len(counting.calls) == 1
+        assert sorted(counting.calls[0]) == ["coffee", "tea 0", "tea 1", "tea 2"]  # each distinct text once
+
+        counting.calls.clear()
+        counted.batch([SearchOp(ns, query=q) for q in ("tea", "coffee", "tea", "music")])
+        assert counting.calls == [["tea", "coffee", "music"]]
+
+        counting.calls.clear()
+        counted.batch([PutOp(ns, "x", {"text": "rust"}), SearchOp(ns, query="rust"), GetOp(ns, "x")])
+        assert sorted(map(tuple, counting.calls)) == [("rust",), ("rust",)]  # documents once, queries once
+
+        counting.calls.clear()
+        counted.batch([PutOp(ns, "y", {"text": "rust"}, index=False), SearchOp(ns), GetOp(ns, "x")])
+        assert counting.calls == []
+    finally:
+        counted.close()
+
+
+async def test_async_embedder_batches_in_async_and_sync_code(pg_url: str, root: str) -> None:
+    counting = AsyncCountingEmbed()
+    store = PgVectorStore(pg_url, embed=counting, dims=DIMS, fields=["text"])
+    await store.aopen()
+    try:
+        ns = (root, "async-embed")
+        await store.abatch([PutOp(ns, f"k{i}", {"text": t}) for i, t in enumerate(["tea", "rust", "cat"])])
+        assert counting.calls == [["tea", "rust", "cat"]]
+        assert keys(await store.asearch(ns, query="rust", limit=1)) == ["k1"]
+        # sync code with an async embedder works too (it runs on a private loop)
+        assert keys(store.search(ns, query="cat", limit=1)) == ["k2"]
+    finally:
+        await store.aclose()
+
+
+# ---------------------------------------------------------------- TTL
+
+
+def _expires_at(url: str, ns: tuple[str, ...], key: str) -> object:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT expires_at FROM dg_store_items WHERE prefix = %s AND key = %s", (".".join(ns), key)
+        ).fetchone()
+        return row[0] if row else None
+
+
+def test_ttl_refresh_on_read_and_sweep(store: PgVectorStore, root: str) -> None:
+    ns = (root, "ttl")
+    store.put(ns, "short", {"text": "tea"}, ttl=1e-7)
+    store.put(ns, "long", {"text": "tea"}, ttl=60)
+    store.put(ns, "forever", {"text": "tea"})
+    assert _expires_at(store.conninfo, ns, "forever") is None
+
+    before = _expires_at(store.conninfo, ns, "long")
+    store.get(ns, "long", refresh_ttl=False)
+    assert _expires_at(store.conninfo, ns, "long") == before
+    store.get(ns, "long")
+    after_get = _expires_at(store.conninfo, ns, "long")
+    assert after_get > before  # type: ignore[operator]
+    store.search(ns, query="tea")
+    assert _expires_at(store.conninfo, ns, "long") > after_get  # type: ignore[operator]
+
+    assert store.get(ns, "short") is None  # expired items are never returned, even before a sweep
+    assert store.sweep_ttl() >= 1
+    assert _expires_at(store.conninfo, ns, "short") is None
+    with psycopg.connect(store.conninfo) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM dg_store_vectors WHERE prefix = %s AND key = 'short'", (".".join(ns),)
+        ).fetchone() == (0,)
+    assert sorted(keys(store.search(ns))) == ["forever", "long"]
+
+
+async def test_async_sweep_and_background_sweeper(pg_url: str, root: str) -> None:
+    store = PgVectorStore(pg_url, embed=keyword_embed, dims=DIMS, fields=["text"], ttl={"default_ttl": 1e-7})
+    await store.aopen()
+    try:
+        ns = (root, "sweeper")
+        await store.aput(ns, "a", {"text": "tea"})  # default_ttl applies
+        await store.aput(ns, "b", {"text": "tea"}, ttl=None)
+        assert await store.asweep_ttl() >= 1
+        assert keys(await store.asearch(ns)) == ["b"]
+
+        await store.aput(ns, "c", {"text": "tea"}, ttl=1e-7)
+        store.start_ttl_sweeper(sweep_interval_minutes=0.001)
+        deadline = time.monotonic() + 30
+        while _count_rows(pg_url, ns) > 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _count_rows(pg_url, ns) == 1
+        assert store.stop_ttl_sweeper()
+    finally:
+        await store.aclose()
+
+
+def _count_rows(url: str, ns: tuple[str, ...]) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM dg_store_items WHERE prefix = %s", (".".join(ns),)
+        ).fetchone()
+        return int(row[0]) if row else 0
