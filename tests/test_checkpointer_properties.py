@@ -320,14 +320,7 @@ def test_all_backends_agree(savers: dict[str, BaseCheckpointSaver], seed: list[P
         assert final[name] == final["memory"], f"final state of {name} differs from memory"
 
 
-POSTGRES_COPY_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="PostgresCheckpointer.copy_thread copies a missing thread silently and merges the source "
-    "into a target that already has checkpoints (memory and SQLite refuse both)",
-)
-
-
-@pytest.mark.parametrize("name", ["memory", "sqlite", pytest.param("postgres", marks=POSTGRES_COPY_BUG)])
+@pytest.mark.parametrize("name", ["memory", "sqlite", "postgres"])
 def test_copy_thread_refuses_bad_targets(savers: dict[str, BaseCheckpointSaver], name: str) -> None:
     from durable_graph.errors import ThreadNotFoundError
 

@@ -250,7 +250,7 @@ def test_usage_errors_exit_2(url: str, tmp_path: Path) -> None:
     assert "cannot import 'no_such_module'" in tools.stderr
     assert cli("prune", "--url", url).exit_code == 2
     assert cli("prune", "--older-than", "soon", "--url", url).exit_code == 2
-    assert cli("prune", "--keep", "3", "--url", url).exit_code == 2
+    assert cli("prune", "--keep", "0", "--url", url).exit_code == 2
 
 
 def test_backend_unavailable_exits_5(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from durable_graph.cli import app
+from durable_graph.durable_tools import open_tool_log
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -58,8 +59,16 @@ def test_prune_keeps_threads_usable_and_deletes_old_ones(url: str, tmp_path: Pat
     assert approved.exit_code == 0, approved.output
     assert statuses(url) == {"p-done": "done", "p-wait": "done"}
 
+    assert tool_records(url, "p-done")  # the CLI's tools are durable: their results are recorded
+
     gone = cli("prune", "--older-than", "0s", "--url", url)
     assert gone.exit_code == 0, gone.output
     assert "deleted 2 thread(s)" in gone.stdout
     assert statuses(url) == {}
     assert cli("show", "p-done", "--url", url).exit_code == 3
+    assert tool_records(url, "p-done") == tool_records(url, "p-wait") == []
+
+
+def tool_records(url: str, thread_id: str) -> list:
+    with open_tool_log(url) as log:
+        return log.records(thread_id)

@@ -294,3 +294,11 @@ async def test_idempotency_key_is_stable_across_reruns_and_differs_between_calls
     assert seen[:2] == seen[2:] and len(set(seen[:2])) == 2
     assert all(len(k) == 64 for k in seen)
     assert idempotency_key() is None
+
+
+def test_unreachable_postgres_log_is_a_clear_error() -> None:
+    from durable_graph.errors import BackendUnavailableError
+
+    log = open_tool_log("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+    with pytest.raises(BackendUnavailableError, match="tool result log: cannot reach Postgres"), log:
+        pass

@@ -14,7 +14,13 @@ if TYPE_CHECKING:
     from durable_graph.checkpointers.postgres import PostgresCheckpointer
     from durable_graph.checkpointers.sqlite import SqliteCheckpointer
 
-__all__ = ["MemoryCheckpointer", "Openable", "PostgresCheckpointer", "SqliteCheckpointer", "open_checkpointer"]
+__all__ = [
+    "MemoryCheckpointer",
+    "Openable",
+    "PostgresCheckpointer",
+    "SqliteCheckpointer",
+    "open_checkpointer",
+]
 
 _LAZY = {
     "MemoryCheckpointer": "durable_graph.checkpointers.memory",

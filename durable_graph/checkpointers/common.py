@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
+
+from durable_graph.errors import ThreadNotFoundError
 
 PRUNE_STRATEGIES = ("keep_latest", "delete")
 DELTA_METADATA_KEY = "counters_since_delta_snapshot"
@@ -23,6 +25,17 @@ def config_address(config: RunnableConfig) -> tuple[str, str, str | None]:
             "to invoke a graph that has a checkpointer"
         )
     return str(thread_id), str(configurable.get("checkpoint_ns") or ""), configurable.get("checkpoint_id")
+
+
+def check_copy(source: str, target: str, *, source_exists: bool, target_exists: bool) -> None:
+    """Refuse a ``copy_thread`` from a thread with no checkpoint or onto one that has some."""
+    if not source_exists:
+        raise ThreadNotFoundError(source)
+    if target_exists:
+        raise ValueError(
+            f"cannot copy thread {source!r} to {target!r}: the target thread already has "
+            "checkpoints (delete it first)"
+        )
 
 
 def next_version(current: str | int | float | None) -> str:
@@ -42,12 +55,33 @@ def next_version(current: str | int | float | None) -> str:
 
 def check_prune_args(thread_ids: Sequence[str], strategy: str) -> list[str]:
     """Validate ``prune`` arguments; returns the thread ids as strings."""
-    if isinstance(thread_ids, str):
-        raise TypeError(f"thread_ids must be a sequence of thread ids, not the string {thread_ids!r}")
+    ids = _thread_id_list(thread_ids)
     if strategy not in PRUNE_STRATEGIES:
         raise ValueError(
             f"unknown prune strategy {strategy!r}; expected one of {', '.join(PRUNE_STRATEGIES)}"
         )
+    return ids
+
+
+def check_prune_keep_args(thread_ids: Sequence[str], keep: int) -> list[str]:
+    """Validate ``prune_keep`` arguments; returns the thread ids as strings."""
+    ids = _thread_id_list(thread_ids)
+    if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
+        raise ValueError(f"keep must be an int >= 1 (how many checkpoints to keep), got {keep!r}")
+    return ids
+
+
+def delta_refusal(thread_ids: Iterable[str], keep: int) -> NotImplementedError:
+    """The error for pruning threads that use a ``DeltaChannel``: their latest value is rebuilt from
+    older checkpoints, so dropping those would lose data."""
+    operation = "keep_latest" if keep == 1 else f"prune_keep(keep={keep})"
+    names = ", ".join(sorted(set(thread_ids)))
+    return NotImplementedError(f"{operation} can't prune threads that use a DeltaChannel: {names}")
+
+
+def _thread_id_list(thread_ids: Sequence[str]) -> list[str]:
+    if isinstance(thread_ids, str):
+        raise TypeError(f"thread_ids must be a sequence of thread ids, not the string {thread_ids!r}")
     return [str(t) for t in thread_ids]
 
 

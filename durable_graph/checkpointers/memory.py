@@ -1,6 +1,6 @@
 """In-process checkpointer for tests and notebooks: LangGraph's ``InMemorySaver`` plus the
-operations it lacks (``delete_for_runs``, ``copy_thread``, ``prune``) and the open/close methods
-``open_checkpointer`` calls. Nothing survives the process."""
+operations it lacks (``delete_for_runs``, ``copy_thread``, ``prune``, ``prune_keep``) and the
+open/close methods ``open_checkpointer`` calls. Nothing survives the process."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ from collections.abc import Sequence
 
 from langgraph.checkpoint.memory import InMemorySaver
 
-from durable_graph.checkpointers.common import DELTA_METADATA_KEY, check_prune_args, check_run_ids
+from durable_graph.checkpointers.common import (
+    DELTA_METADATA_KEY,
+    check_prune_args,
+    check_prune_keep_args,
+    check_run_ids,
+    delta_refusal,
+)
 from durable_graph.errors import ThreadNotFoundError
 
 
@@ -64,30 +70,33 @@ class MemoryCheckpointer(InMemorySaver):
                 self.blobs[(target, ns, channel, version)] = blob
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        """Keep only the latest checkpoint of each namespace (``"keep_latest"``) or delete the threads
-        (``"delete"``). ``"keep_latest"`` refuses threads that use a ``DeltaChannel``."""
+        """Keep only the latest checkpoint of each namespace (``"keep_latest"``, which is
+        ``prune_keep(thread_ids, 1)``) or delete the threads (``"delete"``)."""
         ids = check_prune_args(thread_ids, strategy)
         if strategy == "delete":
             for thread_id in ids:
                 self.delete_thread(thread_id)
             return
-        delta = sorted(
+        self.prune_keep(ids, 1)
+
+    def prune_keep(self, thread_ids: Sequence[str], keep: int) -> None:
+        """Keep the ``keep`` newest checkpoints of each namespace and delete the older ones with their
+        writes and the values nothing uses any more. Refuses threads that use a ``DeltaChannel``."""
+        ids = check_prune_keep_args(thread_ids, keep)
+        delta = [
             thread_id
             for thread_id in ids
             for checkpoints in self.storage.get(thread_id, {}).values()
             for _, metadata, _ in checkpoints.values()
             if DELTA_METADATA_KEY in self.serde.loads_typed(metadata)
-        )
+        ]
         if delta:
-            raise NotImplementedError(
-                "keep_latest can't prune threads that use a DeltaChannel: " + ", ".join(dict.fromkeys(delta))
-            )
+            raise delta_refusal(delta, keep)
         for thread_id in ids:
             doomed = [
                 (ns, checkpoint_id)
                 for ns, checkpoints in self.storage.get(thread_id, {}).items()
-                if checkpoints
-                for checkpoint_id in sorted(checkpoints)[:-1]
+                for checkpoint_id in sorted(checkpoints)[:-keep]
             ]
             if doomed:
                 self._drop_checkpoints(thread_id, doomed)
@@ -100,6 +109,9 @@ class MemoryCheckpointer(InMemorySaver):
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         self.prune(thread_ids, strategy=strategy)
+
+    async def aprune_keep(self, thread_ids: Sequence[str], keep: int) -> None:
+        self.prune_keep(thread_ids, keep)
 
     def _drop_checkpoints(self, thread_id: str, doomed: list[tuple[str, str]]) -> None:
         """Delete checkpoints with their writes, unlink their children, and drop unused values."""

@@ -23,7 +23,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from durable_graph.checkpointers.codec import Codec
-from durable_graph.checkpointers.postgres_pool import DEFAULT_CONNECT_TIMEOUT, Pools
+from durable_graph.checkpointers.postgres_pool import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRY_FOR, Pools
 from durable_graph.checkpointers.postgres_sql import CheckpointSQL
 
 COMPRESS_ABOVE = 512
@@ -37,7 +37,8 @@ class PostgresCheckpointer(BaseCheckpointSaver[str]):
     ``conninfo`` is a libpq connection string or URL. ``pool_size`` caps each pool (sync and
     async). Values and list items whose serialized form exceeds ``compress_above`` bytes are
     zlib-compressed (``None`` turns compression off). Connecting gives up after
-    ``connect_timeout`` seconds with ``BackendUnavailableError``.
+    ``connect_timeout`` seconds with ``BackendUnavailableError``; a connection lost while open (a
+    server restart) is retried with backoff for ``retry_for`` seconds before that error.
 
     Use it through ``open_checkpointer(url)``, or call ``open()``/``close()`` (or
     ``aopen()``/``aclose()``) yourself; the schema is created or migrated on open.
@@ -51,11 +52,19 @@ class PostgresCheckpointer(BaseCheckpointSaver[str]):
         pool_size: int = 10,
         compress_above: int | None = COMPRESS_ABOVE,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        retry_for: float = DEFAULT_RETRY_FOR,
     ) -> None:
         super().__init__(serde=serde)
-        self._pools = Pools(conninfo, pool_size=pool_size, connect_timeout=connect_timeout)
+        self._pools = Pools(
+            conninfo, pool_size=pool_size, connect_timeout=connect_timeout, retry_for=retry_for
+        )
         self._compress_above = compress_above
         self._sql_cache: CheckpointSQL | None = None
+
+    @property
+    def conninfo(self) -> str:
+        """The connection string or URL this checkpointer connects with."""
+        return self._pools.conninfo
 
     @property
     def _sql(self) -> CheckpointSQL:
@@ -110,7 +119,7 @@ class PostgresCheckpointer(BaseCheckpointSaver[str]):
     # -- sync ---------------------------------------------------------------------------------
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self._pools.run(self._sql.get_tuple(config))
+        return self._pools.run(lambda: self._sql.get_tuple(config))
 
     def list(
         self,
@@ -120,7 +129,7 @@ class PostgresCheckpointer(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        yield from self._pools.run(self._sql.list_checkpoints(config, filter, before, limit))
+        yield from self._pools.run(lambda: self._sql.list_checkpoints(config, filter, before, limit))
 
     def put(
         self,
@@ -129,32 +138,38 @@ class PostgresCheckpointer(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return self._pools.run(self._sql.put(config, checkpoint, metadata, new_versions))
+        return self._pools.run(lambda: self._sql.put(config, checkpoint, metadata, new_versions))
 
     def put_writes(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None:
-        self._pools.run(self._sql.put_writes(config, writes, task_id, task_path))
+        self._pools.run(lambda: self._sql.put_writes(config, writes, task_id, task_path))
 
     def delete_thread(self, thread_id: str) -> None:
-        self._pools.run(self._sql.delete_threads([thread_id]))
+        self._pools.run(lambda: self._sql.delete_threads([thread_id]))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        self._pools.run(self._sql.delete_for_runs(run_ids))
+        self._pools.run(lambda: self._sql.delete_for_runs(run_ids))
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        self._pools.run(self._sql.copy_thread(source_thread_id, target_thread_id))
+        self._pools.run(lambda: self._sql.copy_thread(source_thread_id, target_thread_id))
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """Prune threads: ``"keep_latest"`` keeps the newest checkpoint of each namespace (with its
         writes), ``"delete"`` removes everything. Blobs and list items no kept checkpoint uses go too.
         """
-        self._pools.run(self._sql.prune(thread_ids, strategy))
+        self._pools.run(lambda: self._sql.prune(thread_ids, strategy))
+
+    def prune_keep(self, thread_ids: Sequence[str], keep: int) -> None:
+        """Keep the ``keep`` newest checkpoints of each namespace (with their writes) and delete the
+        older ones, and the blobs and list items no kept checkpoint uses. ``keep=1`` is
+        ``prune(strategy="keep_latest")``. Refuses threads that use a ``DeltaChannel``."""
+        self._pools.run(lambda: self._sql.prune_keep(thread_ids, keep))
 
     # -- async --------------------------------------------------------------------------------
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await self._pools.arun(self._sql.get_tuple(config))
+        return await self._pools.arun(lambda: self._sql.get_tuple(config))
 
     async def alist(
         self,
@@ -164,7 +179,7 @@ class PostgresCheckpointer(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        for item in await self._pools.arun(self._sql.list_checkpoints(config, filter, before, limit)):
+        for item in await self._pools.arun(lambda: self._sql.list_checkpoints(config, filter, before, limit)):
             yield item
 
     async def aput(
@@ -174,24 +189,27 @@ class PostgresCheckpointer(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return await self._pools.arun(self._sql.put(config, checkpoint, metadata, new_versions))
+        return await self._pools.arun(lambda: self._sql.put(config, checkpoint, metadata, new_versions))
 
     async def aput_writes(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None:
-        await self._pools.arun(self._sql.put_writes(config, writes, task_id, task_path))
+        await self._pools.arun(lambda: self._sql.put_writes(config, writes, task_id, task_path))
 
     async def adelete_thread(self, thread_id: str) -> None:
-        await self._pools.arun(self._sql.delete_threads([thread_id]))
+        await self._pools.arun(lambda: self._sql.delete_threads([thread_id]))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        await self._pools.arun(self._sql.delete_for_runs(run_ids))
+        await self._pools.arun(lambda: self._sql.delete_for_runs(run_ids))
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        await self._pools.arun(self._sql.copy_thread(source_thread_id, target_thread_id))
+        await self._pools.arun(lambda: self._sql.copy_thread(source_thread_id, target_thread_id))
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        await self._pools.arun(self._sql.prune(thread_ids, strategy))
+        await self._pools.arun(lambda: self._sql.prune(thread_ids, strategy))
+
+    async def aprune_keep(self, thread_ids: Sequence[str], keep: int) -> None:
+        await self._pools.arun(lambda: self._sql.prune_keep(thread_ids, keep))
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         """``<counter>.<random>``, e.g. ``0000000007.9f86d081``: increasing, and different for two

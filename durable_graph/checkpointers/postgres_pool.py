@@ -11,19 +11,25 @@ checkpointer from a second loop raises ``RuntimeError``.
 
 The schema is migrated once, before the first pool opens, on a connection of its own: a server
 that cannot be reached fails there at once with ``BackendUnavailableError``.
+
+Once open, a call that meets a lost connection (the server restarted, a failover) is retried with
+backoff for ``retry_for`` seconds, then fails with ``BackendUnavailableError``. Every statement is
+safe to repeat: writes are upserts keyed by what they write, deletes delete what is still there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
+from durable_graph.backoff import backoff_delays
 from durable_graph.checkpointers.postgres_arrays import ADAPTERS
 from durable_graph.checkpointers.postgres_schema import COMPONENT, MIGRATIONS
 from durable_graph.checkpointers.postgres_sql import Op
@@ -33,8 +39,15 @@ from durable_graph.migrations import amigrate, migrate
 T = TypeVar("T")
 
 DEFAULT_CONNECT_TIMEOUT = 5
+DEFAULT_RETRY_FOR = 10.0
+_TRANSIENT = (psycopg.OperationalError, PoolTimeout)
 APPLICATION_NAME = "durable-graph"
 _SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+
+
+def retry_for_pool(retry_for: float) -> float:
+    """How long one wait for a pooled connection may take: a share of the whole retry budget."""
+    return retry_for / 2
 
 
 def describe(conninfo: str) -> str:
@@ -50,7 +63,9 @@ def describe(conninfo: str) -> str:
 class Pools:
     """The pools of one checkpointer. Copies of the checkpointer (``with_allowlist``) share it."""
 
-    def __init__(self, conninfo: str, *, pool_size: int, connect_timeout: float) -> None:
+    def __init__(
+        self, conninfo: str, *, pool_size: int, connect_timeout: float, retry_for: float = DEFAULT_RETRY_FOR
+    ) -> None:
         if not isinstance(pool_size, int) or pool_size < 1:
             raise ValueError(f"pool_size must be a positive int, got {pool_size!r}")
         try:
@@ -60,6 +75,7 @@ class Pools:
         self.conninfo = conninfo
         self.where = describe(conninfo)
         self.pool_size = pool_size
+        self.retry_for = retry_for
         self.kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": 0, "context": ADAPTERS}
         if "connect_timeout" not in given:
             self.kwargs["connect_timeout"] = max(1, round(connect_timeout))
@@ -93,6 +109,7 @@ class Pools:
                         min_size=1,
                         max_size=self.pool_size,
                         open=False,
+                        timeout=max(1.0, retry_for_pool(self.retry_for)),
                         name="durable-graph-checkpoints",
                     )
                     pool.open()
@@ -109,17 +126,23 @@ class Pools:
             raise self._unavailable(exc) from exc
         self._migrated = True
 
-    def run(self, op: Op[T]) -> T:
-        """Run ``op`` on a connection of the sync pool."""
-        try:
-            with self.open().connection() as conn:
-                if not op.snapshot:
-                    return _drive(conn, op)
-                with conn.transaction():
-                    conn.execute(_SNAPSHOT)
-                    return _drive(conn, op)
-        except PoolTimeout as exc:
-            raise self._unavailable(exc) from exc
+    def run(self, build: Callable[[], Op[T]]) -> T:
+        """Run the op ``build`` makes on a connection of the sync pool, retrying while the server is away."""
+        delays = backoff_delays(self.retry_for)
+        while True:
+            try:
+                with self.open().connection() as conn:
+                    op = build()
+                    if not op.snapshot:
+                        return _drive(conn, op)
+                    with conn.transaction():
+                        conn.execute(_SNAPSHOT)
+                        return _drive(conn, op)
+            except _TRANSIENT as exc:
+                delay = next(delays, None)
+                if delay is None:
+                    raise self._unavailable(exc) from exc
+                time.sleep(delay)
 
     def close(self) -> None:
         with self._lock:
@@ -168,24 +191,31 @@ class Pools:
             min_size=1,
             max_size=self.pool_size,
             open=False,
+            timeout=max(1.0, retry_for_pool(self.retry_for)),
             name="durable-graph-checkpoints-async",
         )
         await pool.open()
         self._async = pool
         return pool
 
-    async def arun(self, op: Op[T]) -> T:
-        """Run ``op`` on a connection of the async pool."""
+    async def arun(self, build: Callable[[], Op[T]]) -> T:
+        """Async form of ``run``."""
         pool = await self.aopen()
-        try:
-            async with pool.connection() as conn:
-                if not op.snapshot:
-                    return await _adrive(conn, op)
-                async with conn.transaction():
-                    await conn.execute(_SNAPSHOT)
-                    return await _adrive(conn, op)
-        except PoolTimeout as exc:
-            raise self._unavailable(exc) from exc
+        delays = backoff_delays(self.retry_for)
+        while True:
+            try:
+                async with pool.connection() as conn:
+                    op = build()
+                    if not op.snapshot:
+                        return await _adrive(conn, op)
+                    async with conn.transaction():
+                        await conn.execute(_SNAPSHOT)
+                        return await _adrive(conn, op)
+            except _TRANSIENT as exc:
+                delay = next(delays, None)
+                if delay is None:
+                    raise self._unavailable(exc) from exc
+                await asyncio.sleep(delay)
 
     async def aclose(self) -> None:
         loop = asyncio.get_running_loop()

@@ -29,9 +29,12 @@ from psycopg.types.json import Jsonb
 from durable_graph.checkpointers.codec import CHUNKED_TYPE, EMPTY_TYPE, HASH_BYTES, Codec, StoredValue
 from durable_graph.checkpointers.common import (
     DELTA_METADATA_KEY,
+    check_copy,
     check_prune_args,
+    check_prune_keep_args,
     check_run_ids,
     config_address,
+    delta_refusal,
 )
 from durable_graph.checkpointers.postgres_arrays import ByteaArray, IntArray, TextArray
 from durable_graph.errors import CorruptCheckpointError
@@ -243,15 +246,21 @@ WITH doomed AS MATERIALIZED (
 SELECT count(*) FROM doomed
 """
 
-# Every checkpoint but the newest of its thread and namespace.
-_NOT_LATEST = """c.thread_id = ANY(%(thread_ids)b::text[]) AND c.checkpoint_id <> (
+# Every checkpoint older than the ``keep`` newest of its thread and namespace: older than the
+# ``keep``-th newest (a namespace with fewer has no such checkpoint, and the comparison is NULL).
+_NOT_NEWEST = """c.thread_id = ANY(%(thread_ids)b::text[]) AND c.checkpoint_id < (
     SELECT h.checkpoint_id FROM dg_checkpoints AS h
     WHERE h.thread_id = c.thread_id AND h.checkpoint_ns = c.checkpoint_ns
-    ORDER BY h.checkpoint_id DESC LIMIT 1)"""
+    ORDER BY h.checkpoint_id DESC OFFSET %(newer)b LIMIT 1)"""
 
 _DELTA_THREADS = """
 SELECT DISTINCT thread_id FROM dg_checkpoints
 WHERE thread_id = ANY(%(thread_ids)b::text[]) AND metadata ? %(delta_key)b
+"""
+
+_THREADS_EXIST = """
+SELECT EXISTS (SELECT 1 FROM dg_checkpoints WHERE thread_id = %(source)b),
+       EXISTS (SELECT 1 FROM dg_checkpoints WHERE thread_id = %(target)b)
 """
 
 _COPY_THREAD = """
@@ -454,21 +463,33 @@ class CheckpointSQL:
         ids = check_prune_args(thread_ids, strategy)
         if strategy == "delete":
             return Op(_done(Statement(_DELETE_THREADS, {"thread_ids": ids}), None))
-        return Op(self._keep_latest_steps(ids))
+        return self.prune_keep(ids, 1)
 
-    def _keep_latest_steps(self, thread_ids: list[str]) -> Generator[Statement, Rows, int | None]:
+    def prune_keep(self, thread_ids: Sequence[str], keep: int) -> Op[int | None]:
+        """Delete all but the ``keep`` newest checkpoints of each namespace; returns how many went."""
+        ids = check_prune_keep_args(thread_ids, keep)
+        return Op(self._keep_newest_steps(ids, keep))
+
+    def _keep_newest_steps(self, thread_ids: list[str], keep: int) -> Generator[Statement, Rows, int | None]:
         delta = yield Statement(_DELTA_THREADS, {"thread_ids": thread_ids, "delta_key": DELTA_METADATA_KEY})
         if delta:
-            names = ", ".join(sorted(r[0] for r in delta))
-            raise NotImplementedError(f"keep_latest can't prune threads that use a DeltaChannel: {names}")
+            raise delta_refusal((r[0] for r in delta), keep)
         count = yield from self._count_steps(
-            Statement(_DELETE_CHECKPOINTS.format(doomed=_NOT_LATEST), {"thread_ids": thread_ids})
+            Statement(
+                _DELETE_CHECKPOINTS.format(doomed=_NOT_NEWEST), {"thread_ids": thread_ids, "newer": keep - 1}
+            )
         )
         return count
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> Op[None]:
-        params = {"source": str(source_thread_id), "target": str(target_thread_id)}
-        return Op(_done(Statement(_COPY_THREAD, params), None))
+        return Op(self._copy_steps(str(source_thread_id), str(target_thread_id)))
+
+    @staticmethod
+    def _copy_steps(source: str, target: str) -> Generator[Statement, Rows, None]:
+        params = {"source": source, "target": target}
+        rows = yield Statement(_THREADS_EXIST, params)
+        check_copy(source, target, source_exists=rows[0][0], target_exists=rows[0][1])
+        yield Statement(_COPY_THREAD, params)
 
     @staticmethod
     def _count_steps(statement: Statement) -> Generator[Statement, Rows, int]:

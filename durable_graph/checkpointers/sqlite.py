@@ -37,12 +37,15 @@ from durable_graph.checkpointers import sqlite_schema
 from durable_graph.checkpointers.codec import CHUNKED_TYPE, EMPTY_TYPE, HASH_BYTES, Codec, StoredValue
 from durable_graph.checkpointers.common import (
     DELTA_METADATA_KEY,
+    check_copy,
     check_prune_args,
+    check_prune_keep_args,
     check_run_ids,
     config_address,
+    delta_refusal,
     next_version,
 )
-from durable_graph.errors import BackendUnavailableError, CorruptCheckpointError, ThreadNotFoundError
+from durable_graph.errors import BackendUnavailableError, CorruptCheckpointError
 
 DEFAULT_BUSY_TIMEOUT = 30.0
 _CHUNK_BATCH = 500
@@ -77,13 +80,16 @@ WHERE thread_id = ?1 AND parent_checkpoint_id IS NOT NULL AND NOT EXISTS (
     WHERE p.thread_id = ?1 AND p.checkpoint_ns = dg_checkpoints.checkpoint_ns
     AND p.checkpoint_id = dg_checkpoints.parent_checkpoint_id)"""
 
-_KEEP_LATEST = (
-    """DELETE FROM dg_checkpoint_writes WHERE thread_id = ?1 AND checkpoint_id IS NOT (
-        SELECT max(c.checkpoint_id) FROM dg_checkpoints AS c
-        WHERE c.thread_id = ?1 AND c.checkpoint_ns = dg_checkpoint_writes.checkpoint_ns)""",
-    """DELETE FROM dg_checkpoints WHERE thread_id = ?1 AND checkpoint_id <> (
-        SELECT max(c.checkpoint_id) FROM dg_checkpoints AS c
-        WHERE c.thread_id = ?1 AND c.checkpoint_ns = dg_checkpoints.checkpoint_ns)""",
+# Delete the writes, then the checkpoints, of all but the ?2 newest checkpoints of each namespace.
+_KEEP_NEWEST = (
+    """DELETE FROM dg_checkpoint_writes WHERE thread_id = ?1 AND checkpoint_id NOT IN (
+        SELECT c.checkpoint_id FROM dg_checkpoints AS c
+        WHERE c.thread_id = ?1 AND c.checkpoint_ns = dg_checkpoint_writes.checkpoint_ns
+        ORDER BY c.checkpoint_id DESC LIMIT ?2)""",
+    """DELETE FROM dg_checkpoints WHERE thread_id = ?1 AND checkpoint_id NOT IN (
+        SELECT c.checkpoint_id FROM dg_checkpoints AS c
+        WHERE c.thread_id = ?1 AND c.checkpoint_ns = dg_checkpoints.checkpoint_ns
+        ORDER BY c.checkpoint_id DESC LIMIT ?2)""",
 )
 
 _SELECT_EXISTS = (
@@ -511,13 +517,12 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
         source, target = str(source_thread_id), str(target_thread_id)
         with self._transaction(write=True) as conn:
             exists = "SELECT 1 FROM dg_checkpoints WHERE thread_id = ? LIMIT 1"
-            if conn.execute(exists, (source,)).fetchone() is None:
-                raise ThreadNotFoundError(source)
-            if conn.execute(exists, (target,)).fetchone() is not None:
-                raise ValueError(
-                    f"cannot copy thread {source!r} to {target!r}: the target thread already has "
-                    "checkpoints (delete it first)"
-                )
+            check_copy(
+                source,
+                target,
+                source_exists=conn.execute(exists, (source,)).fetchone() is not None,
+                target_exists=conn.execute(exists, (target,)).fetchone() is not None,
+            )
             for table, columns in _COPIED_COLUMNS.items():
                 conn.execute(
                     f"INSERT INTO {table} (thread_id, {columns}) SELECT ?, {columns} FROM {table} "
@@ -526,35 +531,44 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
                 )
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        """Keep only the latest checkpoint of each namespace (``"keep_latest"``) or delete the threads
-        (``"delete"``), with their writes and the values and list items no kept checkpoint uses.
-
-        ``"keep_latest"`` refuses threads that use a ``DeltaChannel`` (their latest value is rebuilt
-        from older checkpoints); nothing is pruned then.
+        """Keep only the latest checkpoint of each namespace (``"keep_latest"``, which is
+        ``prune_keep(thread_ids, 1)``) or delete the threads (``"delete"``), with their writes and
+        the values and list items no kept checkpoint uses.
         """
         ids = check_prune_args(thread_ids, strategy)
+        if strategy == "keep_latest":
+            self.prune_keep(ids, 1)
+            return
         if not ids:
             return
         with self._transaction(write=True) as conn:
-            if strategy == "delete":
-                for thread_id in ids:
-                    for table in _THREAD_TABLES:
-                        conn.execute(f"DELETE FROM {table} WHERE thread_id = ?", (thread_id,))
-                return
+            for thread_id in ids:
+                for table in _THREAD_TABLES:
+                    conn.execute(f"DELETE FROM {table} WHERE thread_id = ?", (thread_id,))
+
+    def prune_keep(self, thread_ids: Sequence[str], keep: int) -> None:
+        """Keep the ``keep`` newest checkpoints of each namespace and delete the older ones with
+        their writes and the values and list items no kept checkpoint uses; a kept checkpoint whose
+        parent goes loses its parent link.
+
+        Refuses threads that use a ``DeltaChannel`` (their latest value is rebuilt from older
+        checkpoints); nothing is pruned then.
+        """
+        ids = check_prune_keep_args(thread_ids, keep)
+        if not ids:
+            return
+        with self._transaction(write=True) as conn:
             delta = conn.execute(
                 "SELECT DISTINCT thread_id FROM dg_checkpoints "
                 "WHERE thread_id IN (SELECT value FROM json_each(?)) "
-                "AND json_type(metadata, ?) IS NOT NULL ORDER BY thread_id",
+                "AND json_type(metadata, ?) IS NOT NULL",
                 (json.dumps(ids), _json_path(DELTA_METADATA_KEY)),
             ).fetchall()
             if delta:
-                raise NotImplementedError(
-                    "keep_latest can't prune threads that use a DeltaChannel: "
-                    + ", ".join(r[0] for r in delta)
-                )
+                raise delta_refusal((r[0] for r in delta), keep)
             for thread_id in ids:
-                for statement in _KEEP_LATEST:
-                    conn.execute(statement, (thread_id,))
+                for statement in _KEEP_NEWEST:
+                    conn.execute(statement, (thread_id, keep))
                 conn.execute(_DROP_DANGLING_PARENTS, (thread_id,))
                 _collect_garbage(conn, thread_id)
 
@@ -606,6 +620,9 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         await asyncio.to_thread(self.prune, thread_ids, strategy=strategy)
+
+    async def aprune_keep(self, thread_ids: Sequence[str], keep: int) -> None:
+        await asyncio.to_thread(self.prune_keep, thread_ids, keep)
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         return next_version(current)

@@ -16,6 +16,7 @@ from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langchain_core.tools import BaseTool
 from langgraph.errors import GraphBubbleUp
 
+from durable_graph.errors import BackendUnavailableError
 from durable_graph.graphs.approval import REJECTED, Decision, ask_approval, needs_approval
 from durable_graph.graphs.prompts import (
     current_run,
@@ -114,8 +115,8 @@ def _run_decided(
         return early
     try:
         return _finish(call, by_name[call["name"]].invoke(call, config))
-    except GraphBubbleUp:
-        raise
+    except (GraphBubbleUp, BackendUnavailableError):
+        raise  # an interrupt, or storage the run cannot go on without: not the model's business
     except Exception as exc:
         return _failed(call, exc)
 
@@ -128,8 +129,8 @@ async def _arun_decided(
         return early
     try:
         return _finish(call, await by_name[call["name"]].ainvoke(call, config))
-    except GraphBubbleUp:
-        raise
+    except (GraphBubbleUp, BackendUnavailableError):
+        raise  # an interrupt, or storage the run cannot go on without: not the model's business
     except Exception as exc:
         return _failed(call, exc)
 

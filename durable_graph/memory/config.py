@@ -1,15 +1,46 @@
-"""Turning ``embed`` / ``dims`` / ``fields`` (or a LangGraph ``index`` dict) into index settings."""
+"""Store settings: ``embed`` / ``dims`` / ``fields`` (or a LangGraph ``index`` dict) made into index
+settings, checked once when a store is built."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from langchain_core.embeddings import Embeddings
+from langgraph.store.base import tokenize_path
+
 from durable_graph.errors import StoreConfigError
-from durable_graph.memory.core import IndexSettings
 from durable_graph.memory.embedders import HashingEmbedder, as_embeddings, embedder_dims
 
 DEFAULT_HASHING_DIMS = 512
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """Which fields are embedded, by what, into vectors of which size."""
+
+    embeddings: Embeddings
+    dims: int
+    fields: tuple[str, ...] = ("$",)
+    tokenized: tuple[tuple[str, Any], ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not self.fields or any(not isinstance(f, str) or not f for f in self.fields):
+            raise ValueError(f"index fields must be non-empty JSON paths such as 'text', got {self.fields!r}")
+        paths = tuple((f, f if f == "$" else tokenize_path(f)) for f in self.fields)
+        object.__setattr__(self, "tokenized", paths)
+
+    @property
+    def vectors_per_item(self) -> int:
+        wildcard = any("*" in f for f in self.fields)
+        return len(self.fields) * (4 if wildcard else 1)
+
+
+@dataclass(frozen=True)
+class Settings:
+    index: IndexSettings | None = None
+    hybrid: bool = False
 
 
 def resolve_index(

@@ -49,11 +49,11 @@ CREATE TABLE {META} (name text PRIMARY KEY, value jsonb NOT NULL);
 class HNSWConfig:
     """HNSW build parameters ``m`` and ``ef_construction`` (fixed when the index is first created)
     and the search breadth ``ef_search`` (per connection). pgvector's defaults are 16, 64 and 40;
-    ours build a sparser graph, which makes writes cheaper, and search it wider to keep recall
-    (see docs/memory.md for the measurements)."""
+    ours build the graph with a narrower search, which makes writes cheaper, and search it wider
+    to keep recall (see docs/memory.md for the measurements)."""
 
-    m: int = 12
-    ef_construction: int = 32
+    m: int = 16
+    ef_construction: int = 48
     ef_search: int = 200
 
     def __post_init__(self) -> None:

@@ -18,7 +18,7 @@ from pgvector.psycopg import register_vector, register_vector_async
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from durable_graph.memory import core, schema
-from durable_graph.memory.config import resolve_index
+from durable_graph.memory.config import Settings, resolve_index
 from durable_graph.memory.scoped import ScopedStore
 from durable_graph.migrations import amigrate, migrate
 
@@ -55,7 +55,7 @@ class PgVectorStore(BaseStore):
         max_size: int = 10,
     ) -> None:
         self.conninfo = conninfo
-        self.settings = core.Settings(resolve_index(embed, dims, fields, index), bool(hybrid))
+        self.settings = Settings(resolve_index(embed, dims, fields, index), bool(hybrid))
         self.index = self.settings.index
         self.ttl_config = ttl
         self.hnsw = hnsw or schema.HNSWConfig()

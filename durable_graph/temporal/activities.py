@@ -138,7 +138,7 @@ class GraphActivities:
             elif latest is None or latest.metadata.get(TOKEN_KEY) != request.token:
                 await graph.ainvoke(
                     payload.decode(request.input),
-                    _config(request.thread_id, request.token),
+                    _config(request.thread_id, request.token, request.graph.metadata),
                     interrupt_before="*",
                     durability="sync",
                 )
@@ -159,7 +159,10 @@ class GraphActivities:
             value: Any = None if request.resume is None else Command(resume=payload.decode(request.resume))
             try:
                 await graph.ainvoke(
-                    value, _config(request.thread_id, request.token), interrupt_after="*", durability="sync"
+                    value,
+                    _config(request.thread_id, request.token, request.graph.metadata),
+                    interrupt_after="*",
+                    durability="sync",
                 )
             except InvalidResumeError as exc:
                 # The node refused the value and did not record it: the interrupt can be answered again.
@@ -172,10 +175,12 @@ class GraphActivities:
         return [self.prepare_thread, self.run_step]
 
 
-def _config(thread_id: str, token: str | None = None) -> RunnableConfig:
+def _config(
+    thread_id: str, token: str | None = None, metadata: dict[str, Any] | None = None
+) -> RunnableConfig:
     config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
     if token is not None:
-        config["metadata"] = {TOKEN_KEY: token}
+        config["metadata"] = {**(metadata or {}), TOKEN_KEY: token}
     return config
 
 

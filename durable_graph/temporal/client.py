@@ -67,6 +67,7 @@ async def start_run_async(
     thread_id: str,
     graph: str,
     graph_kwargs: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
     input: Any = None,
     url: str | None = None,
     task_queue: str = DEFAULT_TASK_QUEUE,
@@ -77,6 +78,7 @@ async def start_run_async(
     """Run thread ``thread_id`` of graph ``graph`` (``"package.module:function"``) on Temporal.
 
     ``input`` None continues the thread from its latest checkpoint (e.g. one a local run saved).
+    ``metadata`` is stamped on every checkpoint the run writes, as ``config["metadata"]`` is locally.
     With ``wait`` this returns once the graph ends or waits for a resume value (``send_resume``);
     otherwise at once. Raises ``WorkflowRunningError`` if a run of this thread is already going.
     After ``steps_per_run`` nodes the workflow continues as new, so its history stays bounded.
@@ -85,7 +87,7 @@ async def start_run_async(
         raise ValueError(f"thread_id must be a non-empty string, got {thread_id!r}")
     url = url or default_url()
     parse_url(url)
-    spec = GraphSpec(graph, dict(graph_kwargs or {}))
+    spec = GraphSpec(graph, dict(graph_kwargs or {}), dict(metadata or {}))
     graphspec.build(spec)  # a bad factory or node metadata fails here, before anything is started
     if not isinstance(steps_per_run, int) or steps_per_run < 1:
         raise ValueError(f"steps_per_run must be a positive integer, got {steps_per_run!r}")

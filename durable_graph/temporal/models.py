@@ -46,6 +46,8 @@ class GraphSpec:
 
     factory: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """Checkpoint metadata stamped on every checkpoint the run writes (e.g. the CLI's run settings)."""
 
 
 @dataclass

@@ -163,7 +163,9 @@ def drive(graph: Any, config: Any, task: str, progress: Any = None) -> dict[str,
             inputs: Any = agent_input(task)
         elif state.interrupts:
             inputs = approve()
-        elif state.next:
+        elif state.tasks:
+            # Not ``state.next``: it leaves out tasks that finished, and a run killed after its last
+            # task's writes were stored, before the step's checkpoint, has only such tasks left.
             inputs = None
         else:
             return dict(state.values)
@@ -232,7 +234,8 @@ def kill_trigger(rng: random.Random) -> Trigger:
     if rng.random() < 0.5:
         lines = rng.randint(0, 3)  # "leased", then one line per finished node
         return lambda seen: len(seen) > lines
-    return lambda seen: "plan" in seen  # the node after the first plan runs: often the tool node
+    # the node after the first plan runs: often the tool node (a resumed run may have no plan left)
+    return lambda seen: "plan" in seen or len(seen) > 2
 
 
 class Running:
@@ -377,7 +380,7 @@ def verify(
             config = {"configurable": {"thread_id": name}}
             graph = build(base / name / "files", base / name / "effects.jsonl", 0).compile(checkpointer=saver)
             state = graph.get_state(config)
-            if state.next or not state.values.get("final_answer"):
+            if state.tasks or not state.values.get("final_answer"):
                 report.unfinished_threads.append(name)
                 continue
             # the same task, undisturbed, in a fresh copy of the thread's files

@@ -1,0 +1,254 @@
+"""The SQL of the memory store: one statement per read, a few per batch of writes.
+
+Each function returns ``(sql, params)``; nothing here touches a connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from langgraph.store.base import GetOp, ListNamespacesOp, PutOp, SearchOp
+from pgvector import Vector
+
+from durable_graph.memory import namespaces as ns
+from durable_graph.memory.config import Settings
+from durable_graph.memory.filters import filter_sql
+from durable_graph.memory.schema import ITEMS, TEXT_SEARCH_CONFIG, VECTORS
+from durable_graph.memory.validation import checked_conditions, json_value, ttl_minutes
+
+HYBRID_PREFIX = "hybrid:"
+RRF_K = 60
+_NOT_EXPIRED = "({a}.expires_at IS NULL OR {a}.expires_at > now())"
+
+
+def get_sql(gets: Sequence[GetOp]) -> tuple[str, list[Any]]:
+    sql = f"""
+WITH wanted AS (
+    SELECT * FROM unnest(%s::text[], %s::text[], %s::bool[]) AS w(prefix, key, refresh)
+), refreshed AS (
+    UPDATE {ITEMS} i SET expires_at = now() + i.ttl_minutes * interval '1 minute'
+    FROM wanted w
+    WHERE i.prefix = w.prefix AND i.key = w.key AND w.refresh
+      AND i.ttl_minutes IS NOT NULL AND i.expires_at > now()
+)
+SELECT i.prefix, i.key, i.value, i.created_at, i.updated_at
+FROM {ITEMS} i
+WHERE (i.prefix, i.key) IN (SELECT prefix, key FROM wanted) AND {_NOT_EXPIRED.format(a="i")}"""
+    return sql, [
+        [ns.to_text(tuple(op.namespace)) for op in gets],
+        [op.key for op in gets],
+        [bool(op.refresh_ttl) for op in gets],
+    ]
+
+
+# Hybrid search fuses two rankings by reciprocal rank fusion: score = sum of 1 / (60 + rank).
+# Equal scores share a rank, so a tie on one side is decided by the other.
+# Full-text side: each query word weighs its rarity in the searched namespaces,
+# ln(1 + N/df) with N and df counted up to DF_CAP rows, and an item scores the sum over the words
+# it contains. Postgres' own ts_rank has no notion of rarity, which is what exact-word queries need.
+DF_CAP = 10_000
+# A lexeme as a one-word tsquery, quoted so that no character of it is read as an operator.
+_LEXEME_QUERY = "('''' || replace(replace(lexeme, '\\', '\\\\'), '''', '''''') || '''')::tsquery"
+
+
+def _text_ctes(where: str) -> str:
+    return f"""
+query_terms AS (
+    SELECT {_LEXEME_QUERY} AS q
+    FROM unnest(tsvector_to_array(to_tsvector('{TEXT_SEARCH_CONFIG}', %s))) AS lexeme
+), scope_size AS (
+    SELECT count(*)::float8 AS n FROM (SELECT 1 FROM {ITEMS} i WHERE {where} LIMIT {DF_CAP}) s
+), weighted_terms AS (
+    SELECT t.q, ln(1 + z.n / greatest(1, (
+        SELECT count(*) FROM (SELECT 1 FROM {ITEMS} i WHERE i.tsv @@ t.q AND {where} LIMIT {DF_CAP}) d
+    ))) AS idf
+    FROM query_terms t, scope_size z
+), text_ranked AS (
+    SELECT i.prefix, i.key, rank() OVER (ORDER BY sum(t.idf) DESC) AS r
+    FROM {ITEMS} i JOIN weighted_terms t ON i.tsv @@ t.q
+    WHERE {where} AND EXISTS (SELECT 1 FROM {VECTORS} v WHERE v.prefix = i.prefix AND v.key = i.key)
+    GROUP BY i.prefix, i.key
+    ORDER BY r LIMIT %s
+)"""
+
+
+def _vector_ctes(where_v: str) -> str:
+    # Items with several vectors (several fields) score by their best one (max pooling).
+    return f"""
+vector_hits AS (
+    SELECT v.prefix, v.key, v.embedding <#> %b AS distance
+    FROM {VECTORS} v JOIN {ITEMS} i ON i.prefix = v.prefix AND i.key = v.key
+    WHERE {where_v}
+    ORDER BY distance LIMIT %s
+), vector_ranked AS (
+    SELECT prefix, key, -min(distance) AS similarity,
+           rank() OVER (ORDER BY min(distance)) AS r,
+           row_number() OVER (ORDER BY min(distance), prefix, key) AS ord
+    FROM vector_hits GROUP BY prefix, key
+)"""
+
+
+def search_sql(op: SearchOp, settings: Settings, query_vector: Vector | None) -> tuple[str, list[Any]]:
+    """One statement answering ``op``: ranked page, TTL refresh, rows."""
+    prefix = ns.validate_labels(op.namespace_prefix, what="namespace prefix")
+    where_ns, ns_params = ns.prefix_condition("i.prefix", prefix)
+    where_ns_v, _ = ns.prefix_condition("v.prefix", prefix)
+    where_filter, filter_params = filter_sql("i.value", op.filter)
+    where = f"{where_ns} AND {where_filter} AND {_NOT_EXPIRED.format(a='i')}"
+    where_v = f"{where_ns_v} AND {where_filter} AND {_NOT_EXPIRED.format(a='i')}"
+    where_params = ns_params + filter_params
+
+    if query_vector is None or settings.index is None:
+        ranked = f"""SELECT i.prefix, i.key, NULL::float8 AS score,
+           row_number() OVER (ORDER BY i.updated_at DESC, i.prefix, i.key) AS ord
+    FROM {ITEMS} i WHERE {where}"""
+        return _search_tail(op, "", ranked, where_params)
+
+    candidates = (op.offset + op.limit) * settings.index.vectors_per_item
+    head = _vector_ctes(where_v) + ","
+    params: list[Any] = [query_vector, *where_params, candidates]
+    if not (settings.hybrid or is_hybrid(op.query)):
+        ranked = "SELECT prefix, key, similarity AS score, ord FROM vector_ranked"
+        return _search_tail(op, head, ranked, params)
+    head += (
+        _text_ctes(where)
+        + f""", fused AS (
+    SELECT prefix, key, sum(1.0 / ({RRF_K} + r))::float8 AS score
+    FROM (SELECT prefix, key, r FROM vector_ranked UNION ALL SELECT prefix, key, r FROM text_ranked) u
+    GROUP BY prefix, key
+),"""
+    )
+    params += [strip_mode(op.query), *where_params, *where_params, *where_params, candidates]
+    ranked = (
+        "SELECT prefix, key, score, row_number() OVER (ORDER BY score DESC, prefix, key) AS ord FROM fused"
+    )
+    return _search_tail(op, head, ranked, params)
+
+
+def _search_tail(op: SearchOp, head: str, ranked: str, params: list[Any]) -> tuple[str, list[Any]]:
+    refresh = (
+        f""", refreshed AS (
+    UPDATE {ITEMS} i SET expires_at = now() + i.ttl_minutes * interval '1 minute'
+    FROM page p WHERE i.prefix = p.prefix AND i.key = p.key AND i.ttl_minutes IS NOT NULL
+)"""
+        if op.refresh_ttl
+        else ""
+    )
+    sql = f"""
+WITH {head}
+ranked AS (
+    {ranked}
+), page AS (
+    SELECT prefix, key, score, ord FROM ranked ORDER BY ord LIMIT %s OFFSET %s
+){refresh}
+SELECT i.prefix, i.key, i.value, i.created_at, i.updated_at, p.score
+FROM page p JOIN {ITEMS} i ON i.prefix = p.prefix AND i.key = p.key
+ORDER BY p.ord"""
+    return sql, [*params, op.limit, op.offset]
+
+
+def list_namespaces_sql(op: ListNamespacesOp) -> tuple[str, list[Any]]:
+    conditions = ["TRUE"]
+    params: list[Any] = []
+    literal_prefix: tuple[str, ...] = ()
+    for condition in checked_conditions(op.match_conditions):
+        path = condition.path
+        if not path:
+            continue
+        conditions.append("cardinality(ns) >= %s")
+        params.append(len(path))
+        for j, label in enumerate(path):
+            if label == "*":
+                continue
+            if condition.match_type == "prefix":
+                conditions.append("ns[%s] = %s")
+                params += [j + 1, label]
+            else:
+                conditions.append("ns[cardinality(ns) - %s] = %s")
+                params += [len(path) - 1 - j, label]
+        if condition.match_type == "prefix" and not literal_prefix:
+            literal_prefix = tuple(path[: path.index("*")] if "*" in path else path)
+    where_ns, ns_params = ns.prefix_condition("prefix", literal_prefix)
+    truncated = "ns" if op.max_depth is None else "ns[1:%s]"
+    depth_params = [] if op.max_depth is None else [op.max_depth]
+    sql = f"""
+SELECT DISTINCT {truncated} COLLATE "C" AS namespace FROM (
+    SELECT string_to_array(prefix, '.') AS ns FROM {ITEMS}
+    WHERE {where_ns} AND {_NOT_EXPIRED.format(a=ITEMS)}
+) s
+WHERE {" AND ".join(conditions)}
+ORDER BY namespace LIMIT %s OFFSET %s"""
+    return sql, [*depth_params, *ns_params, *params, op.limit, op.offset]
+
+
+def write_statements(
+    deletes: list[PutOp],
+    upserts: list[PutOp],
+    embedded: list[tuple[str, str, str, str]],
+    vectors: list[Vector],
+    *,
+    replace_vectors: bool,
+) -> list[tuple[str, list[Any]]]:
+    """Delete, upsert, and replace the vectors of the upserted items (an item keeps only the
+    vectors of its latest put)."""
+    statements: list[tuple[str, list[Any]]] = []
+    if deletes:
+        statements.append(
+            (
+                f"DELETE FROM {ITEMS} i USING unnest(%s::text[], %s::text[]) AS d(prefix, key) "
+                "WHERE i.prefix = d.prefix AND i.key = d.key",
+                [[ns.to_text(tuple(op.namespace)) for op in deletes], [op.key for op in deletes]],
+            )
+        )
+    if upserts:
+        statements.append(
+            (
+                f"""
+INSERT INTO {ITEMS} AS i (prefix, key, value, ttl_minutes, expires_at)
+SELECT u.prefix, u.key, u.value::jsonb, u.ttl, now() + u.ttl * interval '1 minute'
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::float8[]) AS u(prefix, key, value, ttl)
+ON CONFLICT (prefix, key) DO UPDATE SET
+    value = excluded.value, updated_at = now(),
+    ttl_minutes = excluded.ttl_minutes, expires_at = excluded.expires_at""",
+                [
+                    [ns.to_text(tuple(op.namespace)) for op in upserts],
+                    [op.key for op in upserts],
+                    [json_value(op) for op in upserts],
+                    [ttl_minutes(op) for op in upserts],
+                ],
+            )
+        )
+    if replace_vectors and upserts:
+        statements.append(
+            (
+                f"DELETE FROM {VECTORS} v USING unnest(%s::text[], %s::text[]) AS d(prefix, key) "
+                "WHERE v.prefix = d.prefix AND v.key = d.key",
+                [[ns.to_text(tuple(op.namespace)) for op in upserts], [op.key for op in upserts]],
+            )
+        )
+    if embedded:
+        statements.append(
+            (
+                f"INSERT INTO {VECTORS} (prefix, key, field, embedding) "
+                "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %b::vector[]) "
+                "ON CONFLICT (prefix, key, field) DO UPDATE SET embedding = excluded.embedding",
+                [
+                    [e[0] for e in embedded],
+                    [e[1] for e in embedded],
+                    [e[2] for e in embedded],
+                    vectors,
+                ],
+            )
+        )
+    return statements
+
+
+def is_hybrid(query: str | None) -> bool:
+    return (query or "")[: len(HYBRID_PREFIX)].lower() == HYBRID_PREFIX
+
+
+def strip_mode(query: str | None) -> str:
+    """The query without its "hybrid:" mode prefix."""
+    query = query or ""
+    return query[len(HYBRID_PREFIX) :] if is_hybrid(query) else query
