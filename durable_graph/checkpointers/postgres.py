@@ -23,6 +23,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from durable_graph.checkpointers.codec import Codec
+from durable_graph.checkpointers.factory import ContextManaged
 from durable_graph.checkpointers.postgres_pool import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRY_FOR, Pools
 from durable_graph.checkpointers.postgres_sql import CheckpointSQL
 
@@ -31,7 +32,7 @@ COMPRESS_ABOVE = 512
 itself: a message of 1 KB of text typically halves."""
 
 
-class PostgresCheckpointer(BaseCheckpointSaver[str]):
+class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
     """A LangGraph checkpointer backed by Postgres through psycopg 3 connection pools.
 
     ``conninfo`` is a libpq connection string or URL. ``pool_size`` caps each pool (sync and
@@ -88,20 +89,6 @@ class PostgresCheckpointer(BaseCheckpointSaver[str]):
 
     async def aclose(self) -> None:
         await self._pools.aclose()
-
-    def __enter__(self) -> PostgresCheckpointer:
-        self.open()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> PostgresCheckpointer:
-        await self.aopen()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     @property
     def pool(self) -> ConnectionPool:

