@@ -33,6 +33,7 @@ from durable_graph.cli_common import (
     JsonOption,
     ThreadArg,
     UrlOption,
+    WaitOption,
     exit_codes,
     fail,
     lease,
@@ -187,6 +188,7 @@ def run(
     user: Annotated[str, typer.Option("--user", help="Whose long-term memories to use.")] = "default",
     temporal: TemporalOption = None,
     task_queue: TaskQueueOption = DEFAULT_TASK_QUEUE,
+    wait: WaitOption = False,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
@@ -218,7 +220,7 @@ def run(
     if temporal:
         start_on_temporal(temporal, task_queue, url, thread_id, value, settings)
         raise typer.Exit(report_thread(url, thread_id, as_json))
-    raise typer.Exit(start_thread(url, thread_id, value, settings, as_json=as_json))
+    raise typer.Exit(start_thread(url, thread_id, value, settings, as_json=as_json, wait=wait))
 
 
 def report_thread(url: str, thread_id: str, as_json: bool) -> int:
@@ -229,12 +231,12 @@ def report_thread(url: str, thread_id: str, as_json: bool) -> int:
 
 
 def start_thread(
-    url: str, thread_id: str, value: Any, settings: RunSettings, *, as_json: bool = False
+    url: str, thread_id: str, value: Any, settings: RunSettings, *, as_json: bool = False, wait: bool = False
 ) -> int:
     """Run a new thread from input ``value``, printing each node; returns the exit code."""
     with ExitStack() as stack:
         saver = stack.enter_context(open_saver(url))
-        stack.enter_context(lease(url, thread_id))
+        stack.enter_context(lease(url, thread_id, wait=wait))
         check_can_start(saver, thread_id)
         return drive(_graph(stack, url, saver, settings), value, thread_id, settings, url, as_json)
 
@@ -246,6 +248,7 @@ def resume(
     thread_id: ThreadArg,
     temporal: TemporalOption = None,
     task_queue: TaskQueueOption = DEFAULT_TASK_QUEUE,
+    wait: WaitOption = False,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
@@ -257,34 +260,42 @@ def resume(
         _print_thread_line(thread_id, as_json)
         start_on_temporal(temporal, task_queue, url, thread_id, None, settings)
         raise typer.Exit(report_thread(url, thread_id, as_json))
-    raise typer.Exit(resume_thread(url, thread_id, as_json=as_json))
+    raise typer.Exit(resume_thread(url, thread_id, as_json=as_json, wait=wait))
 
 
-def resume_thread(url: str, thread_id: str, *, as_json: bool = False) -> int:
+def resume_thread(url: str, thread_id: str, *, as_json: bool = False, wait: bool = False) -> int:
     """Continue a crashed or failed thread from its last checkpoint; returns the exit code."""
     with ExitStack() as stack:
         saver = stack.enter_context(open_saver(url))
-        stack.enter_context(lease(url, thread_id))
+        stack.enter_context(lease(url, thread_id, wait=wait))
         settings = RunSettings.from_metadata(check_can_resume(saver, thread_id).metadata)
         _print_thread_line(thread_id, as_json)
         return drive(_graph(stack, url, saver, settings), None, thread_id, settings, url, as_json)
 
 
 def _answer(
-    ctx: typer.Context, thread_id: str, decision: Any, url: str | None, as_json: bool, temporal: str | None
+    ctx: typer.Context,
+    thread_id: str,
+    decision: Any,
+    url: str | None,
+    as_json: bool,
+    temporal: str | None,
+    wait: bool,
 ) -> None:
     url = url_of(ctx, url)
     if temporal and answer_on_temporal(temporal, thread_id, decision):
         _print_thread_line(thread_id, as_json)
         raise typer.Exit(report_thread(url, thread_id, as_json))
-    raise typer.Exit(answer_thread(url, thread_id, decision, as_json=as_json))
+    raise typer.Exit(answer_thread(url, thread_id, decision, as_json=as_json, wait=wait))
 
 
-def answer_thread(url: str, thread_id: str, decision: Command, *, as_json: bool = False) -> int:
+def answer_thread(
+    url: str, thread_id: str, decision: Command, *, as_json: bool = False, wait: bool = False
+) -> int:
     """Answer the thread's pending approval with ``decision`` and continue it; returns the exit code."""
     with ExitStack() as stack:
         saver = stack.enter_context(open_saver(url))
-        stack.enter_context(lease(url, thread_id))
+        stack.enter_context(lease(url, thread_id, wait=wait))
         settings = RunSettings.from_metadata(latest(saver, thread_id).metadata)
         graph = _graph(stack, url, saver, settings)
         _, payload = pending_approval(graph, thread_id)
@@ -299,13 +310,14 @@ def approve(
     ctx: typer.Context,
     thread_id: ThreadArg,
     temporal: TemporalOption = None,
+    wait: WaitOption = False,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
     """Approve the pending tool call of a thread and continue it (on Temporal if a run there waits)."""
     from durable_graph.graphs import approve as approve_decision
 
-    _answer(ctx, thread_id, approve_decision(), url, as_json, temporal)
+    _answer(ctx, thread_id, approve_decision(), url, as_json, temporal, wait)
 
 
 @app.command()
@@ -315,13 +327,14 @@ def edit(
     thread_id: ThreadArg,
     args: Annotated[str, typer.Option("--args", help="The tool's arguments as a JSON object.")],
     temporal: TemporalOption = None,
+    wait: WaitOption = False,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
     """Run the pending tool call with other arguments (--args JSON) and continue the thread."""
     from durable_graph.graphs import edit as edit_decision
 
-    _answer(ctx, thread_id, edit_decision(parse_args_json(args)), url, as_json, temporal)
+    _answer(ctx, thread_id, edit_decision(parse_args_json(args)), url, as_json, temporal, wait)
 
 
 @app.command()
@@ -331,6 +344,7 @@ def reject(
     thread_id: ThreadArg,
     reason: Annotated[str, typer.Option("--reason", help="Why; the agent is told.")],
     temporal: TemporalOption = None,
+    wait: WaitOption = False,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
@@ -339,7 +353,7 @@ def reject(
 
     if not reason.strip():
         raise fail(EXIT_USAGE, "--reason must not be empty")
-    _answer(ctx, thread_id, reject_decision(reason), url, as_json, temporal)
+    _answer(ctx, thread_id, reject_decision(reason), url, as_json, temporal, wait)
 
 
 @exit_codes
@@ -353,6 +367,7 @@ def fork(
         str | None, typer.Option("--thread", help="Id of the new thread (default: a new one).")
     ] = None,
     no_run: Annotated[bool, typer.Option("--no-run", help="Only copy; continue later with resume.")] = False,
+    wait: WaitOption = False,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
@@ -363,7 +378,7 @@ def fork(
     new_id = thread or new_thread_id()
     with ExitStack() as stack:
         saver = stack.enter_context(open_saver(url))
-        stack.enter_context(lease(url, new_id))
+        stack.enter_context(lease(url, new_id, wait=wait))
         settings = RunSettings.from_metadata(latest(saver, thread_id).metadata)
         fork_thread(saver, thread_id, checkpoint, new_id)
         _print_thread_line(new_id, as_json)

@@ -53,6 +53,12 @@ UrlOption = Annotated[
         show_default=False,
     ),
 ]
+WaitOption = Annotated[
+    bool,
+    typer.Option(
+        "--wait", help="If another process is running the thread, wait for it instead of exiting with 7."
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")]
 ThreadArg = Annotated[str, typer.Argument(help="Thread id (as printed by run; see: durable-graph threads).")]
 
@@ -122,12 +128,14 @@ def open_saver(url: str) -> Iterator[BaseCheckpointSaver]:
 
 
 @contextmanager
-def lease(url: str, thread_id: str) -> Iterator[None]:
-    """Hold the thread's lease while running it, so two processes never run one thread at once."""
+def lease(url: str, thread_id: str, *, wait: bool = False) -> Iterator[None]:
+    """Hold the thread's lease while running it, so two processes never run one thread at once.
+
+    Without ``wait`` a busy thread is given up after a short wait (which lets a ``threads`` listing
+    that is probing the lease finish first); with it, the command waits as long as it takes."""
     from durable_graph.leases import thread_lease
 
-    # a short wait lets a `threads` listing that is probing the lease finish first
-    with thread_lease(url, thread_id, wait=True, timeout=LEASE_WAIT):
+    with thread_lease(url, thread_id, wait=True, timeout=None if wait else LEASE_WAIT):
         yield
 
 
