@@ -87,26 +87,52 @@ class Codec:
 
     def encode_value(self, value: Any) -> tuple[StoredValue, list[Chunk]]:
         """Encode one channel value; list values become chunk references plus their chunks."""
-        if self.chunk_lists and type(value) is list and value:
-            chunks = [self._chunk(item) for item in value]
-            return StoredValue(CHUNKED_TYPE, None, tuple(c.hash for c in chunks)), chunks
-        type_, data = self.dumps(value)
-        return StoredValue(type_, data), []
+        stored, items = self._encode_value(value)
+        return stored, [Chunk(*item) for item in items]
 
     def encode_channels(
         self, values: Mapping[str, Any], versions: Iterable[str]
     ) -> tuple[dict[str, StoredValue], dict[bytes, Chunk]]:
         """Encode the given channels; a channel absent from ``values`` is stored as empty."""
+        stored, items = self.encode_channel_items(values, versions)
+        return stored, {hash_: Chunk(hash_, *item) for hash_, item in items.items()}
+
+    def encode_channel_items(
+        self, values: Mapping[str, Any], versions: Iterable[str]
+    ) -> tuple[dict[str, StoredValue], dict[bytes, tuple[str, bytes]]]:
+        """``encode_channels`` with each chunk as ``hash: (type, data)``, without ``Chunk`` objects."""
         stored: dict[str, StoredValue] = {}
-        chunks: dict[bytes, Chunk] = {}
+        chunks: dict[bytes, tuple[str, bytes]] = {}
         for channel in versions:
             if channel in values:
-                stored[channel], new_chunks = self.encode_value(values[channel])
-                for chunk in new_chunks:
-                    chunks[chunk.hash] = chunk
+                stored[channel], items = self._encode_value(values[channel])
+                for hash_, type_, data in items:
+                    chunks[hash_] = (type_, data)
             else:
                 stored[channel] = StoredValue(EMPTY_TYPE, None)
         return stored, chunks
+
+    def _encode_value(self, value: Any) -> tuple[StoredValue, list[tuple[bytes, str, bytes]]]:
+        if self.chunk_lists and type(value) is list and value:
+            items = self._encode_items(value)
+            return StoredValue(CHUNKED_TYPE, None, tuple(item[0] for item in items)), items
+        type_, data = self.dumps(value)
+        return StoredValue(type_, data), []
+
+    def _encode_items(self, values: list[Any]) -> list[tuple[bytes, str, bytes]]:
+        """``(hash, type, data)`` of each item, as ``_chunk`` computes them."""
+        dumps = self.dumps
+        hashers: dict[str, Any] = {}
+        items = []
+        for item in values:
+            type_, data = dumps(item)
+            hasher = hashers.get(type_)
+            if hasher is None:
+                hasher = hashers[type_] = _hasher(type_)
+            hasher = hasher.copy()
+            hasher.update(data)
+            items.append((hasher.digest(), type_, data))
+        return items
 
     def decode_value(
         self,
@@ -133,3 +159,8 @@ class Codec:
         type_, data = self.dumps(item)
         digest = hashlib.blake2b(type_.encode() + b"\0" + data, digest_size=HASH_BYTES).digest()
         return Chunk(digest, type_, data)
+
+
+def _hasher(type_: str) -> Any:
+    """A BLAKE2b that has hashed ``type_`` and the separator: copies of it hash items of that type."""
+    return hashlib.blake2b(type_.encode() + b"\0", digest_size=HASH_BYTES)

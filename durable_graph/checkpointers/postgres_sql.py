@@ -3,11 +3,14 @@
 Every operation is an ``Op``: a generator that yields ``Statement``s and receives each one's rows,
 returning the operation's result. The sync and the async checkpointer drive the same ops, so the
 two paths cannot drift apart. ``put``, ``put_writes`` and ``get_tuple`` are one statement each
-(data-modifying CTEs and ``unnest`` of arrays), hence one network round trip.
+(data-modifying CTEs and ``unnest`` of arrays), hence one network round trip; a put sends the
+statement again, with every list item, only when the server does not confirm the parent's lists
+this client remembers.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -42,6 +45,11 @@ from durable_graph.errors import CorruptCheckpointError
 T = TypeVar("T")
 Rows = list[tuple[Any, ...]]
 
+_REMEMBERED_THREADS = 1024
+"""How many threads' last lists a checkpointer remembers to avoid sending their items again..."""
+_REMEMBERED_BYTES = 16 * 1024 * 1024
+"""...and how many bytes of item hashes it keeps for them at most."""
+
 
 @dataclass(frozen=True, slots=True)
 class Statement:
@@ -63,53 +71,85 @@ _REF_AT = f"substring({{refs}} FROM {{i}} * {HASH_BYTES} + 1 FOR {HASH_BYTES})"
 
 # A list is stored as the tail of the parent's list (its base) while the tail holds at most
 # max(16, sqrt(base length)) items.
-_MAX_TAIL = f"greatest(16, floor(sqrt(length(b.refs) / {HASH_BYTES}))::int) * {HASH_BYTES}"
+_MAX_TAIL = f"greatest(16, floor(sqrt(length(b.base_refs) / {HASH_BYTES}))::int) * {HASH_BYTES}"
 
+# ``blobs``: the new channel versions, each with the version of the parent checkpoint for the same
+# channel when that is a list: its base (itself when stored in full) and the base's refs. Every
+# lookup is by primary key (``LIMIT 1`` subqueries keep the planner from scanning a thread's blobs
+# by key prefix). ``covered``: how many bytes of the new refs repeat the parent's whole list as
+# stored. Those items are stored already (a stored version's items always are), so an item is only
+# inserted when it first occurs (``chunk_blobs``, ``chunk_offsets``) past the covered bytes of its
+# channel. The client leaves out the items it believes covered (``blob_covered``, from the lists it
+# wrote last); if the server finds fewer covered, nothing is written and ``ok`` is false.
 _PUT = f"""
-WITH new_chunks AS (
+WITH parent AS MATERIALIZED (
+    SELECT p.channels, p.versions FROM dg_checkpoints AS p
+    WHERE p.thread_id = %(thread_id)b AND p.checkpoint_ns = %(checkpoint_ns)b
+      AND p.checkpoint_id = %(parent_checkpoint_id)b
+), blobs AS MATERIALIZED (
+    SELECT u.ord, u.channel, u.version, u.type, u.data, u.refs, u.client_covered,
+           CASE WHEN pv.base IS NULL THEN pv.version ELSE pb.version END AS base_version,
+           CASE WHEN pv.base IS NULL THEN pv.refs ELSE pb.refs END AS base_refs,
+           CASE WHEN pv.base IS NULL THEN pv.refs ELSE pb.refs || pv.refs END AS parent_refs
+    FROM unnest(%(blob_channels)b::text[], %(blob_versions)b::text[], %(blob_types)b::text[],
+                %(blob_data)b::bytea[], %(blob_refs)b::bytea[], %(blob_covered)b::int[])
+        WITH ORDINALITY AS u(channel, version, type, data, refs, client_covered, ord)
+    LEFT JOIN parent AS p ON u.refs IS NOT NULL
+    LEFT JOIN LATERAL (
+        SELECT bl.version, bl.base, bl.refs FROM dg_checkpoint_blobs AS bl
+        WHERE bl.thread_id = %(thread_id)b AND bl.checkpoint_ns = %(checkpoint_ns)b
+          AND bl.channel = u.channel AND bl.version = p.versions[array_position(p.channels, u.channel)]
+          AND bl.refs IS NOT NULL
+        LIMIT 1
+    ) AS pv ON true
+    LEFT JOIN LATERAL (
+        SELECT base.version, base.refs FROM dg_checkpoint_blobs AS base
+        WHERE base.thread_id = %(thread_id)b AND base.checkpoint_ns = %(checkpoint_ns)b
+          AND base.channel = u.channel AND base.version = pv.base AND base.base IS NULL
+        LIMIT 1
+    ) AS pb ON true
+), checked AS MATERIALIZED (
+    SELECT coalesce(bool_and(c.client_covered <= c.covered), true) AS ok,
+           array_agg(c.covered ORDER BY c.ord) AS covered
+    FROM (
+        SELECT b.ord, b.client_covered,
+               CASE WHEN substring(b.refs FOR length(b.parent_refs)) = b.parent_refs
+                    THEN length(b.parent_refs) ELSE 0 END AS covered
+        FROM blobs AS b
+    ) AS c
+), new_chunks AS (
     INSERT INTO dg_checkpoint_chunks (thread_id, hash, type, data)
     SELECT %(thread_id)b, u.hash, u.type, u.data
-    FROM unnest(%(chunk_hashes)b::bytea[], %(chunk_types)b::text[], %(chunk_data)b::bytea[])
-        AS u(hash, type, data)
+    FROM checked AS k,
+         unnest(%(chunk_hashes)b::bytea[], %(chunk_types)b::text[], %(chunk_data)b::bytea[],
+                %(chunk_blobs)b::int[], %(chunk_offsets)b::int[]) AS u(hash, type, data, blob, offset_)
+    WHERE k.ok AND u.offset_ >= coalesce(k.covered[u.blob], 0)
     ON CONFLICT (thread_id, hash) DO NOTHING
-), parent_bases AS (
-    SELECT v.channel, coalesce(bl.base, bl.version) AS version
-    FROM dg_checkpoints AS p
-    CROSS JOIN unnest(p.channels, p.versions) AS v(channel, version)
-    JOIN dg_checkpoint_blobs AS bl
-      ON bl.thread_id = p.thread_id AND bl.checkpoint_ns = p.checkpoint_ns
-     AND bl.channel = v.channel AND bl.version = v.version
-    WHERE p.thread_id = %(thread_id)b AND p.checkpoint_ns = %(checkpoint_ns)b
-      AND p.checkpoint_id = %(parent_checkpoint_id)b AND bl.refs IS NOT NULL
-), bases AS (
-    SELECT b.channel, b.version, b.refs
-    FROM parent_bases AS pb
-    JOIN dg_checkpoint_blobs AS b
-      ON b.thread_id = %(thread_id)b AND b.checkpoint_ns = %(checkpoint_ns)b
-     AND b.channel = pb.channel AND b.version = pb.version
-    WHERE b.base IS NULL
 ), new_blobs AS (
     INSERT INTO dg_checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, data, base, refs)
-    SELECT %(thread_id)b, %(checkpoint_ns)b, u.channel, u.version, u.type, u.data,
-           CASE WHEN x.extends THEN b.version END,
-           CASE WHEN x.extends THEN substring(u.refs FROM length(b.refs) + 1) ELSE u.refs END
-    FROM unnest(%(blob_channels)b::text[], %(blob_versions)b::text[], %(blob_types)b::text[],
-                %(blob_data)b::bytea[], %(blob_refs)b::bytea[]) AS u(channel, version, type, data, refs)
-    LEFT JOIN bases AS b ON b.channel = u.channel
+    SELECT %(thread_id)b, %(checkpoint_ns)b, b.channel, b.version, b.type, b.data,
+           CASE WHEN x.extends THEN b.base_version END,
+           CASE WHEN x.extends THEN substring(b.refs FROM length(b.base_refs) + 1) ELSE b.refs END
+    FROM checked AS k, blobs AS b
     CROSS JOIN LATERAL (
-        SELECT coalesce(length(u.refs) - length(b.refs) BETWEEN 0 AND {_MAX_TAIL}
-                        AND substring(u.refs FOR length(b.refs)) = b.refs, false) AS extends
+        SELECT coalesce(length(b.refs) - length(b.base_refs) BETWEEN 0 AND {_MAX_TAIL}
+                        AND substring(b.refs FOR length(b.base_refs)) = b.base_refs, false) AS extends
     ) AS x
+    WHERE k.ok
     ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
+), new_checkpoint AS (
+    INSERT INTO dg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,
+                                channels, versions, type, checkpoint, metadata)
+    SELECT %(thread_id)b, %(checkpoint_ns)b, %(checkpoint_id)b, %(parent_checkpoint_id)b,
+           %(channels)b::text[], %(versions)b::text[], %(type)b, %(checkpoint)b, %(metadata)b
+    FROM checked AS k WHERE k.ok
+    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
+        channels = EXCLUDED.channels, versions = EXCLUDED.versions, type = EXCLUDED.type,
+        checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
 )
-INSERT INTO dg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,
-                            channels, versions, type, checkpoint, metadata)
-VALUES (%(thread_id)b, %(checkpoint_ns)b, %(checkpoint_id)b, %(parent_checkpoint_id)b,
-        %(channels)b::text[], %(versions)b::text[], %(type)b, %(checkpoint)b, %(metadata)b)
-ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
-    channels = EXCLUDED.channels, versions = EXCLUDED.versions, type = EXCLUDED.type,
-    checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
+SELECT ok FROM checked
 """
+
 
 # A task's regular writes are kept as first saved; its special writes (errors, interrupts...)
 # are replaced, as LangGraph's own savers do.
@@ -138,12 +178,18 @@ CROSS JOIN LATERAL (
     SELECT array_agg(bl.channel) AS channels, array_agg(bl.type) AS types, array_agg(bl.data) AS data,
            array_agg(CASE WHEN bl.base IS NULL THEN bl.refs ELSE base.refs || bl.refs END) AS refs
     FROM unnest(c.channels, c.versions) AS v(channel, version)
-    JOIN dg_checkpoint_blobs AS bl
-      ON bl.thread_id = c.thread_id AND bl.checkpoint_ns = c.checkpoint_ns
-     AND bl.channel = v.channel AND bl.version = v.version
-    LEFT JOIN dg_checkpoint_blobs AS base
-      ON base.thread_id = bl.thread_id AND base.checkpoint_ns = bl.checkpoint_ns
-     AND base.channel = bl.channel AND base.version = bl.base
+    CROSS JOIN LATERAL (
+        SELECT bl.channel, bl.type, bl.data, bl.base, bl.refs FROM dg_checkpoint_blobs AS bl
+        WHERE bl.thread_id = c.thread_id AND bl.checkpoint_ns = c.checkpoint_ns
+          AND bl.channel = v.channel AND bl.version = v.version
+        LIMIT 1
+    ) AS bl
+    LEFT JOIN LATERAL (
+        SELECT base.refs FROM dg_checkpoint_blobs AS base
+        WHERE base.thread_id = c.thread_id AND base.checkpoint_ns = c.checkpoint_ns
+          AND base.channel = bl.channel AND base.version = bl.base
+        LIMIT 1
+    ) AS base ON true
 ) AS b
 CROSS JOIN LATERAL (
     SELECT array_agg(wr.task_id) AS task_ids, array_agg(wr.task_path) AS task_paths,
@@ -161,9 +207,9 @@ _CHUNK_JOIN = f"""
 CROSS JOIN LATERAL (
     SELECT array_agg(ch.hash) AS hashes, array_agg(ch.type) AS types, array_agg(ch.data) AS data
     FROM dg_checkpoint_chunks AS ch
-    WHERE ch.thread_id = c.thread_id AND ch.hash IN (
+    WHERE ch.thread_id = c.thread_id AND ch.hash = ANY(ARRAY(
         SELECT {_REF_AT.format(refs="r.refs", i="i")}
-        FROM unnest(b.refs) AS r(refs), {_SPLIT_REFS.format(refs="r.refs")} AS i)
+        FROM unnest(b.refs) AS r(refs), {_SPLIT_REFS.format(refs="r.refs")} AS i))
 ) AS k"""
 
 _SELECT_CHUNKS = """
@@ -299,6 +345,11 @@ class CheckpointSQL:
 
     def __init__(self, codec: Codec) -> None:
         self.codec = codec
+        # (thread_id, checkpoint_ns) -> (checkpoint_id, {channel: refs}, size) of the last put of
+        # each thread this client made, oldest first: a hint only, which the put statement verifies.
+        self._lists: dict[tuple[str, str], tuple[str, dict[str, bytes], int]] = {}
+        self._lists_bytes = 0
+        self._lists_lock = threading.Lock()
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -310,7 +361,15 @@ class CheckpointSQL:
         new_versions: ChannelVersions,
     ) -> Op[RunnableConfig]:
         thread_id, checkpoint_ns, parent_id = config_address(config)
-        stored, chunks = self.codec.encode_channels(checkpoint["channel_values"], new_versions)
+        stored, chunks = self.codec.encode_channel_items(checkpoint["channel_values"], new_versions)
+        refs = [b"".join(v.refs) if v.refs else None for v in stored.values()]
+        # Where each item first occurs (1-based position of its channel in ``stored``, byte offset in
+        # its refs): items the parent's list already has are not sent or inserted again.
+        first: dict[bytes, tuple[int, int]] = {}
+        for position, value in enumerate(stored.values(), 1):
+            for i, ref in enumerate(value.refs):
+                if ref not in first:
+                    first[ref] = (position, i * HASH_BYTES)
         channel_versions = checkpoint["channel_versions"]
         # The id and (when all are strings) the channel versions are columns already.
         omitted = {"channel_values", "id"}
@@ -327,15 +386,24 @@ class CheckpointSQL:
             "type": body_type,
             "checkpoint": body,
             "metadata": Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
-            "chunk_hashes": ByteaArray(c.hash for c in chunks.values()),
-            "chunk_types": TextArray(c.type for c in chunks.values()),
-            "chunk_data": ByteaArray(c.data for c in chunks.values()),
             "blob_channels": TextArray(stored),
             "blob_versions": TextArray(str(new_versions[channel]) for channel in stored),
             "blob_types": TextArray(v.type for v in stored.values()),
             "blob_data": ByteaArray(v.data for v in stored.values()),
-            "blob_refs": ByteaArray(b"".join(v.refs) if v.refs else None for v in stored.values()),
+            "blob_refs": ByteaArray(refs),
         }
+        # The lists of the parent as this client wrote them, when it wrote the parent: what they
+        # hold need not be sent again (the statement checks that the server has them).
+        key = (thread_id, checkpoint_ns)
+        known = self._lists.get(key)
+        parent_lists = known[1] if known is not None and parent_id and known[0] == parent_id else {}
+        covered = [0] * len(stored)
+        for position, (channel, channel_refs) in enumerate(zip(stored, refs, strict=True)):
+            prefix = parent_lists.get(channel)
+            if prefix and channel_refs and channel_refs.startswith(prefix):
+                covered[position] = len(prefix)
+        lists = {c: r for c, r in parent_lists.items() if c in channel_versions and c not in stored}
+        lists.update((c, r) for c, r in zip(stored, refs, strict=True) if r is not None)
         next_config: RunnableConfig = {
             "configurable": {
                 "thread_id": thread_id,
@@ -343,7 +411,60 @@ class CheckpointSQL:
                 "checkpoint_id": checkpoint["id"],
             }
         }
-        return Op(_done(Statement(_PUT, params), next_config))
+        remember = (key, checkpoint["id"], lists)
+        return Op(self._put_steps(params, chunks, first, covered, remember, next_config))
+
+    def _put_steps(
+        self,
+        params: dict[str, Any],
+        chunks: Mapping[bytes, tuple[str, bytes]],
+        first: Mapping[bytes, tuple[int, int]],
+        covered: list[int],
+        remember: tuple[tuple[str, str], str, dict[str, bytes]],
+        next_config: RunnableConfig,
+    ) -> Generator[Statement, Rows, RunnableConfig]:
+        key, checkpoint_id, lists = remember
+        rows = yield Statement(_PUT, self._chunk_params(params, chunks, first, covered))
+        if not rows[0][0]:
+            # The server's lists differ from what this client wrote (another writer, a prune):
+            # send every item. Rare, so a second round trip is fine.
+            self._remember(key, None)
+            rows = yield Statement(_PUT, self._chunk_params(params, chunks, first, [0] * len(covered)))
+            if not rows[0][0]:
+                raise RuntimeError("put was refused although it sent every list item")
+        self._remember(key, (checkpoint_id, lists))
+        return next_config
+
+    def _remember(self, key: tuple[str, str], entry: tuple[str, dict[str, bytes]] | None) -> None:
+        """Remember (or, with ``None``, forget) the lists of a thread's last put, newest last."""
+        size = sum(map(len, entry[1].values())) if entry is not None else 0
+        with self._lists_lock:
+            old = self._lists.pop(key, None)
+            if old is not None:
+                self._lists_bytes -= old[2]
+            if entry is not None and size <= _REMEMBERED_BYTES:
+                self._lists[key] = (*entry, size)
+                self._lists_bytes += size
+            while len(self._lists) > _REMEMBERED_THREADS or self._lists_bytes > _REMEMBERED_BYTES:
+                self._lists_bytes -= self._lists.pop(next(iter(self._lists)))[2]
+
+    @staticmethod
+    def _chunk_params(
+        params: dict[str, Any],
+        chunks: Mapping[bytes, tuple[str, bytes]],
+        first: Mapping[bytes, tuple[int, int]],
+        covered: list[int],
+    ) -> dict[str, Any]:
+        sent = [(h, c) for h, c in chunks.items() if first[h][1] >= covered[first[h][0] - 1]]
+        return {
+            **params,
+            "blob_covered": IntArray(covered),
+            "chunk_hashes": ByteaArray(h for h, _ in sent),
+            "chunk_types": TextArray(c[0] for _, c in sent),
+            "chunk_data": ByteaArray(c[1] for _, c in sent),
+            "chunk_blobs": IntArray(first[h][0] for h, _ in sent),
+            "chunk_offsets": IntArray(first[h][1] for h, _ in sent),
+        }
 
     def put_writes(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str
