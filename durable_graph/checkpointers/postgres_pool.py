@@ -47,25 +47,7 @@ _SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 # plan is estimated dearer than the custom ones, which it is for the put (its arrays' lengths are
 # only known to custom plans): planning then costs more than running it. The statements are
 # written so that their generic plans look rows up by primary key.
-_GENERIC_PLANS = "SET plan_cache_mode = force_generic_plan"
-
-
-def _configure(conn: psycopg.Connection[Any]) -> None:
-    try:
-        conn.execute(_GENERIC_PLANS)
-    except psycopg.OperationalError:
-        raise
-    except psycopg.Error:
-        pass  # a server that does not know the setting only loses the speed-up
-
-
-async def _aconfigure(conn: psycopg.AsyncConnection[Any]) -> None:
-    try:
-        await conn.execute(_GENERIC_PLANS)
-    except psycopg.OperationalError:
-        raise
-    except psycopg.Error:
-        pass
+_GENERIC_PLANS = "-c plan_cache_mode=force_generic_plan"
 
 
 def retry_for_pool(retry_for: float) -> float:
@@ -104,6 +86,8 @@ class Pools:
             self.kwargs["connect_timeout"] = max(1, round(connect_timeout))
         if "application_name" not in given:
             self.kwargs["application_name"] = APPLICATION_NAME
+        # a startup option: it costs no statement, and no callback runs on a new connection
+        self.kwargs["options"] = f"{given.get('options', '')} {_GENERIC_PLANS}".strip()
         # Migrations hold several commands per statement, which cannot be prepared.
         self.migration_kwargs = {**self.kwargs, "prepare_threshold": None}
         self._lock = threading.Lock()
@@ -134,7 +118,6 @@ class Pools:
                         open=False,
                         timeout=max(1.0, retry_for_pool(self.retry_for)),
                         name="durable-graph-checkpoints",
-                        configure=_configure,
                     )
                     pool.open()
                     self._sync = pool
@@ -217,7 +200,6 @@ class Pools:
             open=False,
             timeout=max(1.0, retry_for_pool(self.retry_for)),
             name="durable-graph-checkpoints-async",
-            configure=_aconfigure,
         )
         await pool.open()
         self._async = pool
