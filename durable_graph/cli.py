@@ -57,13 +57,13 @@ from durable_graph.cli_runner import (
     thread_config,
 )
 from durable_graph.cli_temporal import (
-    DEFAULT_TASK_QUEUE,
     TaskQueueOption,
     TemporalOption,
     answer_on_temporal,
     start_on_temporal,
 )
 from durable_graph.cli_threads import RunSettings
+from durable_graph.temporal.models import DEFAULT_TASK_QUEUE  # standard library only, no temporalio
 from durable_graph.urls import parse_url
 
 app = typer.Typer(

@@ -17,7 +17,6 @@ from durable_graph.cli_runner import load_tools
 from durable_graph.cli_threads import RunSettings
 
 AGENT_FACTORY = "durable_graph.cli_temporal:agent_graph"
-DEFAULT_TASK_QUEUE = "durable-graph"
 
 TemporalOption = Annotated[
     str | None,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,3 +20,11 @@ def pg_url(pg_server: str, request: pytest.FixtureRequest) -> Iterator[str]:
     """A ``postgresql://`` URL of a database of this test module's own."""
     with fresh_database(pg_server, request.module.__name__.rsplit(".", 1)[-1]) as url:
         yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A backend URL for tests that must pass on both durable backends: a SQLite file, then Postgres."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'threads.db'}"
+    return str(request.getfixturevalue("pg_url"))

@@ -17,7 +17,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pytest
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.types import Command
@@ -124,13 +123,6 @@ def new_threads(base: Path, *names: str) -> list[str]:
         (base / thread).mkdir(parents=True)
         (base / thread / "notes.txt").write_text("The launch code is 4417.\n")
     return threads
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'agent.db'}"
-    return str(request.getfixturevalue("pg_url"))
 
 
 def reports(workdir: Path) -> dict[str, str]:

@@ -18,13 +18,6 @@ REPORT_TASK = "search for apples in my files and write a report"
 MATH_TASK = "what is 12 * (3 + 4)?"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'cli.db'}"
-    return str(request.getfixturevalue("pg_url"))
-
-
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     work = tmp_path / "work"

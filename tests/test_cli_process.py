@@ -43,13 +43,6 @@ def blocking_tools(workdir: str) -> list[BaseTool]:
     return [*tools, StructuredTool.from_function(read_file)]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'cli.db'}"
-    return str(request.getfixturevalue("pg_url"))
-
-
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     work = tmp_path / "work"

@@ -5,18 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner, Result
 
 from durable_graph.cli import app
 from durable_graph.durable_tools import open_tool_log
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'prune.db'}"
-    return str(request.getfixturevalue("pg_url"))
 
 
 def cli(*args: str) -> Result:
