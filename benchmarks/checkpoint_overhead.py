@@ -11,36 +11,36 @@ the list grows as a conversation would. Postgres savers use separate databases o
 ``--url`` (an admin URL that may create databases), else an embedded server in a temporary dir.
 
 Overhead per node = (time per node with the checkpointer) - (time per node without, measured just
-before). Every configuration is measured ``--rounds`` times and the median is reported, with the
-range. The memory rows compare two nearly identical savers and so show the noise level.
+before). For Postgres, a third saver is measured as a yardstick: ``CommitOnlySaver``
+(``floor_saver.py``) stores nothing and commits one row per checkpoint, the least any saver that
+makes each checkpoint durable in that server costs. Every configuration is measured ``--rounds``
+times and the median is reported, with the range. The memory rows compare two nearly identical
+savers and so show the noise level.
 """
 
 from __future__ import annotations
 
 import argparse
-import atexit
 import operator
-import shutil
 import sqlite3
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
+from floor_saver import CommitOnlySaver
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from postgres_databases import databases, start_embedded
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -78,36 +78,8 @@ def build_graph(checkpointer: Any, item_bytes: int) -> CompiledStateGraph:
 @dataclass(frozen=True)
 class Config:
     backend: str  # "none", "postgres", "sqlite", "memory"
-    impl: str  # "ours" or "theirs"
+    impl: str  # "ours", "theirs" or "floor" (CommitOnlySaver, Postgres only)
     durability: Literal["sync", "async"] | None
-
-
-def with_database(url: str, dbname: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + dbname))
-
-
-@contextmanager
-def postgres_databases(admin_url: str, names: list[str]) -> Iterator[dict[str, str]]:
-    suffix = uuid.uuid4().hex[:8]
-    created = {name: f"bench_{name}_{suffix}" for name in names}
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        for db in created.values():
-            conn.execute(f'CREATE DATABASE "{db}"')
-    try:
-        yield {name: with_database(admin_url, db) for name, db in created.items()}
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            for db in created.values():
-                conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-
-
-def start_embedded() -> str:
-    from durable_graph import embedded
-
-    data_dir = tempfile.mkdtemp(prefix="dg-bench-pg-")
-    # Registered before the server's own exit hook, so it runs after the server has stopped.
-    atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
-    return embedded.start(Path(data_dir) / "pg")
 
 
 def open_savers(stack: ExitStack, pg_urls: dict[str, str], work_dir: Path, backends: list[str]) -> dict:
@@ -117,6 +89,9 @@ def open_savers(stack: ExitStack, pg_urls: dict[str, str], work_dir: Path, backe
         theirs = stack.enter_context(PostgresSaver.from_conn_string(pg_urls["theirs"]))
         theirs.setup()
         savers["postgres", "theirs"] = theirs
+        floor = CommitOnlySaver(pg_urls["floor"])
+        stack.callback(floor.close)
+        savers["postgres", "floor"] = floor
     if "sqlite" in backends:
         savers["sqlite", "ours"] = stack.enter_context(open_checkpointer(f"sqlite:///{work_dir / 'ours.db'}"))
         conn = sqlite3.connect(work_dir / "theirs.db", check_same_thread=False)
@@ -144,33 +119,38 @@ def run_config(graph: CompiledStateGraph, config: Config, args: argparse.Namespa
 def measure(args: argparse.Namespace, savers: dict, console: Console) -> dict[Config, list[float]]:
     """Overhead per node of every configuration, one sample per round.
 
-    Ours and theirs of one backend and durability run back to back (in alternating order), right
-    after a baseline run, so a slow patch of the shared machine hits both sides alike.
+    The savers of one backend and durability (ours, theirs, and for Postgres the floor) run back to
+    back, in an order that alternates between rounds, right after a baseline run, so a slow patch
+    of the shared machine hits them alike.
     """
     none = Config("none", "none", None)
-    pairs = [
-        (Config(backend, "ours", durability), Config(backend, "theirs", durability))
+    groups = [
+        tuple(
+            Config(backend, impl, durability)
+            for impl in ("ours", "theirs", "floor")
+            if (backend, impl) in savers
+        )
         for backend in BACKENDS
         if (backend, "ours") in savers
         for durability in DURABILITIES
     ]
     graphs: dict[Config, CompiledStateGraph] = {none: build_graph(None, args.item_bytes)}
-    for pair in pairs:
-        for c in pair:
+    for group in groups:
+        for c in group:
             graphs[c] = build_graph(savers[c.backend, c.impl], args.item_bytes)
     warmup = argparse.Namespace(**{**vars(args), "threads": 1, "turns": 1})
     for c, graph in graphs.items():  # connections, prepared statements, imports
         run_config(graph, c, warmup, "warmup")
     samples: dict[Config, list[float]] = {c: [] for c in graphs if c != none}
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("measuring", total=args.rounds * len(pairs))
+        task = progress.add_task("measuring", total=args.rounds * len(groups))
         for r in range(args.rounds):
-            for pair in pairs:
+            for group in groups:
                 progress.update(
-                    task, description=f"round {r + 1}/{args.rounds}: {pair[0].backend} {pair[0].durability}"
+                    task, description=f"round {r + 1}/{args.rounds}: {group[0].backend} {group[0].durability}"
                 )
                 base = run_config(graphs[none], none, args, f"r{r}-{uuid.uuid4().hex[:6]}")
-                for c in pair if r % 2 == 0 else reversed(pair):
+                for c in group if r % 2 == 0 else reversed(group):
                     samples[c].append(run_config(graphs[c], c, args, f"r{r}-{uuid.uuid4().hex[:6]}") - base)
                 progress.advance(task)
     return samples
@@ -180,29 +160,41 @@ def report(samples: dict[Config, list[float]], args: argparse.Namespace, console
     def us(seconds: float) -> str:
         return f"{seconds * 1e6:,.0f}"
 
+    def ratio(a: float, b: float) -> str:
+        return f"{a / b:.2f}" if a > 0 and b > 0 else "n/a (≈ 0)"
+
     table = Table(
         title=f"checkpoint overhead per node, µs (median of {args.rounds} rounds; "
         f"{args.threads} threads x {args.turns} turns x {NODES} nodes per round)"
     )
-    for column in ("backend", "durability", "ours", "theirs", "ours / theirs", "ours range", "theirs range"):
+    columns = ("backend", "durability", "ours", "theirs", "ours / theirs", "ours range", "theirs range")
+    for column in (*columns, "floor", "floor / theirs"):
         table.add_column(column, justify="left" if column in ("backend", "durability") else "right")
     for c in samples:
         if c.impl != "ours":
             continue
         ours = samples[c]
         theirs = samples[Config(c.backend, "theirs", c.durability)]
+        floor = samples.get(Config(c.backend, "floor", c.durability))
         o, t = statistics.median(ours), statistics.median(theirs)
-        ratio = f"{o / t:.2f}" if o > 0 and t > 0 else "n/a (≈ 0)"
+        f = statistics.median(floor) if floor else None
         table.add_row(
             c.backend,
             str(c.durability),
             us(o),
             us(t),
-            ratio,
+            ratio(o, t),
             f"{us(min(ours))}..{us(max(ours))}",
             f"{us(min(theirs))}..{us(max(theirs))}",
+            us(f) if f is not None else "",
+            ratio(f, t) if f is not None else "",
         )
     console.print(table)
+    if any(c.impl == "floor" for c in samples):
+        console.print(
+            "floor: CommitOnlySaver (benchmarks/floor_saver.py) stores nothing and commits one row per "
+            "checkpoint; what any saver that makes each checkpoint durable in this Postgres costs at least"
+        )
 
 
 def main() -> None:
@@ -230,7 +222,7 @@ def main() -> None:
         pg_urls: dict[str, str] = {}
         if "postgres" in backends:
             admin = args.url or start_embedded()
-            pg_urls = stack.enter_context(postgres_databases(admin, ["ours", "theirs"]))
+            pg_urls = stack.enter_context(databases(admin, ["ours", "theirs", "floor"]))
         savers = open_savers(stack, pg_urls, Path(work), backends)
         samples = measure(args, savers, console)
     report(samples, args, console)

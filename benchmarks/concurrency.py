@@ -12,7 +12,9 @@ an ``AsyncConnectionPool`` of the same size. Each saver has its own database on 
 Throughput is checkpoints written (counted in the database) per second of wall time; rounds
 alternate between the savers and the median is reported. ``--rtt-ms`` puts a proxy
 (``latency_proxy.py``) between the savers and the server that adds that round-trip time, as if
-the database were a network hop away.
+the database were a network hop away. Two yardsticks run beside them: ``CommitOnlySaver``
+(``floor_saver.py``: one committed row per checkpoint, nothing stored) and LangGraph's
+``InMemorySaver`` (no database: what LangGraph itself reaches on the machine).
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ import operator
 import statistics
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from typing import Annotated, Any, Literal, TypedDict
 
 import psycopg
+from floor_saver import COUNT_SQL as COMMIT_ONLY_COUNT
+from floor_saver import CommitOnlySaver
+from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph import END, START, StateGraph
 from latency_proxy import proxied
@@ -58,46 +63,69 @@ def build_graph(checkpointer: Any, nodes: int) -> Any:
     return builder.compile(checkpointer=checkpointer)
 
 
+Counter = Callable[[], int]
+"""How many checkpoints a saver holds now."""
+
+
+def count_rows(url: str, sql: str) -> Counter:
+    def count() -> int:
+        with psycopg.connect(url) as conn:
+            row = conn.execute(sql).fetchone()
+            return int(row[0]) if row else 0
+
+    return count
+
+
 @asynccontextmanager
-async def ours(url: str, pool_size: int) -> AsyncIterator[Any]:
+async def ours(url: str, pool_size: int) -> AsyncIterator[tuple[Any, Counter]]:
     from durable_graph.checkpointers.postgres import PostgresCheckpointer
 
     async with PostgresCheckpointer(url, pool_size=pool_size) as saver:
-        yield saver
+        yield saver, count_rows(url, "SELECT count(*) FROM dg_checkpoints")
 
 
 @asynccontextmanager
-async def langgraphs(url: str, pool_size: int) -> AsyncIterator[Any]:
+async def langgraphs(url: str, pool_size: int) -> AsyncIterator[tuple[Any, Counter]]:
     kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
     async with AsyncConnectionPool(url, min_size=1, max_size=pool_size, kwargs=kwargs) as pool:
         saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
         await saver.setup()
-        yield saver
+        yield saver, count_rows(url, "SELECT count(*) FROM checkpoints")
 
 
+@asynccontextmanager
+async def commit_only(url: str, pool_size: int) -> AsyncIterator[tuple[Any, Counter]]:
+    async with AsyncConnectionPool(url, min_size=1, max_size=pool_size, kwargs={"autocommit": True}) as pool:
+        saver = CommitOnlySaver(url, pool)
+        try:
+            yield saver, count_rows(url, COMMIT_ONLY_COUNT)
+        finally:
+            saver.close()
+
+
+@asynccontextmanager
+async def in_memory(url: str, pool_size: int) -> AsyncIterator[tuple[Any, Counter]]:
+    saver = InMemorySaver()
+    yield saver, lambda: sum(len(ns) for thread in saver.storage.values() for ns in thread.values())
+
+
+THEIRS = "LangGraph AsyncPostgresSaver"
 SAVERS: dict[str, Callable[[str, int], Any]] = {
     "durable-graph PostgresCheckpointer": ours,
-    "LangGraph AsyncPostgresSaver": langgraphs,
+    THEIRS: langgraphs,
+    "yardstick: commit only (floor_saver.py)": commit_only,
+    "yardstick: InMemorySaver, no database": in_memory,
 }
-COUNT_SQL = {
-    "durable-graph PostgresCheckpointer": "SELECT count(*) FROM dg_checkpoints",
-    "LangGraph AsyncPostgresSaver": "SELECT count(*) FROM checkpoints",
-}
-
-
-def count_checkpoints(url: str, name: str) -> int:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(COUNT_SQL[name]).fetchone()
-        return int(row[0]) if row else 0
+DATABASES = dict(zip(SAVERS, ["ours", "langgraph", "floor", None], strict=True))
 
 
 async def one_round(
     name: str, url: str, args: argparse.Namespace, round_no: int, progress: Progress, task: TaskID
 ) -> float:
     """Checkpoints per second for one round of ``args.threads`` concurrent threads."""
-    async with SAVERS[name](url, args.pool_size) as saver:
+    async with SAVERS[name](url, args.pool_size) as (saver, count_checkpoints):
         graph = build_graph(saver, args.nodes)
-        before = count_checkpoints(url, name)
+        before = count_checkpoints()
         durability: Literal["sync", "async", "exit"] = args.durability
 
         async def run_thread(i: int) -> None:
@@ -109,7 +137,7 @@ async def one_round(
         started = time.perf_counter()
         await asyncio.gather(*(run_thread(i) for i in range(args.threads)))
         elapsed = time.perf_counter() - started
-    return (count_checkpoints(url, name) - before) / elapsed
+        return (count_checkpoints() - before) / elapsed
 
 
 async def measure(urls: dict[str, str], args: argparse.Namespace, console: Console) -> dict[str, list[float]]:
@@ -124,8 +152,7 @@ async def measure(urls: dict[str, str], args: argparse.Namespace, console: Conso
 
 
 def report(results: dict[str, list[float]], args: argparse.Namespace, console: Console) -> None:
-    ours_name, theirs_name = list(SAVERS)
-    baseline = statistics.median(results[theirs_name])
+    baseline = statistics.median(results[THEIRS])
     table = Table(
         title=f"{args.threads} threads at once x {args.turns} turns, {args.nodes} nodes, "
         f"pool size {args.pool_size}, durability={args.durability}, +{args.rtt_ms} ms round trip "
@@ -134,13 +161,18 @@ def report(results: dict[str, list[float]], args: argparse.Namespace, console: C
     table.add_column("saver")
     table.add_column("checkpoints / s", justify="right")
     table.add_column("every round", justify="right")
-    table.add_column(f"vs {theirs_name}", justify="right")
+    table.add_column(f"vs {THEIRS}", justify="right")
     for name, rates in results.items():
         median = statistics.median(rates)
         table.add_row(
             name, f"{median:,.0f}", " ".join(f"{r:,.0f}" for r in rates), f"{median / baseline:.2f}x"
         )
     console.print(table)
+    console.print(
+        "The yardsticks are not checkpointers: 'commit only' stores nothing and commits one row per "
+        "checkpoint on a pool without a lock (the least a durable saver costs); InMemorySaver shows "
+        "what LangGraph alone reaches on this machine."
+    )
 
 
 def main() -> None:
@@ -158,12 +190,12 @@ def main() -> None:
     args = parser.parse_args()
     console = Console()
     admin = args.url or start_embedded()
-    with (
-        databases(admin, ["ours", "langgraph"]) as by_label,
-        proxied(by_label["ours"], args.rtt_ms) as ours_url,
-        proxied(by_label["langgraph"], args.rtt_ms) as langgraph_url,
-    ):
-        urls = dict(zip(SAVERS, (ours_url, langgraph_url), strict=True))
+    with ExitStack() as stack:
+        by_label = stack.enter_context(databases(admin, [label for label in DATABASES.values() if label]))
+        urls = {
+            name: stack.enter_context(proxied(by_label[label], args.rtt_ms)) if label else ""
+            for name, label in DATABASES.items()
+        }
         results = asyncio.run(measure(urls, args, console))
     report(results, args, console)
 

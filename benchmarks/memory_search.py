@@ -111,8 +111,8 @@ def main() -> None:
     )
     parser.add_argument(
         "--sweep",
-        default="40,100,200,400",
-        help="ef_search values to also measure our store with ('' = none)",
+        default="40,200,400,1000",
+        help="ef_search values to also measure both stores with ('' = none)",
     )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
@@ -144,29 +144,7 @@ def main() -> None:
             )
             ours.open()
             stack.callback(ours.close)
-            conn = stack.enter_context(
-                psycopg.Connection.connect(
-                    url,
-                    autocommit=True,
-                    prepare_threshold=0,
-                    row_factory=dict_row,  # type: ignore[arg-type]
-                    options=f"-c hnsw.ef_search={args.ef_search}",
-                )
-            )
-            theirs = PostgresStore(
-                conn,  # type: ignore[arg-type]
-                index={  # type: ignore[arg-type]
-                    "dims": args.dims,
-                    "embed": embed,
-                    "fields": ["text"],
-                    "distance_type": "cosine",
-                    "ann_index_config": {
-                        "kind": "hnsw",
-                        "m": args.ref_m,
-                        "ef_construction": args.ref_ef_construction,
-                    },
-                },
-            )
+            theirs = reference_store(stack, url, args, embed, args.ef_search)
             theirs.setup()
             run(console, args, docs, queries, ours, theirs)
             if args.sweep:
@@ -221,33 +199,62 @@ def run(console: Console, args: argparse.Namespace, docs: Any, queries: Any, our
     console.print(table)
 
 
+def reference_store(stack: ExitStack, url: str, args: argparse.Namespace, embed: Any, ef_search: int) -> Any:
+    """LangGraph's PostgresStore on its own connection searching with ``ef_search``."""
+    conn = stack.enter_context(
+        psycopg.Connection.connect(
+            url,
+            autocommit=True,
+            prepare_threshold=0,
+            row_factory=dict_row,  # type: ignore[arg-type]
+            options=f"-c hnsw.ef_search={ef_search}",
+        )
+    )
+    return PostgresStore(
+        conn,  # type: ignore[arg-type]
+        index={  # type: ignore[arg-type]
+            "dims": args.dims,
+            "embed": embed,
+            "fields": ["text"],
+            "distance_type": "cosine",
+            "ann_index_config": {
+                "kind": "hnsw",
+                "m": args.ref_m,
+                "ef_construction": args.ref_ef_construction,
+            },
+        },
+    )
+
+
 def sweep(console: Console, args: argparse.Namespace, url: str, embed: Any, docs: Any, queries: Any) -> None:
-    """Recall and latency of our store at other ef_search values (same index, no rebuild)."""
+    """Recall and latency of both stores at other ef_search values (same indexes, no rebuild)."""
     exact = np.argsort(-(queries @ docs.T), axis=1)[:, :10]
     table = Table(
-        title=f"our store at other ef_search values (m={args.m}, ef_construction={args.ef_construction})"
+        title=f"both stores at other ef_search values (HNSW m/ef_construction: ours {args.m}/"
+        f"{args.ef_construction}, PostgresStore {args.ref_m}/{args.ref_ef_construction})"
     )
-    for column in ("ef_search", "search p50 (ms)", "search p95 (ms)", "recall@10"):
+    for column in ("ef_search", "ours p50 (ms)", "ours recall@10", "theirs p50 (ms)", "theirs recall@10"):
         table.add_column(column, justify="right")
     for ef_search in [int(x) for x in args.sweep.split(",") if x.strip()]:
-        hnsw = HNSWConfig(m=args.m, ef_construction=args.ef_construction, ef_search=ef_search)
-        store = PgVectorStore(url, embed=embed, dims=args.dims, fields=["text"], hnsw=hnsw)
-        try:
-            for j in range(min(10, args.queries)):
-                search_ids(store, j)
-            runs = [search_ids(store, j) for j in range(args.queries)]
-        finally:
-            store.close()
-        latencies = [seconds for seconds, _ in runs]
-        recall = statistics.fmean(
-            len(set(ids) & set(exact[j].tolist())) / 10 for j, (_, ids) in enumerate(runs)
-        )
-        table.add_row(
-            str(ef_search),
-            f"{1000 * percentile(latencies, 50):.2f}",
-            f"{1000 * percentile(latencies, 95):.2f}",
-            f"{recall:.3f}",
-        )
+        with ExitStack() as stack:
+            hnsw = HNSWConfig(m=args.m, ef_construction=args.ef_construction, ef_search=ef_search)
+            ours = PgVectorStore(url, embed=embed, dims=args.dims, fields=["text"], hnsw=hnsw)
+            stack.callback(ours.close)
+            stores = (ours, reference_store(stack, url, args, embed, ef_search))
+            for store in stores:
+                for j in range(min(10, args.queries)):
+                    search_ids(store, j)
+            runs: tuple[list[tuple[float, list[int]]], ...] = ([], [])
+            for j in range(args.queries):  # alternating, as in the main table
+                for store, found in zip(stores, runs, strict=True):
+                    found.append(search_ids(store, j))
+        cells = [str(ef_search)]
+        for found in runs:
+            recall = statistics.fmean(
+                len(set(ids) & set(exact[j].tolist())) / 10 for j, (_, ids) in enumerate(found)
+            )
+            cells += [f"{1000 * percentile([seconds for seconds, _ in found], 50):.2f}", f"{recall:.3f}"]
+        table.add_row(*cells)
     console.print(table)
 
 

@@ -1,16 +1,19 @@
-"""A put sends only the list items its parent's list lacks, trusting what this client wrote last.
-When the database no longer holds that parent (another process deleted or pruned the thread), the
-server refuses the shortcut and the client sends every item: nothing may go missing."""
+"""A put sends only the list items its parent's list lacks, trusting what this client last wrote or
+read of the thread. When the database no longer holds that parent (another process deleted or
+pruned the thread), the server refuses the shortcut and the client sends every item: nothing may go
+missing. Pending writes commit without waiting for the disk, and only them."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
+import psycopg
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, create_checkpoint, empty_checkpoint
 
 from durable_graph.checkpointers import open_checkpointer
+from durable_graph.checkpointers.postgres import PostgresCheckpointer
 
 
 def put_items(saver: BaseCheckpointSaver, config: RunnableConfig, items: list[str], step: int) -> Any:
@@ -42,3 +45,64 @@ def test_a_put_whose_parent_was_deleted_elsewhere_stores_every_item(pg_url: str)
         saved = reader.get_tuple(third)
     assert saved is not None
     assert saved.checkpoint["channel_values"]["items"] == ["a", "b", "c", "d"]
+
+
+def stored_rows(pg_url: str, thread_id: str) -> tuple[int, list[tuple[str, str | None, int]]]:
+    """(chunks, [(version, base, hashes in the row) per blob of channel items, oldest first])."""
+    with psycopg.connect(pg_url) as conn:
+        chunks = conn.execute("SELECT count(*) FROM dg_checkpoint_chunks WHERE thread_id = %s", (thread_id,))
+        blobs = conn.execute(
+            "SELECT version, base, length(refs) / 16 FROM dg_checkpoint_blobs"
+            " WHERE thread_id = %s AND channel = 'items' ORDER BY version",
+            (thread_id,),
+        )
+        return chunks.fetchone()[0], blobs.fetchall()  # type: ignore[index]
+
+
+def test_a_process_that_read_the_thread_extends_its_lists_without_resending(pg_url: str) -> None:
+    thread_id = "seeded-" + uuid.uuid4().hex
+    thread: RunnableConfig = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+    with open_checkpointer(pg_url) as writer:
+        config = put_items(writer, thread, ["a", "b"], 0)
+        put_items(writer, config, ["a", "b", "c"], 1)
+    # A new process (a resumed run) reads the latest checkpoint, then puts a child with one more item.
+    with open_checkpointer(pg_url) as resumed:
+        latest = resumed.get_tuple(thread)
+        assert latest is not None
+        put_items(resumed, latest.config, ["a", "b", "c", "d"], 2)
+        found = resumed.get_tuple(thread)
+    assert found is not None and found.checkpoint["channel_values"]["items"] == ["a", "b", "c", "d"]
+    chunks, blobs = stored_rows(pg_url, thread_id)
+    assert chunks == 4
+    (full_version, no_base, full_hashes), *tails = blobs
+    assert (no_base, full_hashes) == (None, 2)
+    assert [(base, hashes) for _, base, hashes in tails] == [(full_version, 1), (full_version, 2)], (
+        "each child stores only its tail past the full list"
+    )
+
+
+def test_a_list_that_is_not_an_extension_is_stored_in_full(pg_url: str) -> None:
+    thread_id = "rewritten-" + uuid.uuid4().hex
+    thread: RunnableConfig = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+    with open_checkpointer(pg_url) as saver:
+        config = put_items(saver, thread, ["a", "b", "c"], 0)
+        config = put_items(saver, config, ["a", "x", "c"], 1)  # an item replaced
+        put_items(saver, config, ["x"], 2)  # items removed
+        found = saver.get_tuple(thread)
+    assert found is not None and found.checkpoint["channel_values"]["items"] == ["x"]
+    _, blobs = stored_rows(pg_url, thread_id)
+    assert [(base, hashes) for _, base, hashes in blobs] == [(None, 3), (None, 3), (None, 1)]
+
+
+def test_pending_writes_leave_the_connection_committing_synchronously(pg_url: str) -> None:
+    thread: RunnableConfig = {
+        "configurable": {"thread_id": "writes-" + uuid.uuid4().hex, "checkpoint_ns": ""}
+    }
+    with PostgresCheckpointer(pg_url, pool_size=1) as saver:
+        config = put_items(saver, thread, ["a"], 0)
+        saver.put_writes(config, [("items", ["b"])], task_id="task")
+        with saver.pool.connection() as conn:  # the one connection put_writes used
+            row = conn.execute("SHOW synchronous_commit").fetchone()
+        found = saver.get_tuple(config)
+    assert row == ("on",), "only the pending writes' own transaction skips the flush"
+    assert found is not None and found.pending_writes == [("task", "items", ["b"])]

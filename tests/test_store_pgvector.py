@@ -19,9 +19,14 @@ from langgraph.store.base import (
     PutOp,
     SearchOp,
 )
+from pgvector import Vector
+from pgvector.psycopg import register_vector
+from psycopg.types.json import Jsonb
 
 from durable_graph.errors import EmbeddingError, InvalidFilterError, StoreConfigError
-from durable_graph.memory import HashingEmbedder, PgVectorStore
+from durable_graph.memory import HashingEmbedder, PgVectorStore, schema
+from durable_graph.memory.sql import search_sql
+from durable_graph.migrations import migrate
 from tests.pg import fresh_database
 from tests.test_store_support import TOPICS, AsyncCountingEmbed, CountingEmbed, keyword_embed
 
@@ -110,8 +115,85 @@ def test_opening_with_other_dims_is_refused_and_nothing_is_lost(pg_server: str) 
         with psycopg.connect(url) as conn:
             assert conn.execute(
                 "SELECT component, version FROM durable_graph_migrations ORDER BY 1"
-            ).fetchall() == [("store", 1), ("store-vectors", 1)]
+            ).fetchall() == [("store", 1), ("store-vectors", 1), ("store-vectors", 2)]
             assert conn.execute("SELECT value FROM dg_store_meta WHERE name = 'dims'").fetchone() == (64,)
+
+
+V1_VECTOR_INDEX = """CREATE INDEX dg_store_vectors_hnsw_idx ON dg_store_vectors
+    USING hnsw (embedding vector_ip_ops) WITH (m = 16, ef_construction = 48)"""
+
+
+def test_a_store_made_by_the_first_vectors_schema_is_migrated_and_keeps_its_items(pg_server: str) -> None:
+    """Version 1 indexed the full vectors; version 2 indexes them at half precision."""
+    with fresh_database(pg_server, "vectors_v1") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            migrate(conn, "store", schema.STORE_MIGRATIONS)
+            migrate(conn, "store-vectors", schema.vector_migrations(64, schema.HNSWConfig())[:1])
+            conn.execute(V1_VECTOR_INDEX)
+        with psycopg.connect(url, autocommit=True) as conn:  # items written while at version 1
+            register_vector(conn)
+            for key, text in (("tea", "green tea leaves"), ("cars", "engines and wheels")):
+                conn.execute(
+                    "INSERT INTO dg_store_items (prefix, key, value) VALUES ('notes', %s, %s)",
+                    (key, Jsonb({"text": text})),
+                )
+                conn.execute(
+                    "INSERT INTO dg_store_vectors (prefix, key, field, embedding)"
+                    " VALUES ('notes', %s, '$', %s)",
+                    (key, Vector(HashingEmbedder(64).embed_query(text))),
+                )
+        store = PgVectorStore(url, embed=HashingEmbedder(64))
+        try:
+            found = store.search(("notes",), query="green tea")
+            assert store.get(("notes",), "cars") is not None
+        finally:
+            store.close()
+        assert keys(found)[0] == "tea"
+        with psycopg.connect(url) as conn:
+            definition = conn.execute(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'dg_store_vectors_hnsw_idx'"
+            ).fetchone()
+        assert definition is not None and "halfvec(64)" in definition[0]
+
+
+def test_vector_search_is_served_by_the_hnsw_index(pg_server: str) -> None:
+    with fresh_database(pg_server, "index_use") as url:
+        store = PgVectorStore(url, embed=HashingEmbedder(32))
+        try:
+            store.batch([PutOp(("docs",), str(i), {"text": f"document number {i}"}) for i in range(300)])
+        finally:
+            store.close()
+        statement, params = search_sql(
+            SearchOp(("docs",), query="number 7", limit=5), store.settings, Vector([1.0] + [0.0] * 31)
+        )
+        with psycopg.connect(url) as conn:
+            register_vector(conn)
+            conn.execute("ANALYZE")
+            # Only an index that yields rows in the wanted order avoids the sort: the HNSW one, if the
+            # statement orders by exactly the indexed expression.
+            for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
+                conn.execute(f"SET {setting} = off")
+            plan = "\n".join(row[0] for row in conn.execute(("EXPLAIN " + statement).encode(), params))
+        assert "dg_store_vectors_hnsw_idx" in plan, plan
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"m": 1}, "m must be an integer from 2 to 100"),
+        ({"ef_search": 5000}, "ef_search must be an integer from 1 to 1000"),
+        ({"ef_construction": True}, "ef_construction must be an integer"),
+        ({"m": 32, "ef_construction": 40}, "at least 2 \\* m"),
+    ],
+)
+def test_hnsw_settings_outside_pgvectors_bounds_are_refused(settings: dict, message: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(StoreConfigError, match=message):
+        schema.HNSWConfig(**settings)
+
+
+def test_dims_beyond_what_the_index_takes_are_refused() -> None:
+    with pytest.raises(StoreConfigError, match="between 1 and 4000"):
+        PgVectorStore("postgresql://nobody@localhost/none", embed=keyword_embed, dims=4001)
 
 
 def test_custom_embedder_needs_dims() -> None:
@@ -144,7 +226,7 @@ def test_processes_migrate_and_write_at_once(pg_server: str) -> None:
             rows = conn.execute(
                 "SELECT component, version FROM durable_graph_migrations ORDER BY 1"
             ).fetchall()
-            assert rows == [("store", 1), ("store-vectors", 1)]
+            assert rows == [("store", 1), ("store-vectors", 1), ("store-vectors", 2)]
 
 
 # ---------------------------------------------------------------- bad input, nothing lost

@@ -26,7 +26,7 @@ class ByteaArray(list[bytes | None]):
     """A ``bytea[]`` parameter."""
 
 
-class TextArray(list[str]):
+class TextArray(list[str | None]):
     """A ``text[]`` parameter."""
 
 
@@ -64,7 +64,7 @@ class _TextArrayDumper(Dumper):
     oid = 1009  # text[]
 
     def dump(self, obj: Any) -> bytes:
-        return _array(25, [item.encode() for item in obj])
+        return _array(25, [None if item is None else item.encode() for item in obj])
 
 
 class _IntArrayDumper(Dumper):

@@ -4,14 +4,12 @@ Every operation is an ``Op``: a generator that yields ``Statement``s and receive
 returning the operation's result. The sync and the async checkpointer drive the same ops, so the
 two paths cannot drift apart. ``put``, ``put_writes`` and ``get_tuple`` are one statement each
 (data-modifying CTEs and ``unnest`` of arrays), hence one network round trip; a put sends the
-statement again, with every list item, only when the server does not confirm the parent's lists
-this client remembers.
+statement again, with every list item, only when the parent checkpoint it relied on is gone.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -40,15 +38,11 @@ from durable_graph.checkpointers.common import (
     delta_refusal,
 )
 from durable_graph.checkpointers.postgres_arrays import ByteaArray, IntArray, TextArray
+from durable_graph.checkpointers.postgres_lists import ListMemory, StoredList, ThreadKey, store_list
 from durable_graph.errors import CorruptCheckpointError
 
 T = TypeVar("T")
 Rows = list[tuple[Any, ...]]
-
-_REMEMBERED_THREADS = 1024
-"""How many threads' last lists a checkpointer remembers to avoid sending their items again..."""
-_REMEMBERED_BYTES = 16 * 1024 * 1024
-"""...and how many bytes of item hashes it keeps for them at most."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,90 +63,50 @@ class Op(Generic[T]):
 _SPLIT_REFS = f"generate_series(0, length({{refs}}) / {HASH_BYTES} - 1)"
 _REF_AT = f"substring({{refs}} FROM {{i}} * {HASH_BYTES} + 1 FOR {HASH_BYTES})"
 
-# A list is stored as the tail of the parent's list (its base) while the tail holds at most
-# max(16, sqrt(base length)) items.
-_MAX_TAIL = f"greatest(16, floor(sqrt(length(b.base_refs) / {HASH_BYTES}))::int) * {HASH_BYTES}"
-
-# ``blobs``: the new channel versions, each with the version of the parent checkpoint for the same
-# channel when that is a list: its base (itself when stored in full) and the base's refs. Every
-# lookup is by primary key (``LIMIT 1`` subqueries keep the planner from scanning a thread's blobs
-# by key prefix). ``covered``: how many bytes of the new refs repeat the parent's whole list as
-# stored. Those items are stored already (a stored version's items always are), so an item is only
-# inserted when it first occurs (``chunk_blobs``, ``chunk_offsets``) past the covered bytes of its
-# channel. The client leaves out the items it believes covered (``blob_covered``, from the lists it
-# wrote last); if the server finds fewer covered, nothing is written and ``ok`` is false.
-_PUT = f"""
-WITH parent AS MATERIALIZED (
-    SELECT p.channels, p.versions FROM dg_checkpoints AS p
-    WHERE p.thread_id = %(thread_id)b AND p.checkpoint_ns = %(checkpoint_ns)b
-      AND p.checkpoint_id = %(parent_checkpoint_id)b
-), blobs AS MATERIALIZED (
-    SELECT u.ord, u.channel, u.version, u.type, u.data, u.refs, u.client_covered,
-           CASE WHEN pv.base IS NULL THEN pv.version ELSE pb.version END AS base_version,
-           CASE WHEN pv.base IS NULL THEN pv.refs ELSE pb.refs END AS base_refs,
-           CASE WHEN pv.base IS NULL THEN pv.refs ELSE pb.refs || pv.refs END AS parent_refs
-    FROM unnest(%(blob_channels)b::text[], %(blob_versions)b::text[], %(blob_types)b::text[],
-                %(blob_data)b::bytea[], %(blob_refs)b::bytea[], %(blob_covered)b::int[])
-        WITH ORDINALITY AS u(channel, version, type, data, refs, client_covered, ord)
-    LEFT JOIN parent AS p ON u.refs IS NOT NULL
-    LEFT JOIN LATERAL (
-        SELECT bl.version, bl.base, bl.refs FROM dg_checkpoint_blobs AS bl
-        WHERE bl.thread_id = %(thread_id)b AND bl.checkpoint_ns = %(checkpoint_ns)b
-          AND bl.channel = u.channel AND bl.version = p.versions[array_position(p.channels, u.channel)]
-          AND bl.refs IS NOT NULL
-        LIMIT 1
-    ) AS pv ON true
-    LEFT JOIN LATERAL (
-        SELECT base.version, base.refs FROM dg_checkpoint_blobs AS base
-        WHERE base.thread_id = %(thread_id)b AND base.checkpoint_ns = %(checkpoint_ns)b
-          AND base.channel = u.channel AND base.version = pv.base AND base.base IS NULL
-        LIMIT 1
-    ) AS pb ON true
-), checked AS MATERIALIZED (
-    SELECT coalesce(bool_and(c.client_covered <= c.covered), true) AS ok,
-           array_agg(c.covered ORDER BY c.ord) AS covered
-    FROM (
-        SELECT b.ord, b.client_covered,
-               CASE WHEN substring(b.refs FOR length(b.parent_refs)) = b.parent_refs
-                    THEN length(b.parent_refs) ELSE 0 END AS covered
-        FROM blobs AS b
-    ) AS c
+# The new chunks, blobs and checkpoint, written only if ``needs_parent`` is false or the parent
+# checkpoint exists: the client left out the items the parent's lists hold and may store a list as
+# a tail of a version the parent uses (see ``postgres_lists``). ``ok`` tells which happened.
+_PUT = """
+WITH guard AS MATERIALIZED (
+    SELECT NOT %(needs_parent)b OR EXISTS (
+        SELECT 1 FROM dg_checkpoints
+        WHERE thread_id = %(thread_id)b AND checkpoint_ns = %(checkpoint_ns)b
+          AND checkpoint_id = %(parent_checkpoint_id)b
+    ) AS ok
 ), new_chunks AS (
     INSERT INTO dg_checkpoint_chunks (thread_id, hash, type, data)
     SELECT %(thread_id)b, u.hash, u.type, u.data
-    FROM checked AS k,
-         unnest(%(chunk_hashes)b::bytea[], %(chunk_types)b::text[], %(chunk_data)b::bytea[],
-                %(chunk_blobs)b::int[], %(chunk_offsets)b::int[]) AS u(hash, type, data, blob, offset_)
-    WHERE k.ok AND u.offset_ >= coalesce(k.covered[u.blob], 0)
+    FROM guard AS g,
+         unnest(%(chunk_hashes)b::bytea[], %(chunk_types)b::text[], %(chunk_data)b::bytea[])
+             AS u(hash, type, data)
+    WHERE g.ok
     ON CONFLICT (thread_id, hash) DO NOTHING
 ), new_blobs AS (
     INSERT INTO dg_checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, data, base, refs)
-    SELECT %(thread_id)b, %(checkpoint_ns)b, b.channel, b.version, b.type, b.data,
-           CASE WHEN x.extends THEN b.base_version END,
-           CASE WHEN x.extends THEN substring(b.refs FROM length(b.base_refs) + 1) ELSE b.refs END
-    FROM checked AS k, blobs AS b
-    CROSS JOIN LATERAL (
-        SELECT coalesce(length(b.refs) - length(b.base_refs) BETWEEN 0 AND {_MAX_TAIL}
-                        AND substring(b.refs FOR length(b.base_refs)) = b.base_refs, false) AS extends
-    ) AS x
-    WHERE k.ok
+    SELECT %(thread_id)b, %(checkpoint_ns)b, u.channel, u.version, u.type, u.data, u.base, u.refs
+    FROM guard AS g,
+         unnest(%(blob_channels)b::text[], %(blob_versions)b::text[], %(blob_types)b::text[],
+                %(blob_data)b::bytea[], %(blob_bases)b::text[], %(blob_refs)b::bytea[])
+             AS u(channel, version, type, data, base, refs)
+    WHERE g.ok
     ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
 ), new_checkpoint AS (
     INSERT INTO dg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,
                                 channels, versions, type, checkpoint, metadata)
     SELECT %(thread_id)b, %(checkpoint_ns)b, %(checkpoint_id)b, %(parent_checkpoint_id)b,
            %(channels)b::text[], %(versions)b::text[], %(type)b, %(checkpoint)b, %(metadata)b
-    FROM checked AS k WHERE k.ok
+    FROM guard AS g WHERE g.ok
     ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
         channels = EXCLUDED.channels, versions = EXCLUDED.versions, type = EXCLUDED.type,
         checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
 )
-SELECT ok FROM checked
+SELECT ok FROM guard
 """
 
 
 # A task's regular writes are kept as first saved; its special writes (errors, interrupts...)
-# are replaced, as LangGraph's own savers do.
+# are replaced, as LangGraph's own savers do. The commit does not wait for the disk: the next
+# checkpoint's commit flushes the log up to itself, these writes included (see docs/postgres.md).
 _PUT_WRITES = """
 INSERT INTO dg_checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path,
                                   idx, channel, type, data)
@@ -160,23 +114,29 @@ SELECT %(thread_id)b, %(checkpoint_ns)b, %(checkpoint_id)b, %(task_id)b, %(task_
        u.idx, u.channel, u.type, u.data
 FROM unnest(%(idxs)b::int[], %(channels)b::text[], %(types)b::text[], %(data)b::bytea[])
     AS u(idx, channel, type, data)
+CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS commit_without_flush
 ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SET
     task_path = EXCLUDED.task_path, channel = EXCLUDED.channel, type = EXCLUDED.type, data = EXCLUDED.data
 WHERE EXCLUDED.idx < 0
 """
 
 _BLOB_REFS = 12
-"""Position of the blobs' ``refs`` in a row of ``_SELECT_TUPLES``."""
+"""Position of the blobs' ``refs`` in a row of ``_SELECT_TUPLES``; their versions, bases and base
+lengths follow, then the pending writes at ``_WRITES``."""
+_WRITES = _BLOB_REFS + 4
 
 # Checkpoint rows of ``{page}`` with their blobs and pending writes as arrays, plus ``{chunks}``.
 _SELECT_TUPLES = """
 SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.type, c.checkpoint,
        c.metadata, c.channels, c.versions, b.channels, b.types, b.data, b.refs,
+       b.versions, b.bases, b.base_lengths,
        w.task_ids, w.task_paths, w.idxs, w.channels, w.types, w.data{chunk_columns}
 FROM ({page}) AS c
 CROSS JOIN LATERAL (
     SELECT array_agg(bl.channel) AS channels, array_agg(bl.type) AS types, array_agg(bl.data) AS data,
-           array_agg(CASE WHEN bl.base IS NULL THEN bl.refs ELSE base.refs || bl.refs END) AS refs
+           array_agg(CASE WHEN bl.base IS NULL THEN bl.refs ELSE base.refs || bl.refs END) AS refs,
+           array_agg(v.version) AS versions, array_agg(bl.base) AS bases,
+           array_agg(coalesce(length(base.refs), 0)) AS base_lengths
     FROM unnest(c.channels, c.versions) AS v(channel, version)
     CROSS JOIN LATERAL (
         SELECT bl.channel, bl.type, bl.data, bl.base, bl.refs FROM dg_checkpoint_blobs AS bl
@@ -345,11 +305,7 @@ class CheckpointSQL:
 
     def __init__(self, codec: Codec) -> None:
         self.codec = codec
-        # (thread_id, checkpoint_ns) -> (checkpoint_id, {channel: refs}, size) of the last put of
-        # each thread this client made, oldest first: a hint only, which the put statement verifies.
-        self._lists: dict[tuple[str, str], tuple[str, dict[str, bytes], int]] = {}
-        self._lists_bytes = 0
-        self._lists_lock = threading.Lock()
+        self._lists = ListMemory()
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -361,16 +317,29 @@ class CheckpointSQL:
         new_versions: ChannelVersions,
     ) -> Op[RunnableConfig]:
         thread_id, checkpoint_ns, parent_id = config_address(config)
+        key = (thread_id, checkpoint_ns)
         stored, chunks = self.codec.encode_channel_items(checkpoint["channel_values"], new_versions)
-        refs = [b"".join(v.refs) if v.refs else None for v in stored.values()]
-        # Where each item first occurs (1-based position of its channel in ``stored``, byte offset in
-        # its refs): items the parent's list already has are not sent or inserted again.
-        first: dict[bytes, tuple[int, int]] = {}
-        for position, value in enumerate(stored.values(), 1):
-            for i, ref in enumerate(value.refs):
-                if ref not in first:
-                    first[ref] = (position, i * HASH_BYTES)
         channel_versions = checkpoint["channel_versions"]
+        parent_lists = self._lists.lists_of(key, parent_id)
+        # The lists of the new checkpoint, as the next put will find them.
+        lists = {c: v for c, v in parent_lists.items() if c in channel_versions and c not in stored}
+        bases: list[str | None] = []
+        refs: list[bytes | None] = []
+        full: dict[str, StoredList] = {}
+        new_items: dict[bytes, tuple[str, bytes]] = {}
+        for channel, value in stored.items():
+            if not value.refs:
+                bases.append(None)
+                refs.append(None)
+                continue
+            version = str(new_versions[channel])
+            all_refs = b"".join(value.refs)
+            lists[channel], known = store_list(version, all_refs, parent_lists.get(channel))
+            full[channel] = StoredList(version, all_refs)
+            bases.append(lists[channel].base)
+            refs.append(lists[channel].stored_refs)
+            for ref in value.refs[known // HASH_BYTES :]:
+                new_items[ref] = chunks[ref]
         # The id and (when all are strings) the channel versions are columns already.
         omitted = {"channel_values", "id"}
         if all(isinstance(v, str) for v in channel_versions.values()):
@@ -390,20 +359,24 @@ class CheckpointSQL:
             "blob_versions": TextArray(str(new_versions[channel]) for channel in stored),
             "blob_types": TextArray(v.type for v in stored.values()),
             "blob_data": ByteaArray(v.data for v in stored.values()),
-            "blob_refs": ByteaArray(refs),
         }
-        # The lists of the parent as this client wrote them, when it wrote the parent: what they
-        # hold need not be sent again (the statement checks that the server has them).
-        key = (thread_id, checkpoint_ns)
-        known = self._lists.get(key)
-        parent_lists = known[1] if known is not None and parent_id and known[0] == parent_id else {}
-        covered = [0] * len(stored)
-        for position, (channel, channel_refs) in enumerate(zip(stored, refs, strict=True)):
-            prefix = parent_lists.get(channel)
-            if prefix and channel_refs and channel_refs.startswith(prefix):
-                covered[position] = len(prefix)
-        lists = {c: r for c, r in parent_lists.items() if c in channel_versions and c not in stored}
-        lists.update((c, r) for c, r in zip(stored, refs, strict=True) if r is not None)
+        shortcut = {
+            **params,
+            "needs_parent": bool(parent_lists),
+            "blob_bases": TextArray(bases),
+            "blob_refs": ByteaArray(refs),
+            **self._chunk_params(new_items),
+        }
+
+        def fallback() -> dict[str, Any]:
+            return {
+                **params,
+                "needs_parent": False,
+                "blob_bases": TextArray(None for _ in stored),
+                "blob_refs": ByteaArray(full[c].refs if c in full else None for c in stored),
+                **self._chunk_params(chunks),
+            }
+
         next_config: RunnableConfig = {
             "configurable": {
                 "thread_id": thread_id,
@@ -411,59 +384,34 @@ class CheckpointSQL:
                 "checkpoint_id": checkpoint["id"],
             }
         }
-        remember = (key, checkpoint["id"], lists)
-        return Op(self._put_steps(params, chunks, first, covered, remember, next_config))
+        return Op(self._put_steps(key, checkpoint["id"], shortcut, fallback, full, lists, next_config))
 
     def _put_steps(
         self,
-        params: dict[str, Any],
-        chunks: Mapping[bytes, tuple[str, bytes]],
-        first: Mapping[bytes, tuple[int, int]],
-        covered: list[int],
-        remember: tuple[tuple[str, str], str, dict[str, bytes]],
+        key: ThreadKey,
+        checkpoint_id: str,
+        shortcut: dict[str, Any],
+        fallback: Callable[[], dict[str, Any]],
+        fallback_lists: dict[str, StoredList],
+        lists: dict[str, StoredList],
         next_config: RunnableConfig,
     ) -> Generator[Statement, Rows, RunnableConfig]:
-        key, checkpoint_id, lists = remember
-        rows = yield Statement(_PUT, self._chunk_params(params, chunks, first, covered))
+        rows = yield Statement(_PUT, shortcut)
         if not rows[0][0]:
-            # The server's lists differ from what this client wrote (another writer, a prune):
-            # send every item. Rare, so a second round trip is fine.
-            self._remember(key, None)
-            rows = yield Statement(_PUT, self._chunk_params(params, chunks, first, [0] * len(covered)))
-            if not rows[0][0]:
-                raise RuntimeError("put was refused although it sent every list item")
-        self._remember(key, (checkpoint_id, lists))
+            # The parent is gone (another process deleted or pruned the thread): send every item
+            # and store every list in full. Rare, so a second round trip is fine.
+            self._lists.forget(key)
+            yield Statement(_PUT, fallback())
+            lists = fallback_lists
+        self._lists.remember(key, checkpoint_id, lists)
         return next_config
 
-    def _remember(self, key: tuple[str, str], entry: tuple[str, dict[str, bytes]] | None) -> None:
-        """Remember (or, with ``None``, forget) the lists of a thread's last put, newest last."""
-        size = sum(map(len, entry[1].values())) if entry is not None else 0
-        with self._lists_lock:
-            old = self._lists.pop(key, None)
-            if old is not None:
-                self._lists_bytes -= old[2]
-            if entry is not None and size <= _REMEMBERED_BYTES:
-                self._lists[key] = (*entry, size)
-                self._lists_bytes += size
-            while len(self._lists) > _REMEMBERED_THREADS or self._lists_bytes > _REMEMBERED_BYTES:
-                self._lists_bytes -= self._lists.pop(next(iter(self._lists)))[2]
-
     @staticmethod
-    def _chunk_params(
-        params: dict[str, Any],
-        chunks: Mapping[bytes, tuple[str, bytes]],
-        first: Mapping[bytes, tuple[int, int]],
-        covered: list[int],
-    ) -> dict[str, Any]:
-        sent = [(h, c) for h, c in chunks.items() if first[h][1] >= covered[first[h][0] - 1]]
+    def _chunk_params(chunks: Mapping[bytes, tuple[str, bytes]]) -> dict[str, Any]:
         return {
-            **params,
-            "blob_covered": IntArray(covered),
-            "chunk_hashes": ByteaArray(h for h, _ in sent),
-            "chunk_types": TextArray(c[0] for _, c in sent),
-            "chunk_data": ByteaArray(c[1] for _, c in sent),
-            "chunk_blobs": IntArray(first[h][0] for h, _ in sent),
-            "chunk_offsets": IntArray(first[h][1] for h, _ in sent),
+            "chunk_hashes": ByteaArray(chunks),
+            "chunk_types": TextArray(c[0] for c in chunks.values()),
+            "chunk_data": ByteaArray(c[1] for c in chunks.values()),
         }
 
     def put_writes(
@@ -515,7 +463,10 @@ class CheckpointSQL:
         row = rows[0]
         hashes, types, data = row[-3:]
         chunks = dict(zip(map(bytes, hashes or ()), zip(types or (), data or (), strict=True), strict=True))
-        return self._decode(row[:-3], chunks)
+        found = self._decode(row[:-3], chunks)
+        # A graph run reads its thread's latest checkpoint first, then puts its children.
+        self._lists.remember((row[0], row[1]), row[2], self._stored_lists(row))
+        return found
 
     def list_checkpoints(
         self,
@@ -620,6 +571,18 @@ class CheckpointSQL:
     # -- decoding -----------------------------------------------------------------------------
 
     @staticmethod
+    def _stored_lists(row: Sequence[Any]) -> dict[str, StoredList]:
+        """The stored form of each list in a row of ``_SELECT_TUPLES``."""
+        channels, refs, versions, bases, base_lengths = row[9], *row[_BLOB_REFS:_WRITES]
+        return {
+            channel: StoredList(version, bytes(list_refs), base, base_length)
+            for channel, list_refs, version, base, base_length in zip(
+                channels or (), refs or (), versions or (), bases or (), base_lengths or (), strict=True
+            )
+            if list_refs
+        }
+
+    @staticmethod
     def _refs(refs_column: Iterable[bytes | None] | None) -> Iterable[bytes]:
         for refs in refs_column or ():
             if refs:
@@ -630,7 +593,7 @@ class CheckpointSQL:
     def _decode(self, row: Sequence[Any], chunks: Mapping[bytes, tuple[str, bytes]]) -> CheckpointTuple:
         (thread_id, checkpoint_ns, checkpoint_id, parent_id, body_type, body, metadata) = row[:7]
         channels, versions, blob_channels, blob_types, blob_data, blob_refs = row[7 : _BLOB_REFS + 1]
-        w_task_ids, w_paths, w_idxs, w_channels, w_types, w_data = row[_BLOB_REFS + 1 : _BLOB_REFS + 7]
+        w_task_ids, w_paths, w_idxs, w_channels, w_types, w_data = row[_WRITES : _WRITES + 6]
         where = {"thread_id": thread_id, "checkpoint_id": checkpoint_id}
         checkpoint = self.codec.loads(body_type, body, **where)
         if not isinstance(checkpoint, dict):

@@ -14,6 +14,7 @@ from durable_graph.errors import StoreConfigError
 from durable_graph.memory.embedders import HashingEmbedder, as_embeddings, embedder_dims
 
 DEFAULT_HASHING_DIMS = 512
+MAX_DIMS = 4000
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,11 @@ def resolve_index(
         raise StoreConfigError(
             "dims is required with this embedder: pass the size of the vectors it returns, e.g. dims=384"
         )
-    if isinstance(dims, bool) or not isinstance(dims, int) or not 1 <= dims <= 16000:
-        raise StoreConfigError(f"dims must be an integer between 1 and 16000, got {dims!r}")
+    if isinstance(dims, bool) or not isinstance(dims, int) or not 1 <= dims <= MAX_DIMS:
+        raise StoreConfigError(
+            f"dims must be an integer between 1 and {MAX_DIMS} (what pgvector's HNSW index takes at "
+            f"half precision), got {dims!r}"
+        )
     if declared is not None and declared != dims:
         raise StoreConfigError(
             f"the embedder makes {declared}-dimensional vectors, but dims={dims} was given"

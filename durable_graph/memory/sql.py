@@ -14,7 +14,7 @@ from pgvector import Vector
 from durable_graph.memory import namespaces as ns
 from durable_graph.memory.config import Settings
 from durable_graph.memory.filters import filter_sql
-from durable_graph.memory.schema import ITEMS, TEXT_SEARCH_CONFIG, VECTORS
+from durable_graph.memory.schema import ITEMS, TEXT_SEARCH_CONFIG, VECTORS, index_expression
 from durable_graph.memory.validation import checked_conditions, json_value, ttl_minutes
 
 HYBRID_PREFIX = "hybrid:"
@@ -73,14 +73,16 @@ query_terms AS (
 )"""
 
 
-def _vector_ctes(where_v: str) -> str:
-    # Items with several vectors (several fields) score by their best one (max pooling).
+def _vector_ctes(where_v: str, dims: int) -> str:
+    # The index finds the candidates by their half-precision vectors; they are then scored and
+    # ranked by the full ones. Items with several vectors (several fields) score by their best one
+    # (max pooling).
     return f"""
 vector_hits AS (
     SELECT v.prefix, v.key, v.embedding <#> %b AS distance
     FROM {VECTORS} v JOIN {ITEMS} i ON i.prefix = v.prefix AND i.key = v.key
     WHERE {where_v}
-    ORDER BY distance LIMIT %s
+    ORDER BY {index_expression(dims, "v.embedding")} <#> %b::halfvec({int(dims)}) LIMIT %s
 ), vector_ranked AS (
     SELECT prefix, key, -min(distance) AS similarity,
            rank() OVER (ORDER BY min(distance)) AS r,
@@ -106,8 +108,8 @@ def search_sql(op: SearchOp, settings: Settings, query_vector: Vector | None) ->
         return _search_tail(op, "", ranked, where_params)
 
     candidates = (op.offset + op.limit) * settings.index.vectors_per_item
-    head = _vector_ctes(where_v) + ","
-    params: list[Any] = [query_vector, *where_params, candidates]
+    head = _vector_ctes(where_v, settings.index.dims) + ","
+    params: list[Any] = [query_vector, *where_params, query_vector, candidates]
     if not (settings.hybrid or is_hybrid(op.query)):
         ranked = "SELECT prefix, key, similarity AS score, ord FROM vector_ranked"
         return _search_tail(op, head, ranked, params)

@@ -1,0 +1,105 @@
+"""What the Postgres checkpointer remembers of the lists it stored, so a put sends only new items.
+
+A list channel value is stored as the hashes of its items (``refs``). A version whose list extends
+an earlier version stored in full (its ``base``) by a short tail stores only the tail's hashes; a
+new full version is written once the tail grows past about the square root of the base's length,
+so lists that grow by appends take about ``n * sqrt(n)`` hashes in all instead of ``n * n / 2``.
+
+The client remembers, per thread, the lists of the last checkpoint it wrote or read. A put whose
+parent is that checkpoint sends only the items past the parent's lists and picks the tail's base
+itself. That is safe while the parent checkpoint exists: its blobs, their bases and their items
+stay stored as long as it does (pruning keeps whatever a remaining checkpoint uses), and channel
+versions carry a random part, so a version names one stored value. The put statement checks that
+the parent exists, and the client sends everything again when it does not.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+
+from durable_graph.checkpointers.codec import HASH_BYTES
+
+_REMEMBERED_THREADS = 1024
+"""How many threads' last lists a checkpointer remembers..."""
+_REMEMBERED_BYTES = 16 * 1024 * 1024
+"""...and how many bytes of item hashes it keeps for them at most."""
+
+ThreadKey = tuple[str, str]
+"""(thread_id, checkpoint_ns)"""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredList:
+    """One stored list version: all its item hashes, and the full version it is a tail of, if any."""
+
+    version: str
+    refs: bytes
+    base: str | None = None
+    base_length: int = 0
+    """Bytes of ``refs`` that the base holds (0 when stored in full)."""
+
+    @property
+    def stored_refs(self) -> bytes:
+        """The hashes the version's own row holds: the tail past its base, or all of them."""
+        return self.refs[self.base_length :]
+
+
+def store_list(version: str, refs: bytes, parent: StoredList | None) -> tuple[StoredList, int]:
+    """How to store list ``refs`` as ``version`` given the parent's list of the same channel.
+
+    Returns the stored form and how many bytes of ``refs`` the parent's list already holds: the
+    items in them are stored already and need not be sent.
+    """
+    if parent is None or not refs.startswith(parent.refs):
+        return StoredList(version, refs), 0
+    base, base_length = (
+        (parent.version, len(parent.refs))
+        if parent.base is None
+        else (
+            parent.base,
+            parent.base_length,
+        )
+    )
+    max_tail = max(16, math.isqrt(base_length // HASH_BYTES)) * HASH_BYTES
+    if len(refs) - base_length <= max_tail:
+        return StoredList(version, refs, base, base_length), len(parent.refs)
+    return StoredList(version, refs), len(parent.refs)
+
+
+class ListMemory:
+    """The lists of each thread's last checkpoint seen by this client, bounded, oldest dropped first."""
+
+    def __init__(self, max_threads: int = _REMEMBERED_THREADS, max_bytes: int = _REMEMBERED_BYTES) -> None:
+        self._max_threads = max_threads
+        self._max_bytes = max_bytes
+        self._entries: dict[ThreadKey, tuple[str, dict[str, StoredList], int]] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def lists_of(self, key: ThreadKey, checkpoint_id: str | None) -> dict[str, StoredList]:
+        """The remembered lists of ``checkpoint_id``, or none if another checkpoint is remembered."""
+        entry = self._entries.get(key)
+        if entry is None or not checkpoint_id or entry[0] != checkpoint_id:
+            return {}
+        return entry[1]
+
+    def remember(self, key: ThreadKey, checkpoint_id: str, lists: dict[str, StoredList]) -> None:
+        size = sum(len(stored.refs) for stored in lists.values())
+        with self._lock:
+            self._drop(key)
+            if size <= self._max_bytes:
+                self._entries[key] = (checkpoint_id, lists, size)
+                self._bytes += size
+            while len(self._entries) > self._max_threads or self._bytes > self._max_bytes:
+                self._drop(next(iter(self._entries)))
+
+    def forget(self, key: ThreadKey) -> None:
+        with self._lock:
+            self._drop(key)
+
+    def _drop(self, key: ThreadKey) -> None:
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._bytes -= old[2]
