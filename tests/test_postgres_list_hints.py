@@ -14,6 +14,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver, create_checkpoint, em
 
 from durable_graph.checkpointers import open_checkpointer
 from durable_graph.checkpointers.postgres import PostgresCheckpointer
+from durable_graph.checkpointers.postgres_lists import ListMemory, StoredList, store_list
 
 
 def put_items(saver: BaseCheckpointSaver, config: RunnableConfig, items: list[str], step: int) -> Any:
@@ -106,3 +107,40 @@ def test_pending_writes_leave_the_connection_committing_synchronously(pg_url: st
         found = saver.get_tuple(config)
     assert row == ("on",), "only the pending writes' own transaction skips the flush"
     assert found is not None and found.pending_writes == [("task", "items", ["b"])]
+
+
+def refs(*names: str) -> bytes:
+    return b"".join(name.encode().ljust(16, b"_") for name in names)
+
+
+def test_store_list_keeps_a_short_tail_against_the_full_version_it_extends() -> None:
+    full, known = store_list("v1", refs("a", "b"), None)
+    assert (full.base, known) == (None, 0)
+    tail, known = store_list("v2", refs("a", "b", "c"), full)
+    assert (tail.base, tail.base_length, tail.stored_refs, known) == ("v1", 32, refs("c"), 32)
+    longer, known = store_list("v3", refs("a", "b", "c", "d"), tail)
+    assert (longer.base, longer.stored_refs, known) == ("v1", refs("c", "d"), 48)
+    rewritten, known = store_list("v4", refs("x", "b", "c"), longer)
+    assert (rewritten.base, rewritten.stored_refs, known) == (None, refs("x", "b", "c"), 0)
+
+
+def test_store_list_starts_a_new_full_version_once_the_tail_is_long() -> None:
+    base = StoredList("v1", refs(*map(str, range(100))))
+    within, _ = store_list("v2", refs(*map(str, range(116))), base)  # 16 more: max(16, sqrt(100))
+    beyond, known = store_list("v3", refs(*map(str, range(117))), base)
+    assert within.base == "v1"
+    assert (beyond.base, beyond.stored_refs, known) == (None, beyond.refs, 1600)
+
+
+def test_list_memory_is_bounded_and_only_answers_for_the_checkpoint_it_holds() -> None:
+    memory = ListMemory(max_threads=2, max_bytes=64)
+    lists = {"items": StoredList("v1", refs("a"))}
+    memory.remember(("t1", ""), "c1", lists)
+    assert memory.lists_of(("t1", ""), "c1") == lists
+    assert memory.lists_of(("t1", ""), "c0") == {} and memory.lists_of(("t1", ""), None) == {}
+    memory.remember(("t2", ""), "c1", lists)
+    memory.remember(("t3", ""), "c1", lists)  # a third thread: the oldest is dropped
+    assert memory.lists_of(("t1", ""), "c1") == {}
+    memory.remember(("t4", ""), "c1", {"items": StoredList("v1", refs("a", "b", "c", "d", "e"))})
+    assert memory.lists_of(("t4", ""), "c1") == {}, "an entry larger than the bound is not kept"
+    assert memory.lists_of(("t3", ""), "c1") == lists

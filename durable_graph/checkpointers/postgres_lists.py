@@ -54,14 +54,10 @@ def store_list(version: str, refs: bytes, parent: StoredList | None) -> tuple[St
     """
     if parent is None or not refs.startswith(parent.refs):
         return StoredList(version, refs), 0
-    base, base_length = (
-        (parent.version, len(parent.refs))
-        if parent.base is None
-        else (
-            parent.base,
-            parent.base_length,
-        )
-    )
+    if parent.base is None:  # the parent's list is stored in full: it becomes the base
+        base, base_length = parent.version, len(parent.refs)
+    else:
+        base, base_length = parent.base, parent.base_length
     max_tail = max(16, math.isqrt(base_length // HASH_BYTES)) * HASH_BYTES
     if len(refs) - base_length <= max_tail:
         return StoredList(version, refs, base, base_length), len(parent.refs)
