@@ -48,11 +48,11 @@ from durable_graph.cli_runner import (
     check_can_resume,
     check_can_start,
     fork_thread,
-    latest,
     new_thread_id,
     outcome,
     parse_args_json,
     pending_approval,
+    saved_settings,
     stream,
     thread_config,
 )
@@ -296,7 +296,7 @@ def answer_thread(
     with ExitStack() as stack:
         saver = stack.enter_context(open_saver(url))
         stack.enter_context(lease(url, thread_id, wait=wait))
-        settings = RunSettings.from_metadata(latest(saver, thread_id).metadata)
+        settings = saved_settings(saver, thread_id)
         graph = _graph(stack, url, saver, settings)
         _, payload = pending_approval(graph, thread_id)
         command = approval_command(graph, thread_id, decision, str(payload.get("tool")), settings)
@@ -379,7 +379,7 @@ def fork(
     with ExitStack() as stack:
         saver = stack.enter_context(open_saver(url))
         stack.enter_context(lease(url, new_id, wait=wait))
-        settings = RunSettings.from_metadata(latest(saver, thread_id).metadata)
+        settings = saved_settings(saver, thread_id)
         fork_thread(saver, thread_id, checkpoint, new_id)
         _print_thread_line(new_id, as_json)
         if no_run:

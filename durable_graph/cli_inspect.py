@@ -19,8 +19,8 @@ from durable_graph.cli_common import (
     open_saver,
     url_of,
 )
-from durable_graph.cli_runner import build_graph, latest, outcome, thread_config
-from durable_graph.cli_threads import STATUSES, RunSettings, list_threads, older_than, parse_duration
+from durable_graph.cli_runner import build_graph, outcome, saved_settings, thread_config
+from durable_graph.cli_threads import STATUSES, list_threads, older_than, parse_duration
 
 
 @exit_codes
@@ -64,7 +64,7 @@ def show(
     """Show a thread's state: task, step, plan, last messages, final answer and pending approval."""
     url = url_of(ctx, url)
     with open_saver(url) as saver:
-        settings = RunSettings.from_metadata(latest(saver, thread_id).metadata)
+        settings = saved_settings(saver, thread_id)
         result = outcome(build_graph(settings, saver, inspect_only=True), thread_id)
     values = result.values
     data = {
@@ -114,7 +114,7 @@ def history(
     """List a thread's checkpoints, oldest first: id, step, source, the node that wrote it, next nodes."""
     url = url_of(ctx, url)
     with open_saver(url) as saver:
-        settings = RunSettings.from_metadata(latest(saver, thread_id).metadata)
+        settings = saved_settings(saver, thread_id)
         graph = build_graph(settings, saver, inspect_only=True)
         snapshots = list(graph.get_state_history(thread_config(thread_id)))
     rows = history_rows(snapshots)

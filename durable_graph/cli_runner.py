@@ -69,6 +69,11 @@ def latest(saver: BaseCheckpointSaver, thread_id: str) -> CheckpointTuple:
     return saved
 
 
+def saved_settings(saver: BaseCheckpointSaver, thread_id: str) -> RunSettings:
+    """The run settings stored with a thread's latest checkpoint, or ``ThreadNotFoundError``."""
+    return RunSettings.from_metadata(latest(saver, thread_id).metadata)
+
+
 def load_tools(spec: str | None, workdir: str) -> list[BaseTool]:
     """The agent's tools, made durable: the demo tools, or those ``module:function`` returns for ``workdir``.
 

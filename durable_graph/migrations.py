@@ -6,7 +6,8 @@ then find nothing left to do. A database migrated by a newer durable-graph is re
 error instead of being written with an old schema.
 
 The logic is written once as a generator of ``(sql, params)`` steps that receives each step's rows;
-``migrate`` and ``amigrate`` only drive it with a sync or an async connection.
+``run_steps`` and ``arun_steps`` drive such a generator (here and in the memory store's schema
+checks) with a sync or an async connection.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 
 from durable_graph.errors import SchemaVersionError
 
 Step = tuple[str, tuple[Any, ...] | None]
+T = TypeVar("T")
 Rows = list[tuple[Any, ...]] | None
 
 
@@ -66,18 +68,34 @@ def _steps(component: str, migrations: Sequence[Migration]) -> Generator[Step, R
             yield _RECORD, (component, migration.version)
 
 
+def run_steps(conn: psycopg.Connection[Any], steps: Generator[Step, Rows, T]) -> T:
+    """Run a generator of ``(sql, params)`` steps on a sync connection and return its result."""
+    rows: Rows = None
+    while True:
+        try:
+            sql, params = steps.send(rows)
+        except StopIteration as done:
+            return done.value
+        cur = conn.execute(sql.encode(), params)
+        rows = cur.fetchall() if cur.description else None
+
+
+async def arun_steps(conn: psycopg.AsyncConnection[Any], steps: Generator[Step, Rows, T]) -> T:
+    """Async form of ``run_steps``."""
+    rows: Rows = None
+    while True:
+        try:
+            sql, params = steps.send(rows)
+        except StopIteration as done:
+            return done.value
+        cur = await conn.execute(sql.encode(), params)
+        rows = await cur.fetchall() if cur.description else None
+
+
 def migrate(conn: psycopg.Connection[Any], component: str, migrations: Sequence[Migration]) -> None:
     """Apply the missing migrations of ``component`` in one transaction."""
     with conn.transaction():
-        steps = _steps(component, migrations)
-        rows: Rows = None
-        while True:
-            try:
-                sql, params = steps.send(rows)
-            except StopIteration:
-                return
-            cur = conn.execute(sql.encode(), params)
-            rows = cur.fetchall() if cur.description else None
+        run_steps(conn, _steps(component, migrations))
 
 
 async def amigrate(
@@ -85,12 +103,4 @@ async def amigrate(
 ) -> None:
     """Async form of ``migrate``."""
     async with conn.transaction():
-        steps = _steps(component, migrations)
-        rows: Rows = None
-        while True:
-            try:
-                sql, params = steps.send(rows)
-            except StopIteration:
-                return
-            cur = await conn.execute(sql.encode(), params)
-            rows = await cur.fetchall() if cur.description else None
+        await arun_steps(conn, _steps(component, migrations))

@@ -38,19 +38,22 @@ def check_copy(source: str, target: str, *, source_exists: bool, target_exists: 
         )
 
 
+def version_counter(current: str | int | float | None) -> int:
+    """The counter of a channel version (``<counter>.<random part>``, or a plain number); 0 for none."""
+    if current is None:
+        return 0
+    if isinstance(current, str):
+        return int(current.split(".")[0])
+    return int(current)
+
+
 def next_version(current: str | int | float | None) -> str:
     """The next channel version: a zero-padded counter plus a random part.
 
     The random part keeps two forks of a thread that reach the same counter from sharing the
     stored value of a channel, since values are stored once per ``(channel, version)``.
     """
-    if current is None:
-        counter = 0
-    elif isinstance(current, str):
-        counter = int(current.split(".")[0])
-    else:
-        counter = int(current)
-    return f"{counter + 1:032}.{random.random():016}"
+    return f"{version_counter(current) + 1:032}.{random.random():016}"
 
 
 def check_prune_args(thread_ids: Sequence[str], strategy: str) -> list[str]:

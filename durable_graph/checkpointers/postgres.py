@@ -23,6 +23,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from durable_graph.checkpointers.codec import Codec
+from durable_graph.checkpointers.common import version_counter
 from durable_graph.checkpointers.factory import ContextManaged
 from durable_graph.checkpointers.postgres_pool import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRY_FOR, Pools
 from durable_graph.checkpointers.postgres_sql import CheckpointSQL
@@ -202,10 +203,4 @@ class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
         """``<counter>.<random>``, e.g. ``0000000007.9f86d081``: increasing, and different for two
         forks of a thread that reach the same counter, so a version always names one stored value.
         Shorter than LangGraph's own (49 characters), as every checkpoint repeats its versions."""
-        if current is None:
-            counter = 0
-        elif isinstance(current, str):
-            counter = int(current.split(".")[0])
-        else:
-            counter = int(current)
-        return f"{counter + 1:010}.{random.getrandbits(32):08x}"
+        return f"{version_counter(current) + 1:010}.{random.getrandbits(32):08x}"

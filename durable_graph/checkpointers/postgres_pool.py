@@ -101,6 +101,16 @@ class Pools:
     def _unavailable(self, exc: Exception) -> BackendUnavailableError:
         return BackendUnavailableError(f"cannot reach Postgres at {self.where}: {exc}".strip())
 
+    def _pool_options(self) -> dict[str, Any]:
+        """What the sync and the async pool are both made with (opened by the caller)."""
+        return {
+            "kwargs": self.kwargs,
+            "min_size": 1,
+            "max_size": self.pool_size,
+            "open": False,
+            "timeout": max(1.0, retry_for_pool(self.retry_for)),
+        }
+
     # -- sync ---------------------------------------------------------------------------------
 
     def open(self) -> ConnectionPool:
@@ -111,13 +121,7 @@ class Pools:
                 if pool is None:
                     self._migrate()
                     pool = ConnectionPool(
-                        self.conninfo,
-                        kwargs=self.kwargs,
-                        min_size=1,
-                        max_size=self.pool_size,
-                        open=False,
-                        timeout=max(1.0, retry_for_pool(self.retry_for)),
-                        name="durable-graph-checkpoints",
+                        self.conninfo, name="durable-graph-checkpoints", **self._pool_options()
                     )
                     pool.open()
                     self._sync = pool
@@ -193,13 +197,7 @@ class Pools:
                 raise self._unavailable(exc) from exc
             self._migrated = True
         pool: AsyncConnectionPool = AsyncConnectionPool(
-            self.conninfo,
-            kwargs=self.kwargs,
-            min_size=1,
-            max_size=self.pool_size,
-            open=False,
-            timeout=max(1.0, retry_for_pool(self.retry_for)),
-            name="durable-graph-checkpoints-async",
+            self.conninfo, name="durable-graph-checkpoints-async", **self._pool_options()
         )
         await pool.open()
         self._async = pool

@@ -325,7 +325,6 @@ class CheckpointSQL:
         lists = {c: v for c, v in parent_lists.items() if c in channel_versions and c not in stored}
         bases: list[str | None] = []
         refs: list[bytes | None] = []
-        full: dict[str, StoredList] = {}
         new_items: dict[bytes, tuple[str, bytes]] = {}
         for channel, value in stored.items():
             if not value.refs:
@@ -335,7 +334,6 @@ class CheckpointSQL:
             version = str(new_versions[channel])
             all_refs = b"".join(value.refs)
             lists[channel], known = store_list(version, all_refs, parent_lists.get(channel))
-            full[channel] = StoredList(version, all_refs)
             bases.append(lists[channel].base)
             refs.append(lists[channel].stored_refs)
             for ref in value.refs[known // HASH_BYTES :]:
@@ -368,14 +366,17 @@ class CheckpointSQL:
             **self._chunk_params(new_items),
         }
 
-        def fallback() -> dict[str, Any]:
-            return {
+        def fallback() -> tuple[dict[str, Any], dict[str, StoredList]]:
+            """Every item sent and every list of ``stored`` in full, with those lists."""
+            full = {c: StoredList(lists[c].version, lists[c].refs) for c, v in stored.items() if v.refs}
+            params_in_full = {
                 **params,
                 "needs_parent": False,
                 "blob_bases": TextArray(None for _ in stored),
                 "blob_refs": ByteaArray(full[c].refs if c in full else None for c in stored),
                 **self._chunk_params(chunks),
             }
+            return params_in_full, full
 
         next_config: RunnableConfig = {
             "configurable": {
@@ -384,15 +385,14 @@ class CheckpointSQL:
                 "checkpoint_id": checkpoint["id"],
             }
         }
-        return Op(self._put_steps(key, checkpoint["id"], shortcut, fallback, full, lists, next_config))
+        return Op(self._put_steps(key, checkpoint["id"], shortcut, fallback, lists, next_config))
 
     def _put_steps(
         self,
         key: ThreadKey,
         checkpoint_id: str,
         shortcut: dict[str, Any],
-        fallback: Callable[[], dict[str, Any]],
-        fallback_lists: dict[str, StoredList],
+        fallback: Callable[[], tuple[dict[str, Any], dict[str, StoredList]]],
         lists: dict[str, StoredList],
         next_config: RunnableConfig,
     ) -> Generator[Statement, Rows, RunnableConfig]:
@@ -401,8 +401,8 @@ class CheckpointSQL:
             # The parent is gone (another process deleted or pruned the thread): send every item
             # and store every list in full. Rare, so a second round trip is fine.
             self._lists.forget(key)
-            yield Statement(_PUT, fallback())
-            lists = fallback_lists
+            params_in_full, lists = fallback()
+            yield Statement(_PUT, params_in_full)
         self._lists.remember(key, checkpoint_id, lists)
         return next_config
 

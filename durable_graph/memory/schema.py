@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any
 
 from durable_graph.errors import StoreConfigError
 from durable_graph.migrations import Migration, Rows, Step
@@ -122,27 +121,3 @@ def check_dims(stored: int | None, wanted: int) -> None:
             f"dims={wanted}: open it with dims={stored} (and the embedder that made them), or use another "
             "database; nothing was changed"
         )
-
-
-def drive(conn: Any, steps: Generator[Step, Rows, Any]) -> Any:
-    """Run a generator of SQL steps on a sync connection and return its result."""
-    rows: Rows = None
-    while True:
-        try:
-            sql, params = steps.send(rows)
-        except StopIteration as done:
-            return done.value
-        cur = conn.execute(sql.encode(), params)
-        rows = cur.fetchall() if cur.description else None
-
-
-async def adrive(conn: Any, steps: Generator[Step, Rows, Any]) -> Any:
-    """Async form of ``drive``."""
-    rows: Rows = None
-    while True:
-        try:
-            sql, params = steps.send(rows)
-        except StopIteration as done:
-            return done.value
-        cur = await conn.execute(sql.encode(), params)
-        rows = await cur.fetchall() if cur.description else None

@@ -20,7 +20,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from durable_graph.memory import core, schema
 from durable_graph.memory.config import Settings, resolve_index
 from durable_graph.memory.scoped import ScopedStore
-from durable_graph.migrations import amigrate, migrate
+from durable_graph.migrations import amigrate, arun_steps, migrate, run_steps
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ END $$"""
                     for component, migrations in self._migrations():
                         migrate(conn, component, migrations)
                     if self.index:
-                        schema.check_dims(schema.drive(conn, schema.stored_dims_steps()), self.index.dims)
+                        schema.check_dims(run_steps(conn, schema.stored_dims_steps()), self.index.dims)
                 pool = ConnectionPool(
                     self.conninfo,
                     min_size=self._pool_sizes[0],
@@ -124,7 +124,7 @@ END $$"""
                 for component, migrations in self._migrations():
                     await amigrate(conn, component, migrations)
                 if self.index:
-                    stored = await schema.adrive(conn, schema.stored_dims_steps())
+                    stored = await arun_steps(conn, schema.stored_dims_steps())
                     schema.check_dims(stored, self.index.dims)
             pool = AsyncConnectionPool(
                 self.conninfo,
