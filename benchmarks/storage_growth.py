@@ -30,7 +30,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from durable_graph.checkpointers.postgres import PostgresCheckpointer
-from durable_graph.checkpointers.postgres_schema import TABLES
+from durable_graph.checkpointers.postgres.schema import TABLES
 
 LANGGRAPH_TABLES = ("checkpoints", "checkpoint_blobs", "checkpoint_writes", "checkpoint_migrations")
 # Common English words plus some technical ones: text about as compressible as chat prose.

@@ -1,3 +1,18 @@
-"""durable-graph: LangGraph agents that never lose their work."""
+"""durable-graph: LangGraph agents that never lose their work.
+
+The layers, from what a user runs down to SQL (``docs/architecture.md`` has the whole map):
+
+- front ends: ``cli`` (the ``durable-graph`` command) and ``temporal`` (nodes as activities);
+- ``runs``: running, answering and inspecting stored agent threads, for every front end;
+- ``graphs``: the bundled agent (plan / tool / evaluate), its state, models and tools;
+- storage: ``checkpointers`` (one package or module per backend) and ``memory`` (the pgvector store).
+
+The modules at this level are the ones several layers share, so each sits where all of them import
+it from: ``urls`` (which backend a URL names), ``embedded`` (the embedded Postgres behind
+``embedded://``), ``leases`` (one runner per thread), ``durable_tools`` (tools that run once),
+``migrations`` (versioned Postgres schemas of the checkpointer, the store and the tool log),
+``backoff`` (retrying while a server restarts), ``lifecycle`` (``with`` and ``async with`` for every
+backend object) and ``errors``.
+"""
 
 __version__ = "0.1.0"

@@ -27,8 +27,8 @@ from langgraph.pregel import Pregel
 from langgraph.types import Command
 
 from durable_graph.checkpointers import open_checkpointer
-from durable_graph.cli_runner import new_thread_id, thread_config
 from durable_graph.graphs import agent_input, approve, build_agent, demo_tools, edit, reject
+from durable_graph.runs import new_thread_id, thread_config
 from durable_graph.urls import default_url
 
 TASK = "search for apples in my files and write a report"

@@ -20,9 +20,8 @@ from pathlib import Path
 from langgraph.types import Command
 
 from durable_graph.checkpointers import open_checkpointer
-from durable_graph.cli_runner import new_thread_id, thread_config
-from durable_graph.cli_threads import RunSettings
 from durable_graph.graphs import agent_input, approve, build_agent, demo_tools, load_model, reject
+from durable_graph.runs import RunSettings, new_thread_id, thread_config
 from durable_graph.urls import default_url
 
 SAMPLE_NOTES = {

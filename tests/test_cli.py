@@ -11,8 +11,8 @@ from typer.testing import CliRunner, Result
 
 from durable_graph.checkpointers import open_checkpointer
 from durable_graph.cli import app
-from durable_graph.cli_runner import build_graph, thread_config
-from durable_graph.cli_threads import RunSettings
+from durable_graph.runs import RunSettings, thread_config
+from durable_graph.runs.agent import build_graph
 
 REPORT_TASK = "search for apples in my files and write a report"
 MATH_TASK = "what is 12 * (3 + 4)?"

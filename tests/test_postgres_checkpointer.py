@@ -23,8 +23,8 @@ from psycopg.pq import Trace
 from durable_graph.checkpointers import open_checkpointer
 from durable_graph.checkpointers.codec import HASH_BYTES
 from durable_graph.checkpointers.postgres import PostgresCheckpointer
-from durable_graph.checkpointers.postgres_pool import APPLICATION_NAME
-from durable_graph.checkpointers.postgres_schema import TABLES
+from durable_graph.checkpointers.postgres.pool import APPLICATION_NAME
+from durable_graph.checkpointers.postgres.schema import TABLES
 from durable_graph.errors import BackendUnavailableError, CorruptCheckpointError, InvalidURLError
 from tests.pg import fresh_database
 

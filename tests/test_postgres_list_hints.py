@@ -14,7 +14,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver, create_checkpoint, em
 
 from durable_graph.checkpointers import open_checkpointer
 from durable_graph.checkpointers.postgres import PostgresCheckpointer
-from durable_graph.checkpointers.postgres_lists import ListMemory, StoredList, store_list
+from durable_graph.checkpointers.postgres.lists import ListMemory, StoredList, store_list
 
 
 def put_items(saver: BaseCheckpointSaver, config: RunnableConfig, items: list[str], step: int) -> Any:

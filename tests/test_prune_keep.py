@@ -23,7 +23,7 @@ from langgraph.types import Command, interrupt
 from typer.testing import CliRunner, Result
 
 from durable_graph.checkpointers import open_checkpointer
-from durable_graph.checkpointers.postgres_schema import TABLES
+from durable_graph.checkpointers.postgres.schema import TABLES
 from durable_graph.cli import app
 from tests.checkpoint_graphs import delta_graph
 

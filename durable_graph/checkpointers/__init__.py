@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from durable_graph.checkpointers.factory import Openable, open_checkpointer
+from durable_graph.checkpointers.factory import open_checkpointer
+from durable_graph.lifecycle import Openable
 
 if TYPE_CHECKING:
     from durable_graph.checkpointers.memory import MemoryCheckpointer

@@ -7,8 +7,8 @@ from typing import Any
 
 from langgraph.store.base import TTLConfig
 
-from durable_graph.checkpointers.factory import Opener
 from durable_graph.errors import InvalidURLError
+from durable_graph.lifecycle import Opener
 from durable_graph.memory.config import resolve_index
 from durable_graph.memory.schema import HNSWConfig
 from durable_graph.urls import parse_url

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from durable_graph import cli_output as output
-from durable_graph.cli_common import (
+from durable_graph.cli import output
+from durable_graph.cli.common import (
     EXIT_USAGE,
     JsonOption,
     ThreadArg,
@@ -19,8 +19,10 @@ from durable_graph.cli_common import (
     open_saver,
     url_of,
 )
-from durable_graph.cli_runner import build_graph, outcome, saved_settings, thread_config
-from durable_graph.cli_threads import STATUSES, list_threads, older_than, parse_duration
+from durable_graph.runs.agent import build_graph
+from durable_graph.runs.runner import outcome
+from durable_graph.runs.settings import thread_config
+from durable_graph.runs.status import STATUSES, list_threads, older_than, parse_duration, saved_settings
 
 
 @exit_codes

@@ -1,43 +1,27 @@
-"""Building a thread's graph from its saved run settings, running it, answering approvals, forking.
+"""Running a thread and answering its approvals, for every front end (CLI, web inbox, servers).
 
-Kept apart from the typer commands so other front ends (e.g. a Temporal worker command) can reuse
-it: every function takes an open checkpointer and returns plain data or an iterator of events.
+Every function takes an open checkpointer or a compiled graph and returns plain data or an iterator
+of events; none prints.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
-import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 from langgraph.pregel import Pregel
 from langgraph.types import Command, StateSnapshot
 
-from durable_graph.cli_threads import RunSettings, Status, describe_error, status_of, thread_chain
 from durable_graph.errors import DurableGraphError, InvalidResumeError, ThreadNotFoundError
+from durable_graph.runs.agent import load_tools
+from durable_graph.runs.settings import RunSettings, thread_config
+from durable_graph.runs.status import Status, describe_error, latest, status_of
 
 INTERRUPT_KEY = "__interrupt__"
-
-
-class ToolsSpecError(DurableGraphError, ValueError):
-    """A ``--tools module:function`` spec could not be loaded."""
-
-
-class WorkdirMissingError(DurableGraphError, FileNotFoundError):
-    """The workdir saved with a thread does not exist where the thread is being continued."""
-
-
-class ThreadExistsError(DurableGraphError, ValueError):
-    """A new thread id was asked for, but a thread with that id already exists."""
 
 
 class ThreadStateError(DurableGraphError):
@@ -46,95 +30,6 @@ class ThreadStateError(DurableGraphError):
     def __init__(self, message: str, status: Status) -> None:
         super().__init__(message)
         self.status = status
-
-
-def new_thread_id() -> str:
-    """A fresh, short, unique thread id."""
-    return uuid.uuid4().hex[:12]
-
-
-def thread_config(thread_id: str, settings: RunSettings | None = None) -> RunnableConfig:
-    """The config that runs ``thread_id``; with ``settings`` they are saved in every checkpoint."""
-    config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
-    if settings is not None:
-        config["metadata"] = settings.to_metadata()
-    return config
-
-
-def latest(saver: BaseCheckpointSaver, thread_id: str) -> CheckpointTuple:
-    """The latest checkpoint of a thread, or ``ThreadNotFoundError``."""
-    saved = saver.get_tuple(thread_config(thread_id))
-    if saved is None:
-        raise ThreadNotFoundError(thread_id)
-    return saved
-
-
-def saved_settings(saver: BaseCheckpointSaver, thread_id: str) -> RunSettings:
-    """The run settings stored with a thread's latest checkpoint, or ``ThreadNotFoundError``."""
-    return RunSettings.from_metadata(latest(saver, thread_id).metadata)
-
-
-def load_tools(spec: str | None, workdir: str) -> list[BaseTool]:
-    """The agent's tools, made durable: the demo tools, or those ``module:function`` returns for ``workdir``.
-
-    Durable tools record their results next to the checkpoints, so a node re-run after a crash gets a
-    finished call's result back instead of calling the tool again (see ``durable_graph.durable_tools``).
-    """
-    from durable_graph.durable_tools import durable
-
-    return [durable(t) for t in _plain_tools(spec, workdir)]
-
-
-def _plain_tools(spec: str | None, workdir: str) -> list[BaseTool]:
-    """Like other app loaders, the current directory is importable, so ``mytools:make_tools`` finds
-    ``./mytools.py``."""
-    if spec is None:
-        from durable_graph.graphs import demo_tools
-
-        return demo_tools(workdir)
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise ToolsSpecError(f"--tools {spec!r} is not 'module:function' (e.g. mypkg.tools:make_tools)")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except ImportError as exc:
-        raise ToolsSpecError(f"--tools {spec!r}: cannot import {module_name!r}: {exc}") from exc
-    except AttributeError:
-        raise ToolsSpecError(f"--tools {spec!r}: module {module_name!r} has no {attr!r}") from None
-    tools = list(factory(workdir))
-    if not all(isinstance(t, BaseTool) for t in tools):
-        raise ToolsSpecError(f"--tools {spec!r} must return a list of langchain BaseTool objects")
-    return tools
-
-
-def build_graph(
-    settings: RunSettings, saver: BaseCheckpointSaver, *, store: Any = None, inspect_only: bool = False
-) -> Pregel:
-    """The compiled agent graph of a thread with these settings.
-
-    ``inspect_only`` builds it with the offline scripted model and the demo tools (the graph's nodes
-    and edges depend on neither), for reading state without the real model's package or API key, the
-    thread's workdir or its tools module.
-    """
-    from durable_graph.graphs import build_agent, demo_tools, load_model
-
-    if inspect_only:
-        model, tools = load_model(None), demo_tools(".")
-        if settings.memory and store is None:
-            from langgraph.store.memory import InMemoryStore
-
-            store = InMemoryStore()
-    else:
-        if not Path(settings.workdir).is_dir():
-            raise WorkdirMissingError(
-                f"the thread's workdir {settings.workdir!r} is not an existing directory here"
-            )
-        model = load_model(settings.model, base_url=settings.base_url)
-        tools = load_tools(settings.tools, settings.workdir)
-    graph = build_agent(model, tools, max_steps=settings.max_steps, store=store if settings.memory else None)
-    return graph.compile(checkpointer=saver, store=store if settings.memory else None)
 
 
 @dataclass
@@ -220,9 +115,6 @@ def outcome_of(thread_id: str, snapshot: StateSnapshot) -> Outcome:
     )
 
 
-# -- checks before running ---------------------------------------------------------------------
-
-
 def check_can_start(saver: BaseCheckpointSaver, thread_id: str) -> None:
     """A new task may start on a thread that does not exist yet or is done."""
     saved = saver.get_tuple(thread_config(thread_id))
@@ -302,36 +194,3 @@ def parse_args_json(text: str) -> dict[str, Any]:
             f"got a {type(args).__name__}: {text!r}"
         )
     return args
-
-
-# -- fork --------------------------------------------------------------------------------------
-
-
-def fork_thread(saver: BaseCheckpointSaver, source: str, checkpoint_id: str, target: str) -> RunnableConfig:
-    """Copy checkpoint ``checkpoint_id`` of thread ``source`` and its ancestors to a new thread.
-
-    The copies keep their ids, parents, metadata and writes, except that the writes recorded on
-    ``checkpoint_id`` itself are left out: continuing the new thread runs the next nodes again from
-    exactly that state. The source thread is not touched. Returns the config of the copy.
-    """
-    if saver.get_tuple(thread_config(target)) is not None:
-        raise ThreadExistsError(f"thread {target!r} already exists; choose another --thread id")
-    chain = thread_chain(saver, source, checkpoint_id)
-    parent: str | None = None
-    for saved in chain:
-        conf: RunnableConfig = {"configurable": {"thread_id": target, "checkpoint_ns": ""}}
-        if parent is not None:
-            conf["configurable"]["checkpoint_id"] = parent
-        checkpoint = saved.checkpoint
-        metadata = dict(saved.metadata or {})
-        if saved is chain[-1]:
-            metadata["dg_forked_from"] = f"{source}@{checkpoint_id}"
-        stored = saver.put(conf, checkpoint, metadata, dict(checkpoint["channel_versions"]))  # type: ignore[arg-type]
-        if saved is not chain[-1]:
-            by_task: dict[str, list[tuple[str, Any]]] = {}
-            for task_id, channel, value in saved.pending_writes or []:
-                by_task.setdefault(task_id, []).append((channel, value))
-            for task_id, writes in by_task.items():
-                saver.put_writes(stored, writes, task_id)
-        parent = checkpoint["id"]
-    return thread_config(target)

@@ -1,7 +1,7 @@
 """``PostgresCheckpointer``: LangGraph checkpoints in Postgres, for sync and async graphs alike.
 
-The SQL, its parameters and the decoding of rows live in ``postgres_sql`` and are shared by both
-paths; ``postgres_pool`` owns the connections. This class only ties them to LangGraph's
+The SQL, its parameters and the decoding of rows live in ``sql`` and are shared by both
+paths; ``pool`` owns the connections. This class only ties them to LangGraph's
 ``BaseCheckpointSaver`` interface. See ``docs/postgres.md`` for the storage layout.
 """
 
@@ -24,9 +24,9 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from durable_graph.checkpointers.codec import Codec
 from durable_graph.checkpointers.common import version_counter
-from durable_graph.checkpointers.factory import ContextManaged
-from durable_graph.checkpointers.postgres_pool import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRY_FOR, Pools
-from durable_graph.checkpointers.postgres_sql import CheckpointSQL
+from durable_graph.checkpointers.postgres.pool import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRY_FOR, Pools
+from durable_graph.checkpointers.postgres.sql import CheckpointSQL
+from durable_graph.lifecycle import ContextManaged
 
 COMPRESS_ABOVE = 512
 """Postgres compresses only values above about 2 KB, so the checkpointer compresses smaller ones

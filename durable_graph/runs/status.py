@@ -1,27 +1,20 @@
-"""What the CLI knows about stored threads: run settings, status, summaries and history.
-
-The run settings of a thread (model spec, base URL, workdir, max steps, tools) are kept in the
-metadata of every checkpoint the thread writes: the CLI passes them as ``config["metadata"]`` and
-LangGraph copies scalar metadata of the config into each checkpoint (keys ``dg_model``,
-``dg_base_url``, ``dg_workdir``, ``dg_max_steps``, ``dg_tools``, ``dg_memory``). Any process that
-reaches the same database can therefore rebuild the same graph from the latest checkpoint alone.
-"""
+"""Where stored threads stand, read from their checkpoints: status, summaries, ancestry, age."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 
-from durable_graph.errors import DurableGraphError
+from durable_graph.errors import DurableGraphError, ThreadNotFoundError
+from durable_graph.runs.settings import RunSettings, thread_config
 
 Status = Literal["running", "interrupted", "done", "failed"]
 STATUSES: tuple[Status, ...] = ("running", "interrupted", "done", "failed")
-
 # Channels LangGraph writes to record what happened to a task, rather than what it produced
 # (``langgraph.pregel._task_status.CONTROL_WRITES``).
 _INTERRUPT = "__interrupt__"
@@ -34,8 +27,6 @@ _START = "__start__"
 _BRANCH_PREFIX = "branch:to:"
 _SENDS = "__pregel_tasks"
 
-_PREFIX = "dg_"
-
 
 class CheckpointNotFoundError(DurableGraphError, LookupError):
     """A thread has no checkpoint with the given id."""
@@ -45,43 +36,6 @@ class CheckpointNotFoundError(DurableGraphError, LookupError):
             f"thread {thread_id!r} has no checkpoint {checkpoint_id!r} "
             f"(see: durable-graph history {thread_id})"
         )
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """How a thread's graph is built; saved with every checkpoint of the thread."""
-
-    model: str | None = None
-    """Model spec for ``load_model`` ("provider:name"); None runs the offline scripted model."""
-    base_url: str | None = None
-    workdir: str = "."
-    max_steps: int = 8
-    tools: str | None = None
-    """``module:function`` returning the agent's tools for a workdir; None: the bundled demo tools."""
-    memory: bool = False
-    """Whether the graph has the long-term memory store (``recall``/``remember`` nodes)."""
-
-    def to_metadata(self) -> dict[str, str | int | bool]:
-        """The settings as flat scalar checkpoint metadata (None values are left out)."""
-        return {_PREFIX + k: v for k, v in asdict(self).items() if v is not None}
-
-    @classmethod
-    def from_metadata(cls, metadata: Mapping[str, Any] | None) -> RunSettings:
-        """The settings saved in checkpoint metadata; defaults for whatever is missing."""
-        md = metadata or {}
-        max_steps = md.get(_PREFIX + "max_steps")
-        return cls(
-            model=_str_or_none(md.get(_PREFIX + "model")),
-            base_url=_str_or_none(md.get(_PREFIX + "base_url")),
-            workdir=str(md.get(_PREFIX + "workdir") or "."),
-            max_steps=max_steps if isinstance(max_steps, int) and max_steps > 0 else cls.max_steps,
-            tools=_str_or_none(md.get(_PREFIX + "tools")),
-            memory=bool(md.get(_PREFIX + "memory", False)),
-        )
-
-
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 @dataclass
@@ -195,6 +149,19 @@ def latest_checkpoints(saver: BaseCheckpointSaver) -> list[CheckpointTuple]:
 def list_threads(saver: BaseCheckpointSaver) -> list[ThreadSummary]:
     """Every thread with its status, most recently updated first."""
     return [summarize(saved) for saved in latest_checkpoints(saver)]
+
+
+def latest(saver: BaseCheckpointSaver, thread_id: str) -> CheckpointTuple:
+    """The latest checkpoint of a thread, or ``ThreadNotFoundError``."""
+    saved = saver.get_tuple(thread_config(thread_id))
+    if saved is None:
+        raise ThreadNotFoundError(thread_id)
+    return saved
+
+
+def saved_settings(saver: BaseCheckpointSaver, thread_id: str) -> RunSettings:
+    """The run settings stored with a thread's latest checkpoint, or ``ThreadNotFoundError``."""
+    return RunSettings.from_metadata(latest(saver, thread_id).metadata)
 
 
 def thread_chain(saver: BaseCheckpointSaver, thread_id: str, checkpoint_id: str) -> list[CheckpointTuple]:

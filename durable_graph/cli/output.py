@@ -13,8 +13,8 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 
-from durable_graph.cli_runner import NodeEvent, Outcome
-from durable_graph.cli_threads import ThreadSummary
+from durable_graph.runs.runner import NodeEvent, Outcome
+from durable_graph.runs.status import ThreadSummary
 from durable_graph.urls import default_url
 
 WIDTH = 110

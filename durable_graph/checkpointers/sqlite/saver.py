@@ -17,7 +17,6 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -33,8 +32,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from durable_graph.checkpointers import sqlite_schema
-from durable_graph.checkpointers.codec import CHUNKED_TYPE, EMPTY_TYPE, HASH_BYTES, Codec, StoredValue
+from durable_graph.checkpointers.codec import CHUNKED_TYPE, EMPTY_TYPE, Codec, StoredValue
 from durable_graph.checkpointers.common import (
     DELTA_METADATA_KEY,
     check_copy,
@@ -45,120 +43,13 @@ from durable_graph.checkpointers.common import (
     delta_refusal,
     next_version,
 )
-from durable_graph.checkpointers.factory import ContextManaged
+from durable_graph.checkpointers.sqlite import schema as sqlite_schema
+from durable_graph.checkpointers.sqlite import sql
 from durable_graph.errors import BackendUnavailableError, CorruptCheckpointError
+from durable_graph.lifecycle import ContextManaged
 
 DEFAULT_BUSY_TIMEOUT = 30.0
 _CHUNK_BATCH = 500
-
-_CHECKPOINT_COLUMNS = (
-    "thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata"
-)
-
-_SELECT_VALUES = """
-SELECT v.channel, v.type, v.data, v.refs
-FROM dg_checkpoints AS c
-JOIN json_each(c.channel_versions) AS j
-JOIN dg_checkpoint_blobs AS v
-  ON v.thread_id = c.thread_id AND v.checkpoint_ns = c.checkpoint_ns
-  AND v.channel = j.key AND v.version = j.value
-WHERE c.thread_id = ? AND c.checkpoint_ns = ? AND c.checkpoint_id = ?"""
-
-_SELECT_WRITES = """
-SELECT task_id, channel, type, data FROM dg_checkpoint_writes
-WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?
-ORDER BY task_path, task_id, idx"""
-
-_INSERT_WRITE = """
-INSERT OR {conflict} INTO dg_checkpoint_writes
-    (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, task_path, channel, type, data)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
-
-_DROP_DANGLING_PARENTS = """
-UPDATE dg_checkpoints SET parent_checkpoint_id = NULL
-WHERE thread_id = ?1 AND parent_checkpoint_id IS NOT NULL AND NOT EXISTS (
-    SELECT 1 FROM dg_checkpoints AS p
-    WHERE p.thread_id = ?1 AND p.checkpoint_ns = dg_checkpoints.checkpoint_ns
-    AND p.checkpoint_id = dg_checkpoints.parent_checkpoint_id)"""
-
-# Delete the writes, then the checkpoints, of all but the ?2 newest checkpoints of each namespace.
-_KEEP_NEWEST = (
-    """DELETE FROM dg_checkpoint_writes WHERE thread_id = ?1 AND checkpoint_id NOT IN (
-        SELECT c.checkpoint_id FROM dg_checkpoints AS c
-        WHERE c.thread_id = ?1 AND c.checkpoint_ns = dg_checkpoint_writes.checkpoint_ns
-        ORDER BY c.checkpoint_id DESC LIMIT ?2)""",
-    """DELETE FROM dg_checkpoints WHERE thread_id = ?1 AND checkpoint_id NOT IN (
-        SELECT c.checkpoint_id FROM dg_checkpoints AS c
-        WHERE c.thread_id = ?1 AND c.checkpoint_ns = dg_checkpoints.checkpoint_ns
-        ORDER BY c.checkpoint_id DESC LIMIT ?2)""",
-)
-
-_SELECT_EXISTS = (
-    "SELECT 1 FROM dg_checkpoints WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
-)
-
-_THREAD_TABLES = ("dg_checkpoints", "dg_checkpoint_blobs", "dg_checkpoint_chunks", "dg_checkpoint_writes")
-
-# Columns copied by ``copy_thread``, per table, after ``thread_id``.
-_COPIED_COLUMNS = {
-    "dg_checkpoints": "checkpoint_ns, checkpoint_id, parent_checkpoint_id, run_id, type, checkpoint, "
-    "metadata, channel_versions",
-    "dg_checkpoint_blobs": "checkpoint_ns, channel, version, type, data, refs",
-    "dg_checkpoint_chunks": "hash, type, data",
-    "dg_checkpoint_writes": "checkpoint_ns, checkpoint_id, task_id, idx, task_path, channel, type, data",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class _Fetched:
-    """The raw rows of one checkpoint tuple, read in one transaction and decoded outside the lock."""
-
-    thread_id: str
-    checkpoint_ns: str
-    checkpoint_id: str
-    parent_id: str | None
-    type: str
-    checkpoint: bytes
-    metadata: str
-    values: list[tuple[str, str, bytes | None, bytes | None]]
-    chunks: dict[bytes, tuple[str, bytes]]
-    writes: list[tuple[str, str, str, bytes | None]]
-
-
-def _split_refs(refs: bytes | None, *, thread_id: str, checkpoint_id: str) -> tuple[bytes, ...]:
-    refs = bytes(refs or b"")
-    if len(refs) % HASH_BYTES:
-        raise CorruptCheckpointError(thread_id, checkpoint_id, f"list references of {len(refs)} bytes")
-    return tuple(refs[i : i + HASH_BYTES] for i in range(0, len(refs), HASH_BYTES))
-
-
-def _json_path(key: str) -> str:
-    if '"' in key or "\\" in key:
-        raise ValueError(f"metadata filter key {key!r} must not contain quotes or backslashes")
-    return f'$."{key}"'
-
-
-def _filter_clause(filter: dict[str, Any]) -> tuple[list[str], list[Any]]:
-    """SQL predicates matching ``metadata.get(key) == value`` for every item of ``filter``."""
-    wheres: list[str] = []
-    params: list[Any] = []
-    for key, value in filter.items():
-        path = _json_path(key)
-        if value is None:
-            wheres.append("json_extract(metadata, ?) IS NULL")
-            params.append(path)
-        elif isinstance(value, bool):
-            wheres.append("json_type(metadata, ?) = ?")
-            params += [path, "true" if value else "false"]
-        elif isinstance(value, str | int | float):
-            wheres.append(
-                "json_type(metadata, ?) IN ('text', 'integer', 'real') AND json_extract(metadata, ?) = ?"
-            )
-            params += [path, path, value]
-        else:
-            wheres.append("json_extract(metadata, ?) = json(?)")
-            params += [path, json.dumps(value, separators=(",", ":"), ensure_ascii=False)]
-    return wheres, params
 
 
 class SqliteCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
@@ -334,14 +225,16 @@ class SqliteCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
             row = (thread_id, checkpoint_ns, checkpoint_id, task_id, WRITES_IDX_MAP.get(channel, idx))
             rows[channel in WRITES_IDX_MAP].append((*row, task_path, channel, type_, data))
         with self._transaction(write=True) as conn:
-            conn.executemany(_INSERT_WRITE.format(conflict="REPLACE"), rows[True])
-            conn.executemany(_INSERT_WRITE.format(conflict="IGNORE"), rows[False])
+            conn.executemany(sql.INSERT_WRITE.format(conflict="REPLACE"), rows[True])
+            conn.executemany(sql.INSERT_WRITE.format(conflict="IGNORE"), rows[False])
 
     # -- reads --------------------------------------------------------------------------------
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         thread_id, checkpoint_ns, checkpoint_id = config_address(config)
-        query = f"SELECT {_CHECKPOINT_COLUMNS} FROM dg_checkpoints WHERE thread_id = ? AND checkpoint_ns = ?"
+        query = (
+            f"SELECT {sql.CHECKPOINT_COLUMNS} FROM dg_checkpoints WHERE thread_id = ? AND checkpoint_ns = ?"
+        )
         params: list[Any] = [thread_id, checkpoint_ns]
         if checkpoint_id:
             query += " AND checkpoint_id = ?"
@@ -385,14 +278,14 @@ class SqliteCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
                 wheres.append("checkpoint_id = ?")
                 params.append(checkpoint_id)
         if filter:
-            filter_wheres, filter_params = _filter_clause(filter)
+            filter_wheres, filter_params = sql.filter_clause(filter)
             wheres += filter_wheres
             params += filter_params
         before_id = (before.get("configurable") or {}).get("checkpoint_id") if before else None
         if before_id:
             wheres.append("checkpoint_id < ?")
             params.append(before_id)
-        query = f"SELECT {_CHECKPOINT_COLUMNS} FROM dg_checkpoints"
+        query = f"SELECT {sql.CHECKPOINT_COLUMNS} FROM dg_checkpoints"
         if wheres:
             query += " WHERE " + " AND ".join(wheres)
         query += " ORDER BY checkpoint_id DESC"
@@ -406,23 +299,23 @@ class SqliteCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
         """The tuple of a listed row, or None if it was deleted since it was listed."""
         with self._transaction(write=False) as conn:
             still_there = conn.execute(
-                _SELECT_EXISTS,
+                sql.SELECT_EXISTS,
                 row[:3],
             ).fetchone()
             fetched = None if still_there is None else self._fetch(conn, row)
         return None if fetched is None else self._decode(fetched)
 
-    def _fetch(self, conn: sqlite3.Connection, row: tuple[Any, ...]) -> _Fetched:
+    def _fetch(self, conn: sqlite3.Connection, row: tuple[Any, ...]) -> sql.Fetched:
         thread_id, checkpoint_ns, checkpoint_id, parent_id, type_, checkpoint, metadata = row
         key = (thread_id, checkpoint_ns, checkpoint_id)
-        values = conn.execute(_SELECT_VALUES, key).fetchall()
+        values = conn.execute(sql.SELECT_VALUES, key).fetchall()
         refs: set[bytes] = set()
         for _channel, value_type, _data, value_refs in values:
             if value_type == CHUNKED_TYPE:
-                refs.update(_split_refs(value_refs, thread_id=thread_id, checkpoint_id=checkpoint_id))
+                refs.update(sql.split_refs(value_refs, thread_id=thread_id, checkpoint_id=checkpoint_id))
         chunks = self._fetch_chunks(conn, thread_id, refs)
-        writes = conn.execute(_SELECT_WRITES, key).fetchall()
-        return _Fetched(*key, parent_id, type_, checkpoint, metadata, values, chunks, writes)
+        writes = conn.execute(sql.SELECT_WRITES, key).fetchall()
+        return sql.Fetched(*key, parent_id, type_, checkpoint, metadata, values, chunks, writes)
 
     @staticmethod
     def _fetch_chunks(
@@ -441,7 +334,7 @@ class SqliteCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
                 found[bytes(hash_)] = (type_, data)
         return found
 
-    def _decode(self, f: _Fetched) -> CheckpointTuple:
+    def _decode(self, f: sql.Fetched) -> CheckpointTuple:
         codec = self.codec
         where = {"thread_id": f.thread_id, "checkpoint_id": f.checkpoint_id}
         checkpoint = codec.loads(f.type, f.checkpoint, **where)
@@ -453,7 +346,7 @@ class SqliteCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
         for channel, type_, data, refs in f.values:
             if type_ == EMPTY_TYPE:
                 continue
-            stored = StoredValue(type_, data, _split_refs(refs, **where) if type_ == CHUNKED_TYPE else ())
+            stored = StoredValue(type_, data, sql.split_refs(refs, **where) if type_ == CHUNKED_TYPE else ())
             channel_values[channel] = codec.decode_value(stored, f.chunks, **where)
         pending_writes = [
             (task_id, channel, codec.loads(type_, data, **where))
@@ -474,7 +367,7 @@ class SqliteCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
 
     def delete_thread(self, thread_id: str) -> None:
         with self._transaction(write=True) as conn:
-            for table in _THREAD_TABLES:
+            for table in sql.THREAD_TABLES:
                 conn.execute(f"DELETE FROM {table} WHERE thread_id = ?", (str(thread_id),))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
@@ -497,8 +390,8 @@ class SqliteCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
             )
             conn.execute(f"DELETE FROM dg_checkpoints WHERE {in_runs}", (ids,))
             for thread_id in threads:
-                conn.execute(_DROP_DANGLING_PARENTS, (thread_id,))
-                _collect_garbage(conn, thread_id)
+                conn.execute(sql.DROP_DANGLING_PARENTS, (thread_id,))
+                sql.collect_garbage(conn, thread_id)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         source, target = str(source_thread_id), str(target_thread_id)
@@ -510,7 +403,7 @@ class SqliteCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
                 source_exists=conn.execute(exists, (source,)).fetchone() is not None,
                 target_exists=conn.execute(exists, (target,)).fetchone() is not None,
             )
-            for table, columns in _COPIED_COLUMNS.items():
+            for table, columns in sql.COPIED_COLUMNS.items():
                 conn.execute(
                     f"INSERT INTO {table} (thread_id, {columns}) SELECT ?, {columns} FROM {table} "
                     "WHERE thread_id = ?",
@@ -530,7 +423,7 @@ class SqliteCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
             return
         with self._transaction(write=True) as conn:
             for thread_id in ids:
-                for table in _THREAD_TABLES:
+                for table in sql.THREAD_TABLES:
                     conn.execute(f"DELETE FROM {table} WHERE thread_id = ?", (thread_id,))
 
     def prune_keep(self, thread_ids: Sequence[str], keep: int) -> None:
@@ -549,15 +442,15 @@ class SqliteCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
                 "SELECT DISTINCT thread_id FROM dg_checkpoints "
                 "WHERE thread_id IN (SELECT value FROM json_each(?)) "
                 "AND json_type(metadata, ?) IS NOT NULL",
-                (json.dumps(ids), _json_path(DELTA_METADATA_KEY)),
+                (json.dumps(ids), sql.json_path(DELTA_METADATA_KEY)),
             ).fetchall()
             if delta:
                 raise delta_refusal((r[0] for r in delta), keep)
             for thread_id in ids:
-                for statement in _KEEP_NEWEST:
+                for statement in sql.KEEP_NEWEST:
                     conn.execute(statement, (thread_id, keep))
-                conn.execute(_DROP_DANGLING_PARENTS, (thread_id,))
-                _collect_garbage(conn, thread_id)
+                conn.execute(sql.DROP_DANGLING_PARENTS, (thread_id,))
+                sql.collect_garbage(conn, thread_id)
 
     # -- async: the same core in a worker thread -----------------------------------------------
 
@@ -613,38 +506,3 @@ class SqliteCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         return next_version(current)
-
-
-def _collect_garbage(conn: sqlite3.Connection, thread_id: str) -> None:
-    """Delete the values no checkpoint of the thread uses, then the list items no value uses."""
-    used_versions = set(
-        conn.execute(
-            "SELECT c.checkpoint_ns, j.key, j.value FROM dg_checkpoints AS c "
-            "JOIN json_each(c.channel_versions) AS j WHERE c.thread_id = ?",
-            (thread_id,),
-        )
-    )
-    unused: list[tuple[str, str, str, str]] = []
-    used_refs: set[bytes] = set()
-    for ns, channel, version, type_, refs in conn.execute(
-        "SELECT checkpoint_ns, channel, version, type, refs FROM dg_checkpoint_blobs WHERE thread_id = ?",
-        (thread_id,),
-    ):
-        if (ns, channel, version) not in used_versions:
-            unused.append((thread_id, ns, channel, version))
-        elif type_ == CHUNKED_TYPE and refs:
-            refs = bytes(refs)
-            used_refs.update(refs[i : i + HASH_BYTES] for i in range(0, len(refs), HASH_BYTES))
-    conn.executemany(
-        "DELETE FROM dg_checkpoint_blobs "
-        "WHERE thread_id = ? AND checkpoint_ns = ? AND channel = ? AND version = ?",
-        unused,
-    )
-    unused_chunks = [
-        (thread_id, hash_)
-        for (hash_,) in conn.execute(
-            "SELECT hash FROM dg_checkpoint_chunks WHERE thread_id = ?", (thread_id,)
-        )
-        if bytes(hash_) not in used_refs
-    ]
-    conn.executemany("DELETE FROM dg_checkpoint_chunks WHERE thread_id = ? AND hash = ?", unused_chunks)

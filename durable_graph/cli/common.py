@@ -12,9 +12,7 @@ import typer
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from rich.markup import escape
 
-from durable_graph import cli_output as output
-from durable_graph.cli_runner import ThreadStateError
-from durable_graph.cli_threads import CheckpointNotFoundError
+from durable_graph.cli import output
 from durable_graph.errors import (
     BackendUnavailableError,
     DurableGraphError,
@@ -24,6 +22,8 @@ from durable_graph.errors import (
     ThreadBusyError,
     ThreadNotFoundError,
 )
+from durable_graph.runs.runner import ThreadStateError
+from durable_graph.runs.status import CheckpointNotFoundError
 from durable_graph.urls import default_url
 
 EXIT_OK = 0

