@@ -48,6 +48,19 @@ class ThreadBusyError(DurableGraphError):
         self.thread_id = thread_id
 
 
+class LeaseLostError(DurableGraphError):
+    """The runner lost the lease of its thread (another runner took it over, or the database was
+    unreachable for too long): it must stop, and nothing it writes from now on is committed."""
+
+    def __init__(self, thread_id: str, reason: str) -> None:
+        super().__init__(
+            f"lost the lease of thread {thread_id!r} ({reason}); this run stopped and nothing more of it "
+            "was saved. Another runner holds the thread now, or it can be resumed"
+        )
+        self.thread_id = thread_id
+        self.reason = reason
+
+
 class InvalidResumeError(DurableGraphError, ValueError):
     """A value given to resume an approval interrupt is malformed."""
 

@@ -18,6 +18,7 @@ from durable_graph.errors import (
     DurableGraphError,
     InvalidResumeError,
     InvalidURLError,
+    LeaseLostError,
     TemporalUnavailableError,
     ThreadBusyError,
     ThreadNotFoundError,
@@ -34,6 +35,7 @@ EXIT_APPROVAL = 4
 EXIT_BACKEND = 5
 EXIT_FAILED = 6
 EXIT_BUSY = 7
+EXIT_LEASE_LOST = 8
 
 LEASE_WAIT = 3.0
 """Seconds a command waits for another process to let go of a thread before exiting with code 7."""
@@ -41,7 +43,7 @@ LEASE_WAIT = 3.0
 EXIT_CODES_HELP = (
     "Exit codes: 0 success/done · 1 unexpected error · 2 usage or bad input · 3 thread (or checkpoint) "
     "not found · 4 waiting for approval · 5 backend unavailable · 6 run failed · 7 thread busy "
-    "(another process is running it)."
+    "(another process is running it) · 8 lease lost (another runner took the thread over mid-run)."
 )
 
 UrlOption = Annotated[
@@ -109,6 +111,8 @@ def exit_codes(func: F) -> F:
             raise fail(EXIT_APPROVAL if exc.status == "interrupted" else EXIT_USAGE, str(exc)) from None
         except ThreadBusyError as exc:
             raise fail(EXIT_BUSY, str(exc)) from None
+        except LeaseLostError as exc:
+            raise fail(EXIT_LEASE_LOST, str(exc)) from None
         except (InvalidURLError, InvalidResumeError) as exc:
             raise fail(EXIT_USAGE, str(exc)) from None
         except backend_errors() as exc:

@@ -21,8 +21,9 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from durable_graph.backoff import backoff_delays
 from durable_graph.checkpointers.codec import Codec
 from durable_graph.durable_tools.keys import ToolCallKey
-from durable_graph.errors import BackendUnavailableError
+from durable_graph.errors import BackendUnavailableError, LeaseLostError
 from durable_graph.leases import backend_of
+from durable_graph.leases.fences import TAKEN_OVER, Fence, database_key, fence_for
 from durable_graph.lifecycle import Opener
 from durable_graph.migrations import Migration, migrate
 from durable_graph.urls import BackendURL, parse_url
@@ -163,6 +164,17 @@ SET attempts = r.attempts + (CASE WHEN r.result_type IS NULL THEN 1 ELSE 0 END)
 RETURNING attempts, result_type, result"""
 _FINISH = f"""UPDATE {_TABLE} SET result_type = %s, result = %s, finished_at = CURRENT_TIMESTAMP
 WHERE thread_id = %s AND checkpoint_ns = %s AND task_id = %s AND call_id = %s"""
+# A leased run's claim and record (Postgres): written only while the thread's epoch is the run's
+# (see ``durable_graph.leases.fences``); no row comes back when another runner took the thread over.
+_FENCE = "EXISTS (SELECT 1 FROM dg_thread_leases WHERE thread_id = %s AND epoch = %s FOR SHARE)"
+_BEGIN_FENCED = f"""INSERT INTO {_TABLE} AS r (thread_id, checkpoint_ns, task_id, call_id, tool)
+SELECT %s, %s, %s, %s, %s WHERE {_FENCE}
+ON CONFLICT (thread_id, checkpoint_ns, task_id, call_id) DO UPDATE
+SET attempts = r.attempts + (CASE WHEN r.result_type IS NULL THEN 1 ELSE 0 END)
+RETURNING attempts, result_type, result"""
+_FINISH_FENCED = f"""UPDATE {_TABLE} SET result_type = %s, result = %s, finished_at = CURRENT_TIMESTAMP
+WHERE thread_id = %s AND checkpoint_ns = %s AND task_id = %s AND call_id = %s AND {_FENCE}
+RETURNING 1"""
 _RECORDS = f"""SELECT checkpoint_ns, task_id, call_id, tool, attempts, result_type IS NOT NULL
 FROM {_TABLE} WHERE thread_id = %s ORDER BY started_at, checkpoint_ns, task_id, call_id"""
 _DELETE = f"DELETE FROM {_TABLE} WHERE thread_id = %s"
@@ -171,6 +183,17 @@ POSTGRES_MIGRATIONS = [Migration(1, _CREATE.format(blob="bytea"))]
 
 def _key_params(key: ToolCallKey) -> tuple[str, str, str, str]:
     return (key.thread_id, key.checkpoint_ns, key.task_id, key.call_id)
+
+
+def _refused(fence: Fence) -> LeaseLostError:
+    """The database refused a fenced write: the lease is lost for good."""
+    fence.lose(TAKEN_OVER)
+    return LeaseLostError(fence.thread_id, TAKEN_OVER)
+
+
+def _recorded(row: tuple[Any, ...]) -> Recorded:
+    attempts, type_, data = row
+    return Recorded(int(attempts), type_, bytes(data) if data is not None else None)
 
 
 def _record(thread_id: str, row: tuple[Any, ...]) -> ToolRecord:
@@ -185,8 +208,7 @@ class _SqlToolLog(ToolResultLog):
     def _run(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]: ...
 
     def begin(self, key: ToolCallKey, tool: str) -> Recorded:
-        attempts, type_, data = self._run(_BEGIN, (*_key_params(key), tool))[0]
-        return Recorded(int(attempts), type_, bytes(data) if data is not None else None)
+        return _recorded(self._run(_BEGIN, (*_key_params(key), tool))[0])
 
     def finish(self, key: ToolCallKey, type_: str, data: bytes) -> None:
         self._run(_FINISH, (type_, data, *_key_params(key)))
@@ -199,23 +221,37 @@ class _SqlToolLog(ToolResultLog):
 
 
 class PostgresToolLog(_SqlToolLog):
-    """Results in table ``durable_graph_tool_results`` of a Postgres database."""
+    """Results in table ``durable_graph_tool_results`` of a Postgres database.
 
-    def __init__(self, conninfo: str, *, retry_for: float = 30.0) -> None:
+    A call of a thread whose lease this process holds is fenced: its claim and its record commit
+    only while the lease does, else ``LeaseLostError`` (and the tool does not start). Opening retries
+    for ``open_retry_for`` seconds (the log a run opens on its first durable tool call rides out a
+    restart); every statement retries for ``retry_for``.
+    """
+
+    def __init__(self, conninfo: str, *, retry_for: float = 30.0, open_retry_for: float = 0.0) -> None:
         super().__init__()
         self.conninfo = conninfo
         self.retry_for = retry_for
+        self.open_retry_for = open_retry_for
+        self._database = database_key(conninfo)
         self._pool: Any = None
 
     def open(self) -> None:
         import psycopg
         from psycopg_pool import ConnectionPool
 
-        try:
-            with psycopg.connect(self.conninfo, autocommit=True) as conn:
-                migrate(conn, "tool_results", POSTGRES_MIGRATIONS)
-        except psycopg.OperationalError as exc:
-            raise BackendUnavailableError(f"tool result log: cannot reach Postgres: {exc}") from exc
+        delays = backoff_delays(self.open_retry_for)
+        while True:
+            try:
+                with psycopg.connect(self.conninfo, autocommit=True) as conn:
+                    migrate(conn, "tool_results", POSTGRES_MIGRATIONS)
+                break
+            except psycopg.OperationalError as exc:
+                delay = next(delays, None)
+                if delay is None:
+                    raise BackendUnavailableError(f"tool result log: cannot reach Postgres: {exc}") from exc
+                time.sleep(delay)
         # ``check`` replaces connections that died, e.g. when the server restarted.
         self._pool = ConnectionPool(
             self.conninfo,
@@ -232,10 +268,27 @@ class PostgresToolLog(_SqlToolLog):
             self._pool.close()
             self._pool = None
 
-    def _run(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    def begin(self, key: ToolCallKey, tool: str) -> Recorded:
+        fence = fence_for(self._database, key.thread_id)
+        if fence is None:
+            return super().begin(key, tool)
+        rows = self._run(_BEGIN_FENCED, (*_key_params(key), tool, key.thread_id, fence.epoch), fence)
+        if not rows:
+            raise _refused(fence)
+        return _recorded(rows[0])
+
+    def finish(self, key: ToolCallKey, type_: str, data: bytes) -> None:
+        fence = fence_for(self._database, key.thread_id)
+        if fence is None:
+            return super().finish(key, type_, data)
+        if not self._run(_FINISH_FENCED, (type_, data, *_key_params(key), key.thread_id, fence.epoch), fence):
+            raise _refused(fence)
+
+    def _run(self, sql: str, params: tuple[Any, ...], fence: Fence | None = None) -> list[tuple[Any, ...]]:
         """Run one statement, retrying with backoff while the server is unreachable (a restart): a
         tool that ran must not lose its result to a short outage. Both statements are safe to repeat
-        (a repeated ``begin`` only over-counts ``attempts``)."""
+        (a repeated ``begin`` only over-counts ``attempts``). A fenced statement waits while its
+        lease is suspended."""
         import psycopg
         from psycopg_pool import PoolTimeout
 
@@ -243,6 +296,8 @@ class PostgresToolLog(_SqlToolLog):
             raise RuntimeError("the tool log is not open: use it inside `with open_tool_log(url)`")
         delays = backoff_delays(self.retry_for)
         while True:
+            if fence is not None:
+                fence.wait()
             try:
                 with self._pool.connection() as conn:
                     cur = conn.execute(sql.encode(), params)
@@ -283,9 +338,9 @@ class SqliteToolLog(_SqlToolLog):
             return self._conn.execute(sql.replace("%s", "?"), params).fetchall()
 
 
-def _build_log(backend: BackendURL) -> ToolResultLog:
+def _build_log(backend: BackendURL, *, open_retry_for: float = 0.0) -> ToolResultLog:
     if backend.kind in ("postgres", "embedded"):
-        return PostgresToolLog(backend.postgres_conninfo())
+        return PostgresToolLog(backend.postgres_conninfo(), open_retry_for=open_retry_for)
     if backend.kind == "sqlite" and backend.target != ":memory:":
         return SqliteToolLog(backend.target)
     return MemoryToolLog()
@@ -297,6 +352,8 @@ def open_tool_log(url: str | None = None) -> Opener[ToolResultLog]:
     return Opener(lambda: _build_log(backend))
 
 
+_RIDE_OUT = 30.0
+"""Seconds the log of a running graph (``tool_log_for``) retries opening while its server restarts."""
 _saver_logs: weakref.WeakKeyDictionary[Any, ToolResultLog] = weakref.WeakKeyDictionary()
 _saver_logs_lock = threading.Lock()
 
@@ -307,7 +364,7 @@ def tool_log_for(saver: Any) -> ToolResultLog:
     with _saver_logs_lock:
         log = _saver_logs.get(saver)
         if log is None:
-            log = _build_log(backend_of(saver))
+            log = _build_log(backend_of(saver), open_retry_for=_RIDE_OUT)
             log.open()
             _saver_logs[saver] = log
             weakref.finalize(saver, log.close)

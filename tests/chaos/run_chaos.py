@@ -1,12 +1,18 @@
 """Bounded chaos: run many agent threads in subprocesses, SIGKILL them at random moments (and, with
-``--restart-postgres``, crash-restart the Postgres server mid-run), resume every thread, and check:
+``--restart-postgres`` or ``--restart-every``, crash-restart the Postgres server while they run),
+resume every thread, and check:
 
 - every thread finishes, with the final state of an undisturbed run of the same task;
-- no durable tool ran twice, except in the documented window between a tool's side effect and the
-  recording of its result (such re-runs are counted in the tool log's ``attempts``, and reported);
-- no checkpoint is missing or corrupt: every checkpoint decodes and every parent is there.
+- no durable tool ran twice, except in the documented window between a tool's claim and the
+  recording of its result (its runner was killed or lost its lease meanwhile; such re-runs are
+  counted in the tool log's ``attempts``, and reported);
+- no checkpoint is missing or corrupt: every checkpoint decodes and every parent is there;
+- no thread was advanced by two runners at once (checkpoints of one launch of a worker after those
+  of a later launch), forked (a checkpoint with two children) or went backwards (its latest
+  checkpoint is not its furthest step).
 
     python -m tests.chaos.run_chaos --seed 1 --threads 40 --kills 100 --restart-postgres
+    python -m tests.chaos.run_chaos --seed 2 --threads 400 --kills 1000 --restart-every 10
 
 Without ``--url`` it starts an embedded Postgres of its own in the work dir (needed to restart it).
 The agent is ``build_agent`` with the offline ``ScriptedModel`` and the demo tools made durable; the
@@ -37,6 +43,8 @@ from langchain_core.tools import BaseTool
 from pydantic import ConfigDict
 
 ROOT = Path(__file__).resolve().parents[2]
+LAUNCH_KEY = "chaos_launch"
+LEASE_LOST = 8  # the CLI's exit code for it
 WORDS = ["alpha", "beta", "gamma", "delta", "omega", "sigma", "kappa"]
 TASKS = [
     "compute {a} * ({b} + {c})",
@@ -184,13 +192,20 @@ def worker(args: argparse.Namespace) -> None:
     def say(line: str) -> None:
         print(line, flush=True)
 
+    from durable_graph.errors import LeaseLostError
+
     workdir = Path(args.workdir)
-    config = {"configurable": {"thread_id": args.thread}}
-    with thread_lease(args.url, args.thread, wait=True, timeout=60), open_checkpointer(args.url) as saver:
-        say("leased")
-        graph = build(workdir / "files", workdir / "effects.jsonl", args.jitter, plain_tools=args.plain_tools)
-        graph = graph.compile(checkpointer=saver)
-        drive(graph, config, args.task, say)
+    # LangGraph copies the config's metadata into every checkpoint: each names the launch that wrote it.
+    config = {"configurable": {"thread_id": args.thread}, "metadata": {LAUNCH_KEY: args.launch}}
+    try:
+        with thread_lease(args.url, args.thread, wait=True, timeout=60), open_checkpointer(args.url) as saver:
+            say("leased")
+            effects = workdir / "effects.jsonl"
+            graph = build(workdir / "files", effects, args.jitter, plain_tools=args.plain_tools)
+            drive(graph.compile(checkpointer=saver), config, args.task, say)
+    except LeaseLostError:
+        say("lease lost")
+        sys.exit(LEASE_LOST)
     say("done")
 
 
@@ -205,6 +220,7 @@ class Report:
     postgres_restarts: int = 0
     worker_launches: int = 0
     worker_errors: int = 0
+    leases_lost: int = 0
     tool_calls: int = 0
     tool_runs: int = 0
     tool_results_replayed: int = 0
@@ -213,6 +229,9 @@ class Report:
     unfinished_threads: list[str] = field(default_factory=list)
     state_mismatches: list[str] = field(default_factory=list)
     checkpoint_problems: list[str] = field(default_factory=list)
+    two_runner_threads: list[str] = field(default_factory=list)
+    forked_threads: list[str] = field(default_factory=list)
+    threads_gone_backwards: list[str] = field(default_factory=list)
     checkpoints_checked: int = 0
     seconds: float = 0.0
 
@@ -222,6 +241,9 @@ class Report:
             len(self.unfinished_threads)
             + len(self.state_mismatches)
             + len(self.checkpoint_problems)
+            + len(self.two_runner_threads)
+            + len(self.forked_threads)
+            + len(self.threads_gone_backwards)
             + self.tool_reruns_unexplained
         )
 
@@ -279,8 +301,8 @@ def run(args: argparse.Namespace) -> Report:
 
         server = OwnPostgres(base / "pg")
         url = server.url
-    elif args.restart_postgres:
-        raise SystemExit("--restart-postgres needs the chaos run's own server: leave out --url")
+    elif args.restart_postgres or args.restart_every:
+        raise SystemExit("restarting Postgres needs the chaos run's own server: leave out --url")
     names = [f"chaos-{args.seed}-{i}" for i in range(args.threads)]
     tasks = {name: task_for(args.seed, i) for i, name in enumerate(names)}
     for i, name in enumerate(names):
@@ -318,18 +340,62 @@ def drive_workers(
 ) -> None:
     waiting = list(names)
     running: dict[str, Running] = {}
-    errors: Counter[str] = Counter()
-    not_before: dict[str, float] = {}
     restart_after = args.kills // 2 if args.restart_postgres else None
     # Each kill is given to a thread up front; a thread's next launch is killed while it has some left.
     quota = Counter(rng.choice(names) for _ in range(args.kills))
+    restarter = None
+    if args.restart_every:
+        restarter = Restarter(server, args.restart_every, running, report)
+        restarter.start()
+    try:
+        _drive(args, rng, url, base, tasks, server, report, waiting, running, quota, restart_after)
+    finally:
+        if restarter is not None:
+            restarter.stop()
+
+
+class Restarter(threading.Thread):
+    """Crash-restarts Postgres every ``every`` seconds while a worker is inside a run."""
+
+    def __init__(self, server: Any, every: float, running: dict[str, Running], report: Report) -> None:
+        super().__init__(daemon=True)
+        self._server, self._every, self._running, self._report = server, every, running, report
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.wait(self._every):
+            if any(len(w.lines) >= 2 and w.proc.poll() is None for w in list(self._running.values())):
+                self._server.restart("immediate")
+                self._report.postgres_restarts += 1
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join()
+
+
+def _drive(
+    args: argparse.Namespace,
+    rng: random.Random,
+    url: str,
+    base: Path,
+    tasks: dict[str, str],
+    server: Any,
+    report: Report,
+    waiting: list[str],
+    running: dict[str, Running],
+    quota: Counter[str],
+    restart_after: int | None,
+) -> None:
+    errors: Counter[str] = Counter()
+    not_before: dict[str, float] = {}
     while waiting or running:
         now = time.monotonic()
         for name in [n for n in waiting if not_before.get(n, 0) <= now][: args.parallel - len(running)]:
             waiting.remove(name)
             command = [sys.executable, "-m", "tests.chaos.run_chaos", "worker", "--url", url]
             command += ["--thread", name, "--task", tasks[name], "--workdir", str(base / name)]
-            command += ["--jitter", str(args.jitter)] + (["--plain-tools"] if args.plain_tools else [])
+            command += ["--jitter", str(args.jitter), "--launch", str(report.worker_launches)]
+            command += ["--plain-tools"] if args.plain_tools else []
             with open(base / name / "stderr.log", "a") as stderr:
                 proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT)
             trigger = kill_trigger(rng) if quota[name] else None
@@ -348,6 +414,12 @@ def drive_workers(
             if code is None:
                 continue
             del running[name]
+            if worker.killed or code == 0:
+                errors[name] = 0
+            if code == LEASE_LOST:  # another launch took the thread over; this one stopped, fenced
+                report.leases_lost += 1
+                waiting.append(name)
+                continue
             if code == 0 and "done" in worker.lines:
                 others = waiting + list(running)
                 if quota[name] and others:  # pass kills this thread did not use to one still going
@@ -448,6 +520,23 @@ def check_checkpoints(name: str, saver: Any, report: Report) -> None:
         if len(roots) != 1:
             report.checkpoint_problems.append(f"{name}: namespace {ns!r} has {len(roots)} roots")
     report.checkpoints_checked += len(items)
+    check_history(name, [i for i in items if i.config["configurable"]["checkpoint_ns"] == ""], report)
+
+
+def check_history(name: str, items: list[Any], report: Report) -> None:
+    """One runner at a time, no fork, no step lost: the root namespace's checkpoints, by id (time)."""
+    items = sorted(items, key=lambda i: i.config["configurable"]["checkpoint_id"])
+    launches = [i.metadata.get(LAUNCH_KEY) for i in items]
+    # Launches are numbered in start order: a thread's checkpoints come from launches in rising order
+    # unless an earlier launch wrote after a later one had started writing.
+    if any(a is not None and b is not None and b < a for a, b in zip(launches, launches[1:], strict=False)):
+        report.two_runner_threads.append(name)
+    parents = Counter((i.parent_config or {}).get("configurable", {}).get("checkpoint_id") for i in items)
+    if any(count > 1 for count in parents.values()):
+        report.forked_threads.append(name)
+    steps = [int(i.metadata.get("step", -1)) for i in items]
+    if steps and steps[-1] != max(steps):
+        report.threads_gone_backwards.append(name)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -458,6 +547,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--kills", type=int, default=6)
     parser.add_argument("--restart-postgres", action="store_true", help="crash-restart Postgres once mid-run")
+    parser.add_argument(
+        "--restart-every", type=float, default=0.0, help="crash-restart Postgres every this many seconds"
+    )
     parser.add_argument("--url", help="a Postgres or SQLite URL (default: an embedded Postgres of its own)")
     parser.add_argument("--workdir", help="where thread files and the server live (default: a new temp dir)")
     parser.add_argument("--parallel", type=int, default=6, help="worker processes at once")
@@ -470,6 +562,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         parser.add_argument("mode")
         parser.add_argument("--thread", required=True)
         parser.add_argument("--task", required=True)
+        parser.add_argument("--launch", type=int, required=True)
     return parser.parse_args(argv)
 
 

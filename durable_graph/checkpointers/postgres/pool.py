@@ -33,7 +33,8 @@ from durable_graph.backoff import backoff_delays
 from durable_graph.checkpointers.postgres.arrays import ADAPTERS
 from durable_graph.checkpointers.postgres.schema import COMPONENT, MIGRATIONS
 from durable_graph.checkpointers.postgres.sql import Op
-from durable_graph.errors import BackendUnavailableError, InvalidURLError
+from durable_graph.errors import BackendUnavailableError, InvalidURLError, LeaseLostError
+from durable_graph.leases.fences import Fence
 from durable_graph.migrations import amigrate, migrate
 
 T = TypeVar("T")
@@ -137,10 +138,13 @@ class Pools:
             raise self._unavailable(exc) from exc
         self._migrated = True
 
-    def run(self, build: Callable[[], Op[T]]) -> T:
-        """Run the op ``build`` makes on a connection of the sync pool, retrying while the server is away."""
+    def run(self, build: Callable[[], Op[T]], fence: Fence | None = None) -> T:
+        """Run the op ``build`` makes on a connection of the sync pool, retrying while the server is
+        away; a leased run's write waits while its ``fence`` is suspended, and fails once it is lost."""
         delays = backoff_delays(self.retry_for)
         while True:
+            if fence is not None:
+                fence.wait()
             try:
                 with self.open().connection() as conn:
                     op = build()
@@ -149,6 +153,10 @@ class Pools:
                     with conn.transaction():
                         conn.execute(_SNAPSHOT)
                         return _drive(conn, op)
+            except LeaseLostError as exc:
+                if fence is not None:
+                    fence.lose(exc.reason)  # the next write fails without asking the database
+                raise
             except _TRANSIENT as exc:
                 delay = next(delays, None)
                 if delay is None:
@@ -203,11 +211,13 @@ class Pools:
         self._async = pool
         return pool
 
-    async def arun(self, build: Callable[[], Op[T]]) -> T:
+    async def arun(self, build: Callable[[], Op[T]], fence: Fence | None = None) -> T:
         """Async form of ``run``."""
         pool = await self.aopen()
         delays = backoff_delays(self.retry_for)
         while True:
+            if fence is not None:
+                await fence.await_held()
             try:
                 async with pool.connection() as conn:
                     op = build()
@@ -216,6 +226,10 @@ class Pools:
                     async with conn.transaction():
                         await conn.execute(_SNAPSHOT)
                         return await _adrive(conn, op)
+            except LeaseLostError as exc:
+                if fence is not None:
+                    fence.lose(exc.reason)  # the next write fails without asking the database
+                raise
             except _TRANSIENT as exc:
                 delay = next(delays, None)
                 if delay is None:

@@ -26,6 +26,7 @@ from durable_graph.checkpointers.codec import Codec
 from durable_graph.checkpointers.common import version_counter
 from durable_graph.checkpointers.postgres.pool import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRY_FOR, Pools
 from durable_graph.checkpointers.postgres.sql import CheckpointSQL
+from durable_graph.leases.fences import Fence, database_key, fence_for
 from durable_graph.lifecycle import ContextManaged
 
 COMPRESS_ABOVE = 512
@@ -62,6 +63,11 @@ class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
         )
         self._compress_above = compress_above
         self._sql_cache: CheckpointSQL | None = None
+        self._database = database_key(conninfo)
+
+    def _fence(self, config: RunnableConfig) -> Fence | None:
+        """The fence of the thread's lease if this process holds it: its writes are then fenced."""
+        return fence_for(self._database, str(config["configurable"]["thread_id"]))
 
     @property
     def conninfo(self) -> str:
@@ -126,12 +132,18 @@ class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return self._pools.run(lambda: self._sql.put(config, checkpoint, metadata, new_versions))
+        fence = self._fence(config)
+        epoch = fence.epoch if fence else None
+        return self._pools.run(
+            lambda: self._sql.put(config, checkpoint, metadata, new_versions, epoch), fence
+        )
 
     def put_writes(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None:
-        self._pools.run(lambda: self._sql.put_writes(config, writes, task_id, task_path))
+        fence = self._fence(config)
+        epoch = fence.epoch if fence else None
+        self._pools.run(lambda: self._sql.put_writes(config, writes, task_id, task_path, epoch), fence)
 
     def delete_thread(self, thread_id: str) -> None:
         self._pools.run(lambda: self._sql.delete_threads([thread_id]))
@@ -177,12 +189,18 @@ class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return await self._pools.arun(lambda: self._sql.put(config, checkpoint, metadata, new_versions))
+        fence = self._fence(config)
+        epoch = fence.epoch if fence else None
+        return await self._pools.arun(
+            lambda: self._sql.put(config, checkpoint, metadata, new_versions, epoch), fence
+        )
 
     async def aput_writes(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None:
-        await self._pools.arun(lambda: self._sql.put_writes(config, writes, task_id, task_path))
+        fence = self._fence(config)
+        epoch = fence.epoch if fence else None
+        await self._pools.arun(lambda: self._sql.put_writes(config, writes, task_id, task_path, epoch), fence)
 
     async def adelete_thread(self, thread_id: str) -> None:
         await self._pools.arun(lambda: self._sql.delete_threads([thread_id]))

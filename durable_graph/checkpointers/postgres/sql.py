@@ -39,7 +39,8 @@ from durable_graph.checkpointers.common import (
 )
 from durable_graph.checkpointers.postgres.arrays import ByteaArray, IntArray, TextArray
 from durable_graph.checkpointers.postgres.lists import ListMemory, StoredList, ThreadKey, store_list
-from durable_graph.errors import CorruptCheckpointError
+from durable_graph.errors import CorruptCheckpointError, LeaseLostError
+from durable_graph.leases.fences import TAKEN_OVER
 
 T = TypeVar("T")
 Rows = list[tuple[Any, ...]]
@@ -65,21 +66,22 @@ _REF_AT = f"substring({{refs}} FROM {{i}} * {HASH_BYTES} + 1 FOR {HASH_BYTES})"
 
 # The new chunks, blobs and checkpoint, written only if ``needs_parent`` is false or the parent
 # checkpoint exists: the client left out the items the parent's lists hold and may store a list as
-# a tail of a version the parent uses (see ``lists``). ``ok`` tells which happened.
+# a tail of a version the parent uses (see ``lists``). ``ok`` tells which happened. A leased run's
+# put is also fenced: it writes only while the thread's epoch is the run's (``fenced``).
 _PUT = """
 WITH guard AS MATERIALIZED (
     SELECT NOT %(needs_parent)b OR EXISTS (
         SELECT 1 FROM dg_checkpoints
         WHERE thread_id = %(thread_id)b AND checkpoint_ns = %(checkpoint_ns)b
           AND checkpoint_id = %(parent_checkpoint_id)b
-    ) AS ok
+    ) AS ok, {fence} AS fenced
 ), new_chunks AS (
     INSERT INTO dg_checkpoint_chunks (thread_id, hash, type, data)
     SELECT %(thread_id)b, u.hash, u.type, u.data
     FROM guard AS g,
          unnest(%(chunk_hashes)b::bytea[], %(chunk_types)b::text[], %(chunk_data)b::bytea[])
              AS u(hash, type, data)
-    WHERE g.ok
+    WHERE g.ok AND g.fenced
     ON CONFLICT (thread_id, hash) DO NOTHING
 ), new_blobs AS (
     INSERT INTO dg_checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, data, base, refs)
@@ -88,19 +90,19 @@ WITH guard AS MATERIALIZED (
          unnest(%(blob_channels)b::text[], %(blob_versions)b::text[], %(blob_types)b::text[],
                 %(blob_data)b::bytea[], %(blob_bases)b::text[], %(blob_refs)b::bytea[])
              AS u(channel, version, type, data, base, refs)
-    WHERE g.ok
+    WHERE g.ok AND g.fenced
     ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
 ), new_checkpoint AS (
     INSERT INTO dg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,
                                 channels, versions, type, checkpoint, metadata)
     SELECT %(thread_id)b, %(checkpoint_ns)b, %(checkpoint_id)b, %(parent_checkpoint_id)b,
            %(channels)b::text[], %(versions)b::text[], %(type)b, %(checkpoint)b, %(metadata)b
-    FROM guard AS g WHERE g.ok
+    FROM guard AS g WHERE g.ok AND g.fenced
     ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
         channels = EXCLUDED.channels, versions = EXCLUDED.versions, type = EXCLUDED.type,
         checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
 )
-SELECT ok FROM guard
+SELECT ok, fenced FROM guard
 """
 
 
@@ -108,17 +110,38 @@ SELECT ok FROM guard
 # are replaced, as LangGraph's own savers do. The commit does not wait for the disk: the next
 # checkpoint's commit flushes the log up to itself, these writes included (see docs/postgres.md).
 _PUT_WRITES = """
-INSERT INTO dg_checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path,
-                                  idx, channel, type, data)
-SELECT %(thread_id)b, %(checkpoint_ns)b, %(checkpoint_id)b, %(task_id)b, %(task_path)b,
-       u.idx, u.channel, u.type, u.data
-FROM unnest(%(idxs)b::int[], %(channels)b::text[], %(types)b::text[], %(data)b::bytea[])
-    AS u(idx, channel, type, data)
-CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS commit_without_flush
-ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SET
-    task_path = EXCLUDED.task_path, channel = EXCLUDED.channel, type = EXCLUDED.type, data = EXCLUDED.data
-WHERE EXCLUDED.idx < 0
+WITH fence AS MATERIALIZED (SELECT {fence} AS ok), written AS (
+    INSERT INTO dg_checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path,
+                                      idx, channel, type, data)
+    SELECT %(thread_id)b, %(checkpoint_ns)b, %(checkpoint_id)b, %(task_id)b, %(task_path)b,
+           u.idx, u.channel, u.type, u.data
+    FROM fence,
+         unnest(%(idxs)b::int[], %(channels)b::text[], %(types)b::text[], %(data)b::bytea[])
+             AS u(idx, channel, type, data)
+    CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS commit_without_flush
+    WHERE fence.ok
+    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SET
+        task_path = EXCLUDED.task_path, channel = EXCLUDED.channel, type = EXCLUDED.type,
+        data = EXCLUDED.data
+    WHERE EXCLUDED.idx < 0
+)
+SELECT ok FROM fence
 """
+
+# The fence of a leased run's write: the thread's epoch is still the run's. The share lock makes a
+# takeover (which raises the epoch under a row lock) wait for this write, and a write that comes
+# after the takeover finds the new epoch (see ``durable_graph.leases.fences``).
+_FENCE = """EXISTS (
+        SELECT 1 FROM dg_thread_leases WHERE thread_id = %(thread_id)b AND epoch = %(epoch)b FOR SHARE)"""
+
+
+def _fenced(statement: str) -> tuple[str, str]:
+    """``statement`` for an unleased write, and for a leased one."""
+    return statement.format(fence="true"), statement.format(fence=_FENCE)
+
+
+_PUT_FREE, _PUT_FENCED = _fenced(_PUT)
+_PUT_WRITES_FREE, _PUT_WRITES_FENCED = _fenced(_PUT_WRITES)
 
 _BLOB_REFS = 12
 """Position of the blobs' ``refs`` in a row of ``_SELECT_TUPLES``; their versions, bases and base
@@ -315,7 +338,9 @@ class CheckpointSQL:
         checkpoint: Checkpoint,
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
+        epoch: int | None = None,
     ) -> Op[RunnableConfig]:
+        """``epoch``: the thread's epoch when a lease of this process holds the thread (fenced)."""
         thread_id, checkpoint_ns, parent_id = config_address(config)
         key = (thread_id, checkpoint_ns)
         stored, chunks = self.codec.encode_channel_items(checkpoint["channel_values"], new_versions)
@@ -345,6 +370,7 @@ class CheckpointSQL:
         body_type, body = self.codec.dumps({k: v for k, v in checkpoint.items() if k not in omitted})
         params = {
             "thread_id": thread_id,
+            "epoch": epoch,
             "checkpoint_ns": checkpoint_ns,
             "checkpoint_id": checkpoint["id"],
             "parent_checkpoint_id": parent_id,
@@ -396,13 +422,17 @@ class CheckpointSQL:
         lists: dict[str, StoredList],
         next_config: RunnableConfig,
     ) -> Generator[Statement, Rows, RunnableConfig]:
-        rows = yield Statement(_PUT, shortcut)
-        if not rows[0][0]:
+        statement = _PUT_FREE if shortcut["epoch"] is None else _PUT_FENCED
+        rows = yield Statement(statement, shortcut)
+        parent_found, fenced = rows[0]
+        if fenced and not parent_found:
             # The parent is gone (another process deleted or pruned the thread): send every item
             # and store every list in full. Rare, so a second round trip is fine.
             self._lists.forget(key)
             params_in_full, lists = fallback()
-            yield Statement(_PUT, params_in_full)
+            ((_, fenced),) = yield Statement(statement, params_in_full)
+        if not fenced:
+            raise LeaseLostError(key[0], TAKEN_OVER)
         self._lists.remember(key, checkpoint_id, lists)
         return next_config
 
@@ -415,7 +445,12 @@ class CheckpointSQL:
         }
 
     def put_writes(
-        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
+        epoch: int | None = None,
     ) -> Op[None]:
         thread_id, checkpoint_ns, checkpoint_id = config_address(config)
         if not checkpoint_id:
@@ -431,6 +466,7 @@ class CheckpointSQL:
         encoded = [(idx, channel, *self.codec.dumps(value)) for idx, (channel, value) in by_idx.items()]
         params = {
             "thread_id": thread_id,
+            "epoch": epoch,
             "checkpoint_ns": checkpoint_ns,
             "checkpoint_id": checkpoint_id,
             "task_id": task_id,
@@ -440,7 +476,14 @@ class CheckpointSQL:
             "types": TextArray(e[2] for e in encoded),
             "data": ByteaArray(e[3] for e in encoded),
         }
-        return Op(_done(Statement(_PUT_WRITES, params), None))
+        statement = _PUT_WRITES_FREE if epoch is None else _PUT_WRITES_FENCED
+        return Op(self._fenced_steps(thread_id, Statement(statement, params)))
+
+    @staticmethod
+    def _fenced_steps(thread_id: str, statement: Statement) -> Generator[Statement, Rows, None]:
+        ((fenced,),) = yield statement
+        if not fenced:
+            raise LeaseLostError(thread_id, TAKEN_OVER)
 
     # -- reading ------------------------------------------------------------------------------
 

@@ -7,7 +7,10 @@ system or the database drops by itself when its holder dies, so a crashed runner
 thread locked and nothing has to expire:
 
 - Postgres: a session advisory lock (``pg_try_advisory_lock``) on a key derived from the thread id,
-  held by a connection of the lease's own. A killed process's connection closes, and with it the lock.
+  held by this process's lease connection to that database. A killed process's connection closes,
+  and with it the lock. Taking the lock raises the thread's epoch, which fences every write of the
+  run: a runner that lost its lease (a server restart, a failover) commits nothing more, and its
+  next write raises ``LeaseLostError`` (see ``fences`` and ``postgres``).
 - SQLite: an exclusive ``flock`` on a lock file per thread in ``<database>.leases/`` next to the
   database file. The kernel drops it when the holding process dies. (SQLite is a one-machine
   database, so a one-machine lock is enough; flock is unreliable on some network file systems.)
@@ -19,172 +22,32 @@ The waiting logic is written once (``_acquire_steps``); the sync and async forms
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
-import hashlib
-import os
-import threading
 import time
 from collections.abc import Generator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-import psycopg
-
-from durable_graph.errors import BackendUnavailableError, ThreadBusyError
+from durable_graph.errors import ThreadBusyError
+from durable_graph.leases.fences import Fence
+from durable_graph.leases.keys import advisory_key
+from durable_graph.leases.local import FileHolder, LocalHolder
+from durable_graph.leases.postgres import PostgresHolder
 from durable_graph.urls import BackendURL, parse_url
 
 _FIRST_POLL = 0.02
 _MAX_POLL = 0.5
-# Find a dead peer (a machine that vanished, not just a process) within about a minute.
-_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
-
-
-def _digest(thread_id: str, size: int) -> bytes:
-    return hashlib.blake2b(f"durable_graph:thread:{thread_id}".encode(), digest_size=size).digest()
-
-
-def advisory_key(thread_id: str) -> int:
-    """The Postgres advisory lock key (a signed 64-bit integer) of a thread."""
-    return int.from_bytes(_digest(thread_id, 8), "big", signed=True)
 
 
 class _Holder(Protocol):
     """One backend's lock on one thread: a non-blocking attempt and a release."""
 
+    fence: Fence | None
+
     def try_acquire(self) -> bool: ...
     def release(self) -> None: ...
     async def atry_acquire(self) -> bool: ...
     async def arelease(self) -> None: ...
-
-
-class _PostgresHolder:
-    def __init__(self, conninfo: str, thread_id: str) -> None:
-        self._conninfo = conninfo
-        self._key = advisory_key(thread_id)
-        self._thread_id = thread_id
-        self._conn: psycopg.Connection[Any] | None = None
-        self._aconn: psycopg.AsyncConnection[Any] | None = None
-
-    def _unreachable(self, exc: Exception) -> BackendUnavailableError:
-        return BackendUnavailableError(f"cannot take the lease of thread {self._thread_id!r}: {exc}")
-
-    def _connect_args(self) -> dict[str, Any]:
-        return {"autocommit": True, "application_name": "durable-graph lease", **_KEEPALIVES}
-
-    def try_acquire(self) -> bool:
-        try:
-            if self._conn is None:
-                self._conn = psycopg.connect(self._conninfo, **self._connect_args())
-            row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
-        except psycopg.OperationalError as exc:
-            self.release()
-            raise self._unreachable(exc) from exc
-        return bool(row and row[0])
-
-    def release(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            # Closing the session drops its advisory locks; unlocking first just says so explicitly.
-            with contextlib.suppress(psycopg.Error):
-                conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
-            conn.close()
-
-    async def atry_acquire(self) -> bool:
-        try:
-            if self._aconn is None:
-                self._aconn = await psycopg.AsyncConnection.connect(self._conninfo, **self._connect_args())
-            cur = await self._aconn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,))
-            row = await cur.fetchone()
-        except psycopg.OperationalError as exc:
-            await self.arelease()
-            raise self._unreachable(exc) from exc
-        return bool(row and row[0])
-
-    async def arelease(self) -> None:
-        conn, self._aconn = self._aconn, None
-        if conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                await conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
-            await conn.close()
-
-
-class _FileHolder:
-    """An exclusive ``flock`` on ``<database>.leases/<hash of thread id>.lock``."""
-
-    def __init__(self, database: Path, thread_id: str) -> None:
-        self._dir = database.parent / (database.name + ".leases")
-        self._path = self._dir / (_digest(thread_id, 16).hex() + ".lock")
-        self._thread_id = thread_id
-        self._fd: int | None = None
-
-    def try_acquire(self) -> bool:
-        self._dir.mkdir(parents=True, exist_ok=True)
-        while True:
-            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                return False
-            # A releasing holder unlinks the file before unlocking it; if we locked such an
-            # orphaned file, the lock means nothing: try again with the file now at the path.
-            try:
-                current = os.stat(self._path)
-            except FileNotFoundError:
-                current = None
-            if current is not None and current.st_ino == os.fstat(fd).st_ino:
-                os.ftruncate(fd, 0)
-                os.write(fd, f"{os.getpid()} {self._thread_id}\n".encode())
-                self._fd = fd
-                return True
-            os.close(fd)
-
-    def release(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._path)
-            os.close(fd)  # closing the last descriptor drops the flock
-
-    async def atry_acquire(self) -> bool:
-        return self.try_acquire()  # never blocks: LOCK_NB
-
-    async def arelease(self) -> None:
-        self.release()
-
-
-_local_lock = threading.Lock()
-_local_busy: set[str] = set()
-
-
-class _LocalHolder:
-    """A lock in this process, for backends that live in this process only."""
-
-    def __init__(self, scope: str, thread_id: str) -> None:
-        self._key = f"{scope}\0{thread_id}"
-        self._held = False
-
-    def try_acquire(self) -> bool:
-        with _local_lock:
-            if self._key in _local_busy:
-                return False
-            _local_busy.add(self._key)
-        self._held = True
-        return True
-
-    def release(self) -> None:
-        if self._held:
-            with _local_lock:
-                _local_busy.discard(self._key)
-            self._held = False
-
-    async def atry_acquire(self) -> bool:
-        return self.try_acquire()
-
-    async def arelease(self) -> None:
-        self.release()
 
 
 def _acquire_steps(
@@ -214,6 +77,18 @@ class ThreadLease:
         self._holder = holder
         self._wait = wait
         self._timeout = timeout
+
+    @property
+    def epoch(self) -> int | None:
+        """The thread's epoch this lease raised (Postgres), or None (a lease that cannot be lost)."""
+        fence = self._holder.fence
+        return None if fence is None else fence.epoch
+
+    def check(self) -> None:
+        """Raise ``LeaseLostError`` if the lease was lost: for long work that writes nothing."""
+        fence = self._holder.fence
+        if fence is not None:
+            fence.check()
 
     def __enter__(self) -> ThreadLease:
         steps = _acquire_steps(self.thread_id, self._wait, self._timeout)
@@ -261,10 +136,10 @@ class ThreadLease:
 def _holder_for(target: str | BackendURL | Any, thread_id: str) -> _Holder:
     backend = target if isinstance(target, BackendURL) else backend_of(target)
     if backend.kind in ("postgres", "embedded"):
-        return _PostgresHolder(backend.postgres_conninfo(), thread_id)
+        return PostgresHolder(backend.postgres_conninfo(), thread_id, advisory_key(thread_id))
     if backend.kind == "sqlite" and backend.target != ":memory:":
-        return _FileHolder(Path(backend.target).expanduser().resolve(), thread_id)
-    return _LocalHolder(backend.url, thread_id)
+        return FileHolder(Path(backend.target).expanduser().resolve(), thread_id)
+    return LocalHolder(backend.url, thread_id)
 
 
 def backend_of(target: str | Any) -> BackendURL:
