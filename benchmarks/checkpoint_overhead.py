@@ -13,7 +13,9 @@ the list grows as a conversation would. Postgres savers use separate databases o
 Overhead per node = (time per node with the checkpointer) - (time per node without, measured just
 before). For Postgres, a third saver is measured as a yardstick: ``CommitOnlySaver``
 (``floor_saver.py``) stores nothing and commits one row per checkpoint, the least any saver that
-makes each checkpoint durable in that server costs. Every configuration is measured ``--rounds``
+makes each checkpoint durable in that server costs, and ours again with each thread run under its
+``thread_lease`` ("leased"), so every write is fenced, as the CLI and Temporal workers run threads.
+Every configuration is measured ``--rounds``
 times and the median is reported, with the range. The memory rows compare two nearly identical
 savers and so show the noise level.
 """
@@ -28,7 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict
@@ -46,6 +48,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from durable_graph.checkpointers import open_checkpointer
+from durable_graph.leases import thread_lease
 
 NODES = 10
 BACKENDS = ("postgres", "sqlite", "memory")
@@ -78,7 +81,7 @@ def build_graph(checkpointer: Any, item_bytes: int) -> CompiledStateGraph:
 @dataclass(frozen=True)
 class Config:
     backend: str  # "none", "postgres", "sqlite", "memory"
-    impl: str  # "ours", "theirs" or "floor" (CommitOnlySaver, Postgres only)
+    impl: str  # "ours", "theirs", or for Postgres "leased" (ours, fenced) and "floor" (CommitOnlySaver)
     durability: Literal["sync", "async"] | None
 
 
@@ -86,6 +89,7 @@ def open_savers(stack: ExitStack, pg_urls: dict[str, str], work_dir: Path, backe
     savers: dict[tuple[str, str], Any] = {}
     if "postgres" in backends:
         savers["postgres", "ours"] = stack.enter_context(open_checkpointer(pg_urls["ours"]))
+        savers["postgres", "leased"] = savers["postgres", "ours"]
         theirs = stack.enter_context(PostgresSaver.from_conn_string(pg_urls["theirs"]))
         theirs.setup()
         savers["postgres", "theirs"] = theirs
@@ -111,8 +115,9 @@ def run_config(graph: CompiledStateGraph, config: Config, args: argparse.Namespa
     started = time.perf_counter()
     for t in range(args.threads):
         thread: RunnableConfig = {"configurable": {"thread_id": f"{tag}-{t}"}}
-        for turn in range(args.turns):
-            graph.invoke({"brief": brief, "step": turn * NODES}, thread, durability=durability)
+        with thread_lease(graph.checkpointer, f"{tag}-{t}") if config.impl == "leased" else nullcontext():
+            for turn in range(args.turns):
+                graph.invoke({"brief": brief, "step": turn * NODES}, thread, durability=durability)
     return (time.perf_counter() - started) / (args.threads * args.turns * NODES)
 
 
@@ -127,7 +132,7 @@ def measure(args: argparse.Namespace, savers: dict, console: Console) -> dict[Co
     groups = [
         tuple(
             Config(backend, impl, durability)
-            for impl in ("ours", "theirs", "floor")
+            for impl in ("ours", "leased", "theirs", "floor")
             if (backend, impl) in savers
         )
         for backend in BACKENDS
@@ -168,7 +173,7 @@ def report(samples: dict[Config, list[float]], args: argparse.Namespace, console
         f"{args.threads} threads x {args.turns} turns x {NODES} nodes per round)"
     )
     columns = ("backend", "durability", "ours", "theirs", "ours / theirs", "ours range", "theirs range")
-    for column in (*columns, "floor", "floor / theirs"):
+    for column in (*columns, "leased", "leased / theirs", "floor", "floor / theirs"):
         table.add_column(column, justify="left" if column in ("backend", "durability") else "right")
     for c in samples:
         if c.impl != "ours":
@@ -176,8 +181,10 @@ def report(samples: dict[Config, list[float]], args: argparse.Namespace, console
         ours = samples[c]
         theirs = samples[Config(c.backend, "theirs", c.durability)]
         floor = samples.get(Config(c.backend, "floor", c.durability))
+        leased = samples.get(Config(c.backend, "leased", c.durability))
         o, t = statistics.median(ours), statistics.median(theirs)
         f = statistics.median(floor) if floor else None
+        lease = statistics.median(leased) if leased else None
         table.add_row(
             c.backend,
             str(c.durability),
@@ -186,6 +193,8 @@ def report(samples: dict[Config, list[float]], args: argparse.Namespace, console
             ratio(o, t),
             f"{us(min(ours))}..{us(max(ours))}",
             f"{us(min(theirs))}..{us(max(theirs))}",
+            us(lease) if lease is not None else "",
+            ratio(lease, t) if lease is not None else "",
             us(f) if f is not None else "",
             ratio(f, t) if f is not None else "",
         )
