@@ -452,7 +452,9 @@ def verify(
             config = {"configurable": {"thread_id": name}}
             graph = build(base / name / "files", base / name / "effects.jsonl", 0).compile(checkpointer=saver)
             state = graph.get_state(config)
-            if state.tasks or not state.values.get("final_answer"):
+            # Finished: nothing left to run. (An agent that found nothing stops at max_steps without
+            # a final answer, as the undisturbed run does; the comparison below checks the rest.)
+            if state.tasks or not state.values:
                 report.unfinished_threads.append(name)
                 continue
             # the same task, undisturbed, in a fresh copy of the thread's files
