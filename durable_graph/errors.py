@@ -61,6 +61,10 @@ class LeaseLostError(DurableGraphError):
         self.reason = reason
 
 
+class EncryptionKeyError(DurableGraphError, ValueError):
+    """An encryption key is malformed, missing, or not the one that encrypted what is read."""
+
+
 class InvalidResumeError(DurableGraphError, ValueError):
     """A value given to resume an approval interrupt is malformed."""
 
