@@ -20,7 +20,7 @@ from durable_graph.cli.common import (
 )
 from durable_graph.runs.agent import build_graph
 from durable_graph.runs.describe import message_line, short
-from durable_graph.runs.history import thread_history
+from durable_graph.runs.history import inspection_graph, thread_history
 from durable_graph.runs.lease import is_active
 from durable_graph.runs.runner import outcome
 from durable_graph.runs.status import STATUSES, list_threads, older_than, parse_duration, saved_settings
@@ -117,7 +117,7 @@ def history(
     """List a thread's checkpoints, oldest first: id, step, source, the node that wrote it, next nodes."""
     url = url_of(ctx, url)
     with open_saver(url) as saver:
-        rows = thread_history(saver, thread_id)
+        rows = thread_history(inspection_graph(saver, thread_id), thread_id)
     if limit is not None:
         rows = rows[-limit:]
     if as_json:

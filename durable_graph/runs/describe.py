@@ -59,7 +59,9 @@ def describe_update(update: Any) -> str:
         return "no changes"
     parts: list[str] = []
     for key, value in update.items():
-        if key == "plan" and value:
+        if key == "task" and value:
+            parts.append(f"task: {value}")
+        elif key == "plan" and value:
             parts.append("plan: " + "; ".join(map(str, value)))
         elif key == "tool_results" and value:
             parts += [

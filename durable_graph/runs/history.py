@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
 
 from durable_graph.runs.agent import build_graph
@@ -13,9 +14,14 @@ from durable_graph.runs.settings import thread_config
 from durable_graph.runs.status import saved_settings
 
 
-def thread_history(saver: BaseCheckpointSaver, thread_id: str) -> list[dict[str, Any]]:
-    """The checkpoints of a stored thread, oldest first (``history_rows``), or ``ThreadNotFoundError``."""
-    graph = build_graph(saved_settings(saver, thread_id), saver, inspect_only=True)
+def inspection_graph(saver: BaseCheckpointSaver, thread_id: str) -> Pregel:
+    """The graph of a stored thread, built for reading its state only (``build_graph``'s
+    ``inspect_only``), or ``ThreadNotFoundError``."""
+    return build_graph(saved_settings(saver, thread_id), saver, inspect_only=True)
+
+
+def thread_history(graph: Pregel, thread_id: str) -> list[dict[str, Any]]:
+    """The checkpoints of a thread, oldest first (``history_rows``)."""
     return history_rows(list(graph.get_state_history(thread_config(thread_id))))
 
 
