@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from langgraph.types import Command
 from pydantic import BaseModel, ConfigDict
@@ -13,12 +13,10 @@ from pydantic import BaseModel, ConfigDict
 from durable_graph.errors import ThreadBusyError
 from durable_graph.runs.runner import ThreadStateError
 from durable_graph.web.decisions import refusal
-from durable_graph.web.state import inbox_of
+from durable_graph.web.state import PageNumber, inbox_of
 from durable_graph.web.views import inbox_page, thread_progress, thread_view, threads_page
 
 router = APIRouter(prefix="/api")
-
-PageNumber = Annotated[int, Query(ge=1, description="Page number, from 1.")]
 
 
 class DecisionBody(BaseModel):

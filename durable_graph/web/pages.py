@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from langgraph.types import Command
@@ -17,26 +17,38 @@ from durable_graph.errors import InvalidResumeError, ThreadBusyError
 from durable_graph.runs.runner import ThreadStateError, parse_args_json
 from durable_graph.web.decisions import refusal
 from durable_graph.web.security import CSRF_FIELD, SESSION_COOKIE, Refused, safe_next, same_origin
-from durable_graph.web.state import inbox_of
+from durable_graph.web.state import PageNumber, inbox_of
 from durable_graph.web.views import inbox_page, thread_view, threads_page
 
 router = APIRouter(default_response_class=HTMLResponse, include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-templates.env.filters["pretty"] = lambda value: json.dumps(value, indent=2, ensure_ascii=False)
-templates.env.filters["compact"] = lambda value: json.dumps(value, ensure_ascii=False)
+
+
+def thread_link(thread_id: str) -> str:
+    return "/threads/" + quote(thread_id, safe="")
 
 
 def _when(iso: str | None) -> str:
+    """An ISO time as ``YYYY-MM-DD HH:MM:SS UTC``."""
     try:
-        return datetime.fromisoformat(iso or "").strftime("%Y-%m-%d %H:%M:%S")
+        when = datetime.fromisoformat(iso or "")
     except ValueError:
         return iso or ""
+    when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-templates.env.filters["when"] = _when
-templates.env.filters["thread_link"] = lambda thread_id: thread_link(thread_id)
+def _templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+    templates.env.filters.update(
+        pretty=lambda value: json.dumps(value, indent=2, ensure_ascii=False),
+        compact=lambda value: json.dumps(value, ensure_ascii=False),
+        when=_when,
+        thread_link=thread_link,
+    )
+    return templates
 
-PageNumber = Annotated[int, Query(ge=1, description="Page number, from 1.")]
+
+templates = _templates()
 
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
@@ -49,10 +61,6 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     return render(request, "error.html", {"status": status, "message": message}, status)
-
-
-def thread_link(thread_id: str) -> str:
-    return "/threads/" + quote(thread_id, safe="")
 
 
 @router.get("/")

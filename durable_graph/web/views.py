@@ -65,8 +65,13 @@ def waited(since: str, now: datetime | None = None) -> tuple[float | None, str]:
     return seconds, f"{minutes // (24 * 60)} d"
 
 
+def is_approval(interrupt: Any) -> bool:
+    """Whether an interrupt's value asks for a decision on a tool call (``approval_request``)."""
+    return isinstance(interrupt, dict) and interrupt.get("type") == "approval"
+
+
 def approvals_of(interrupts: list[Any]) -> list[dict[str, Any]]:
-    return [i for i in interrupts if isinstance(i, dict) and i.get("type") == "approval"]
+    return [i for i in interrupts if is_approval(i)]
 
 
 def inbox_page(saver: BaseCheckpointSaver, page: int = 1) -> Page:
@@ -130,7 +135,7 @@ def thread_view(saver: BaseCheckpointSaver, url: str, decisions: Decisions, thre
     state = progress(url, decisions, thread_id, result.status)
     approval = None
     for interrupt_id, value in zip(result.interrupt_ids, result.interrupts, strict=True):
-        if value in approvals_of([value]) and not state["active"]:  # else it is being answered
+        if is_approval(value) and not state["active"]:  # else it is being answered
             approval = {
                 "interrupt_id": interrupt_id,
                 "tool": value.get("tool"),
@@ -149,7 +154,7 @@ def thread_view(saver: BaseCheckpointSaver, url: str, decisions: Decisions, thre
         "failed_node": result.failed_node,
         "next": result.next,
         "approval": approval,
-        "other_interrupts": [jsonable(i) for i in result.interrupts if i not in approvals_of([i])],
+        "other_interrupts": [jsonable(i) for i in result.interrupts if not is_approval(i)],
         "messages": jsonable(values.get("messages") or []),
         "timeline": jsonable(thread_history(graph, thread_id)),
         "settings": asdict(settings),
