@@ -26,9 +26,9 @@ from typing import Any
 from langgraph.pregel import Pregel
 
 from durable_graph.checkpointers import open_checkpointer
-from durable_graph.runs.describe import describe_update
 from durable_graph.graphs import agent_input, build_agent, demo_tools, load_model
 from durable_graph.runs import RunSettings, new_thread_id, thread_config
+from durable_graph.runs.describe import describe_update
 from durable_graph.urls import default_url
 
 SAMPLE_FILES = {
