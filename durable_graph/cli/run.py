@@ -44,11 +44,11 @@ from durable_graph.runs.lease import lease
 from durable_graph.runs.runner import (
     NodeEvent,
     Outcome,
-    approval_command,
     check_can_resume,
     check_can_start,
     outcome,
     parse_args_json,
+    prepare_answer,
     run_config,
     stream,
 )
@@ -252,10 +252,7 @@ def answer_thread(
     """Answer the thread's pending approval with ``decision`` and continue it; returns the exit code."""
     with ExitStack() as stack:
         saver = stack.enter_context(open_saver(url))
-        stack.enter_context(lease(url, thread_id, wait=wait))
-        settings = saved_settings(saver, thread_id)
-        graph = open_graph(stack, url, saver, settings)
-        command = approval_command(graph, thread_id, decision, settings)
+        graph, command, settings = prepare_answer(stack, url, saver, thread_id, decision, wait=wait)
         _print_thread_line(thread_id, as_json)
         return drive(graph, command, thread_id, settings, url, as_json)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,9 +18,10 @@ from langgraph.pregel import Pregel
 from langgraph.types import Command, StateSnapshot
 
 from durable_graph.errors import DurableGraphError, InvalidResumeError, ThreadNotFoundError
-from durable_graph.runs.agent import load_tools
+from durable_graph.runs.agent import load_tools, open_graph
+from durable_graph.runs.lease import lease
 from durable_graph.runs.settings import RunSettings, thread_config
-from durable_graph.runs.status import Status, describe_error, latest, status_of
+from durable_graph.runs.status import Status, describe_error, latest, saved_settings, status_of
 
 INTERRUPT_KEY = "__interrupt__"
 
@@ -207,6 +209,24 @@ def approval_command(
     tools = {t.name: t for t in load_tools(settings.tools, settings.workdir)}
     parse_decision(decision.resume, tools.get(str(payload.get("tool"))))
     return Command(resume={pending_id: decision.resume})
+
+
+def prepare_answer(
+    stack: ExitStack,
+    url: str,
+    saver: BaseCheckpointSaver,
+    thread_id: str,
+    decision: Command,
+    *,
+    wait: bool = False,
+    interrupt_id: str | None = None,
+) -> tuple[Pregel, Command, RunSettings]:
+    """Take the thread's lease (held until ``stack`` closes), rebuild its graph and check ``decision``
+    (``approval_command``): ``(graph, command to run it with, settings)``. Nothing is stored."""
+    stack.enter_context(lease(url, thread_id, wait=wait))
+    settings = saved_settings(saver, thread_id)
+    graph = open_graph(stack, url, saver, settings)
+    return graph, approval_command(graph, thread_id, decision, settings, interrupt_id=interrupt_id), settings
 
 
 def parse_args_json(text: str, name: str = "--args") -> dict[str, Any]:

@@ -40,8 +40,6 @@ log = logging.getLogger(__name__)
 STOP_TIMEOUT = 30.0
 """Seconds a stopping server gives the runs of decisions to finish the node they are in."""
 
-OPEN_PATHS = ("/login", "/static/")
-"""Paths served without the token."""
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -103,12 +101,13 @@ def create_app(saver: BaseCheckpointSaver, *, url: str, token: str) -> FastAPI:
     async def guard_and_headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        if not request.url.path.startswith(OPEN_PATHS):
-            try:
+        try:
+            if not is_open(request):
                 app.state.inbox.guard.check_read(request)
-            except Refused as refused:
-                return _refused(request, refused)
-        response = await call_next(request)
+        except Refused as refused:
+            response = _refused(request, refused)
+        else:
+            response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
         if not request.url.path.startswith("/static/"):
             response.headers["Cache-Control"] = "no-store"
@@ -143,6 +142,11 @@ def create_app(saver: BaseCheckpointSaver, *, url: str, token: str) -> FastAPI:
         return error_response(request, 500, "internal error; the server's log says more")
 
     return app
+
+
+def is_open(request: Request) -> bool:
+    """Whether the request is for what needs no token: the login page and the static files."""
+    return request.url.path == "/login" or request.url.path.startswith("/static/")
 
 
 def is_api(request: Request) -> bool:

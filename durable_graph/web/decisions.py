@@ -22,19 +22,17 @@ from langgraph.pregel import Pregel
 from langgraph.types import Command
 
 from durable_graph.errors import DurableGraphError, ThreadBusyError
-from durable_graph.runs.agent import open_graph
 from durable_graph.runs.describe import describe_update, short
-from durable_graph.runs.lease import lease
 from durable_graph.runs.runner import (
     AlreadyAnsweredError,
     NodeEvent,
     ThreadStateError,
-    approval_command,
+    prepare_answer,
     run_config,
     stream,
 )
 from durable_graph.runs.settings import RunSettings
-from durable_graph.runs.status import describe_error, saved_settings
+from durable_graph.runs.status import describe_error
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +111,9 @@ class Decisions:
         if self._stopping.is_set():
             raise ServerStoppingError()
         with ExitStack() as stack:
-            stack.enter_context(lease(self._url, thread_id))
-            settings = saved_settings(self._saver, thread_id)
-            graph = open_graph(stack, self._url, self._saver, settings)
-            command = approval_command(graph, thread_id, decision, settings, interrupt_id=interrupt_id)
+            graph, command, settings = prepare_answer(
+                stack, self._url, self._saver, thread_id, decision, interrupt_id=interrupt_id
+            )
             resume: Any = decision.resume  # a dict: approval_command checked it
             run = DecisionRun(thread_id, str(resume.get("action")))
             held = stack.pop_all()  # the lease (and the memory store) now belong to the worker
@@ -127,9 +124,12 @@ class Decisions:
             daemon=True,
         )
         with self._lock:
+            if self._stopping.is_set():  # stopped while this decision was checked: nothing was run
+                held.close()
+                raise ServerStoppingError()
             self._runs[thread_id] = run
             self._workers = [w for w in self._workers if w.is_alive()] + [worker]
-        worker.start()
+            worker.start()
         return run
 
     def _carry_out(
@@ -158,8 +158,8 @@ class Decisions:
 
     def stop_taking(self) -> int:
         """Take no more decisions; running ones stop after the node they are in. Returns how many run."""
-        self._stopping.set()
         with self._lock:
+            self._stopping.set()
             return sum(1 for run in self._runs.values() if run.state == "running")
 
     def stop(self, timeout: float) -> None:
