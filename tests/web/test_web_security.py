@@ -162,3 +162,18 @@ def test_static_files_need_no_token_and_the_schema_does(client: TestClient) -> N
         "/api/threads/{thread_id}/decision",
         "/api/threads/{thread_id}/progress",
     ]
+
+
+def test_the_api_takes_a_browser_session_with_its_csrf_header(
+    url: str, workdir: Path, client: TestClient
+) -> None:
+    thread_id = start_waiting(url, workdir)
+    log_in(client)
+    path = f"/api/threads/{thread_id}/decision"
+    csrf = csrf_of(client, f"/threads/{thread_id}")
+    without = client.post(path, json={"action": "approve"}, headers={"origin": ORIGIN})
+    assert without.status_code == 403 and still_waiting(client, thread_id)
+    with_header = client.post(
+        path, json={"action": "approve"}, headers={"origin": ORIGIN, "x-csrf-token": csrf}
+    )
+    assert with_header.status_code == 202, with_header.text
