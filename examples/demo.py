@@ -10,7 +10,8 @@ holding a few sample files. Two threads:
 2. a search that ends in a report: stops before ``write_report``, which waits for a human.
 
 Every node is checkpointed, so the second thread waits in the database, not in this process: the
-demo ends by printing the ``durable-graph`` commands that inspect it and approve it from any shell.
+demo ends by printing the ``durable-graph`` commands that inspect it and approve it from any shell,
+and how to open the web inbox (``durable-graph serve``) to decide it in a browser.
 Try another backend with e.g. ``DURABLE_GRAPH_URL=sqlite:///demo.db``.
 """
 
@@ -25,9 +26,9 @@ from typing import Any
 from langgraph.pregel import Pregel
 
 from durable_graph.checkpointers import open_checkpointer
-from durable_graph.cli.output import describe_update
 from durable_graph.graphs import agent_input, build_agent, demo_tools, load_model
 from durable_graph.runs import RunSettings, new_thread_id, thread_config
+from durable_graph.runs.describe import describe_update
 from durable_graph.urls import default_url
 
 SAMPLE_FILES = {
@@ -96,6 +97,8 @@ def main() -> None:
     ):
         print(f"  {command}")
     print(f"The approved report is written to {workdir / 'reports'}")
+    print("\nOr decide in a browser: the web inbox lists the waiting call, to approve, edit or reject it:")
+    print(f"  durable-graph serve{flag}      # then open the link it prints")
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ def test_demo_then_the_printed_cli_commands_finish_it(url: str, tmp_path: Path) 
     assert "waiting for approval: write_report" in out
     approve = re.search(r"durable-graph approve (\w+)", out)
     assert approve is not None, out
+    assert "\n  durable-graph serve  " in out  # the web inbox (the URL is the default here), see tests/web
     result = CliRunner().invoke(app, ["approve", approve.group(1), "--url", url])
     assert result.exit_code == 0, result.output
     assert "done thread" in result.stdout

@@ -76,3 +76,11 @@ def test_backends_do_not_import_the_factory() -> None:
             if module.startswith(f"durable_graph.checkpointers.{backend}"):
                 assert "durable_graph.checkpointers.factory" not in imported, module
                 assert "durable_graph.checkpointers" not in imported, module
+
+
+def test_runs_and_the_web_inbox_do_not_import_the_cli() -> None:
+    for module, imported in _import_graph().items():
+        if module.startswith(("durable_graph.runs", "durable_graph.web")):
+            assert not {i for i in imported if i.startswith("durable_graph.cli")}, module
+        if module.startswith("durable_graph.runs"):
+            assert not {i for i in imported if i.startswith("durable_graph.web")}, module

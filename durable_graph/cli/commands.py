@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import typer
 
-from durable_graph.cli import inspect, run, temporal
+from durable_graph.cli import inspect, run, serve, temporal
 from durable_graph.cli.common import EXIT_CODES_HELP, UrlOption
 
 app = typer.Typer(
@@ -39,6 +39,7 @@ _COMMANDS: list[tuple[str, Callable[..., None]]] = [
     ("prune", inspect.prune),
     ("worker", temporal.worker),
     ("dev-server", temporal.dev_server),
+    ("serve", serve.serve),
 ]
 for _name, _command in _COMMANDS:
     app.command(_name)(_command)

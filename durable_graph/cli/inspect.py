@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -15,13 +15,14 @@ from durable_graph.cli.common import (
     UrlOption,
     exit_codes,
     fail,
-    is_active,
     open_saver,
     url_of,
 )
 from durable_graph.runs.agent import build_graph
+from durable_graph.runs.describe import message_line, short
+from durable_graph.runs.history import inspection_graph, thread_history
+from durable_graph.runs.lease import is_active
 from durable_graph.runs.runner import outcome
-from durable_graph.runs.settings import thread_config
 from durable_graph.runs.status import STATUSES, list_threads, older_than, parse_duration, saved_settings
 
 
@@ -89,9 +90,9 @@ def show(
     out.print(f"[bold]task[/bold]    {escape(str(values.get('task')))}")
     for n, item in enumerate(values.get("plan") or [], 1):
         label = "[bold]plan[/bold]    " if n == 1 else "        "
-        out.print(f"{label}{n}. {escape(output.short(item, 140))}")
+        out.print(f"{label}{n}. {escape(short(item, 140))}")
     for message in data["messages"]:
-        out.print(f"  [dim]{escape(output.message_line(message))}[/dim]")
+        out.print(f"  [dim]{escape(message_line(message))}[/dim]")
     if values.get("final_answer"):
         out.print(f"[bold]final answer[/bold]  {escape(str(values['final_answer']))}")
     if result.status == "interrupted" or result.status == "failed":
@@ -116,10 +117,7 @@ def history(
     """List a thread's checkpoints, oldest first: id, step, source, the node that wrote it, next nodes."""
     url = url_of(ctx, url)
     with open_saver(url) as saver:
-        settings = saved_settings(saver, thread_id)
-        graph = build_graph(settings, saver, inspect_only=True)
-        snapshots = list(graph.get_state_history(thread_config(thread_id)))
-    rows = history_rows(snapshots)
+        rows = thread_history(inspection_graph(saver, thread_id), thread_id)
     if limit is not None:
         rows = rows[-limit:]
     if as_json:
@@ -134,31 +132,6 @@ def history(
     output.emit_line(
         f"fork from any of them with: durable-graph fork {thread_id} --checkpoint ID{output.url_flag(url)}"
     )
-
-
-def history_rows(snapshots: list[Any]) -> list[dict[str, Any]]:
-    """Checkpoints oldest first; ``node`` is the node whose writes made it (the parent's next nodes)."""
-    by_id = {s.config["configurable"]["checkpoint_id"]: s for s in snapshots}
-    rows = []
-    for snap in reversed(snapshots):
-        metadata = snap.metadata or {}
-        source = metadata.get("source", "")
-        parent_id = (snap.parent_config or {}).get("configurable", {}).get("checkpoint_id")
-        parent = by_id.get(parent_id)
-        node = ", ".join(parent.next) if source == "loop" and parent is not None else None
-        rows.append(
-            {
-                "checkpoint_id": snap.config["configurable"]["checkpoint_id"],
-                "parent_id": parent_id,
-                "step": metadata.get("step"),
-                "source": source,
-                "node": node if node else (source if source in ("input", "update", "fork") else None),
-                "next": list(snap.next),
-                "created_at": snap.created_at,
-                "interrupts": [i.value for i in snap.interrupts],
-            }
-        )
-    return rows
 
 
 @exit_codes

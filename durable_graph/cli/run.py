@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.errors import GraphRecursionError
 from langgraph.pregel import Pregel
 from langgraph.types import Command
@@ -31,7 +29,6 @@ from durable_graph.cli.common import (
     WaitOption,
     exit_codes,
     fail,
-    lease,
     open_saver,
     url_of,
 )
@@ -41,40 +38,24 @@ from durable_graph.cli.temporal import (
     answer_on_temporal,
     start_on_temporal,
 )
-from durable_graph.runs.agent import build_graph
+from durable_graph.runs.agent import build_graph, open_graph
 from durable_graph.runs.fork import fork_thread
+from durable_graph.runs.lease import lease
 from durable_graph.runs.runner import (
     NodeEvent,
     Outcome,
-    approval_command,
     check_can_resume,
     check_can_start,
     outcome,
     parse_args_json,
-    pending_approval,
+    prepare_answer,
+    run_config,
     stream,
 )
-from durable_graph.runs.settings import RunSettings, new_thread_id, thread_config
+from durable_graph.runs.settings import RunSettings, new_thread_id
 from durable_graph.runs.status import saved_settings
 from durable_graph.temporal.models import DEFAULT_TASK_QUEUE  # standard library only, no temporalio
 from durable_graph.urls import parse_url
-
-
-def _graph(stack: ExitStack, url: str, saver: BaseCheckpointSaver, settings: RunSettings) -> Pregel:
-    """The thread's graph; with ``memory`` on, the long-term memory store at the same URL is opened."""
-    store = None
-    if settings.memory:
-        from durable_graph.memory import open_store
-
-        store = stack.enter_context(open_store(url))
-    return build_graph(settings, saver, store=store)
-
-
-def _run_config(thread_id: str, settings: RunSettings) -> RunnableConfig:
-    config = thread_config(thread_id, settings)
-    # each agent step runs up to a handful of nodes; the graph itself stops at max_steps
-    config["recursion_limit"] = max(25, settings.max_steps * 6 + 10)
-    return config
 
 
 def drive(graph: Pregel, value: Any, thread_id: str, settings: RunSettings, url: str, as_json: bool) -> int:
@@ -82,7 +63,7 @@ def drive(graph: Pregel, value: Any, thread_id: str, settings: RunSettings, url:
     out = output.console()
     error: BaseException | None = None
     try:
-        for event in stream(graph, value, _run_config(thread_id, settings)):
+        for event in stream(graph, value, run_config(thread_id, settings)):
             _print_event(out, event, as_json)
     except KeyboardInterrupt:
         output.console(stderr=True).print(
@@ -215,7 +196,7 @@ def start_thread(
         saver = stack.enter_context(open_saver(url))
         stack.enter_context(lease(url, thread_id, wait=wait))
         check_can_start(saver, thread_id)
-        return drive(_graph(stack, url, saver, settings), value, thread_id, settings, url, as_json)
+        return drive(open_graph(stack, url, saver, settings), value, thread_id, settings, url, as_json)
 
 
 @exit_codes
@@ -246,7 +227,7 @@ def resume_thread(url: str, thread_id: str, *, as_json: bool = False, wait: bool
         stack.enter_context(lease(url, thread_id, wait=wait))
         settings = RunSettings.from_metadata(check_can_resume(saver, thread_id).metadata)
         _print_thread_line(thread_id, as_json)
-        return drive(_graph(stack, url, saver, settings), None, thread_id, settings, url, as_json)
+        return drive(open_graph(stack, url, saver, settings), None, thread_id, settings, url, as_json)
 
 
 def _answer(
@@ -271,11 +252,7 @@ def answer_thread(
     """Answer the thread's pending approval with ``decision`` and continue it; returns the exit code."""
     with ExitStack() as stack:
         saver = stack.enter_context(open_saver(url))
-        stack.enter_context(lease(url, thread_id, wait=wait))
-        settings = saved_settings(saver, thread_id)
-        graph = _graph(stack, url, saver, settings)
-        _, payload = pending_approval(graph, thread_id)
-        command = approval_command(graph, thread_id, decision, str(payload.get("tool")), settings)
+        graph, command, settings = prepare_answer(stack, url, saver, thread_id, decision, wait=wait)
         _print_thread_line(thread_id, as_json)
         return drive(graph, command, thread_id, settings, url, as_json)
 
@@ -359,5 +336,5 @@ def fork(
             output.emit_line(f"forked {thread_id}@{checkpoint}")
             output.emit_line(f"continue with: durable-graph resume {new_id}{output.url_flag(url)}")
             raise typer.Exit(EXIT_OK)
-        code = drive(_graph(stack, url, saver, settings), None, new_id, settings, url, as_json)
+        code = drive(open_graph(stack, url, saver, settings), None, new_id, settings, url, as_json)
     raise typer.Exit(code)

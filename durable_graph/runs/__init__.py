@@ -5,6 +5,9 @@
 - ``agent``: the bundled agent of a thread, built from its settings with durable tools;
 - ``runner``: running a thread one node at a time, its outcome, answering an approval;
 - ``status``: where stored threads stand, read from their latest checkpoints;
+- ``history``: the timeline of a thread's checkpoints (which node wrote each, what it changed);
+- ``lease``: holding a thread while running it, and asking whether a runner holds it;
+- ``describe``: state values as JSON types, one-line summaries of updates and messages;
 - ``fork``: time travel onto a new thread.
 """
 

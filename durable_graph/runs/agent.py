@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,17 @@ def build_graph(
         tools = load_tools(settings.tools, settings.workdir)
     graph = build_agent(model, tools, max_steps=settings.max_steps, store=store if settings.memory else None)
     return graph.compile(checkpointer=saver, store=store if settings.memory else None)
+
+
+def open_graph(stack: ExitStack, url: str, saver: BaseCheckpointSaver, settings: RunSettings) -> Pregel:
+    """The thread's graph for a run; with ``memory`` on, the long-term memory store at ``url`` is
+    opened on ``stack`` (closed with it)."""
+    store = None
+    if settings.memory:
+        from durable_graph.memory import open_store
+
+        store = stack.enter_context(open_store(url))
+    return build_graph(settings, saver, store=store)
 
 
 def agent_graph(**settings: Any) -> StateGraph:

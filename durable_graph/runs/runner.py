@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,9 +18,10 @@ from langgraph.pregel import Pregel
 from langgraph.types import Command, StateSnapshot
 
 from durable_graph.errors import DurableGraphError, InvalidResumeError, ThreadNotFoundError
-from durable_graph.runs.agent import load_tools
+from durable_graph.runs.agent import load_tools, open_graph
+from durable_graph.runs.lease import lease
 from durable_graph.runs.settings import RunSettings, thread_config
-from durable_graph.runs.status import Status, describe_error, latest, status_of
+from durable_graph.runs.status import Status, describe_error, latest, saved_settings, status_of
 
 INTERRUPT_KEY = "__interrupt__"
 
@@ -32,6 +34,16 @@ class ThreadStateError(DurableGraphError):
         self.status = status
 
 
+class AlreadyAnsweredError(ThreadStateError):
+    """The approval a decision was meant for has been answered already; the thread waits for another."""
+
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(
+            f"the approval of thread {thread_id!r} was already decided; it now waits for another one",
+            "interrupted",
+        )
+
+
 @dataclass
 class NodeEvent:
     """A node finished (``node`` and the state ``update`` it wrote) or the run paused (``interrupts``)."""
@@ -39,6 +51,14 @@ class NodeEvent:
     node: str
     update: Any = None
     interrupts: list[Any] = field(default_factory=list)
+
+
+def run_config(thread_id: str, settings: RunSettings) -> RunnableConfig:
+    """The config that runs a thread of the bundled agent: its settings saved with each checkpoint."""
+    config = thread_config(thread_id, settings)
+    # each agent step runs up to a handful of nodes; the graph itself stops at max_steps
+    config["recursion_limit"] = max(25, settings.max_steps * 6 + 10)
+    return config
 
 
 def stream(graph: Pregel, value: Any, config: RunnableConfig) -> Iterator[NodeEvent]:
@@ -168,29 +188,59 @@ def pending_approval(graph: Pregel, thread_id: str) -> tuple[str, dict[str, Any]
 
 
 def approval_command(
-    graph: Pregel, thread_id: str, decision: Command, tool_name: str, settings: RunSettings
+    graph: Pregel,
+    thread_id: str,
+    decision: Command,
+    settings: RunSettings,
+    *,
+    interrupt_id: str | None = None,
 ) -> Command:
-    """Check ``decision`` against the pending tool (edited args must fit its schema) and address it
-    to the pending interrupt by id."""
+    """Check ``decision`` against the pending approval (edited args must fit the tool's schema) and
+    address it to the pending interrupt by id.
+
+    With ``interrupt_id`` (the approval the person saw), a thread that waits for another approval by
+    now raises ``AlreadyAnsweredError``: that one was answered, and this decision is not for the new one.
+    """
     from durable_graph.graphs import parse_decision
 
+    pending_id, payload = pending_approval(graph, thread_id)
+    if interrupt_id is not None and interrupt_id != pending_id:
+        raise AlreadyAnsweredError(thread_id)
     tools = {t.name: t for t in load_tools(settings.tools, settings.workdir)}
-    parse_decision(decision.resume, tools.get(tool_name))
-    interrupt_id, _ = pending_approval(graph, thread_id)
-    return Command(resume={interrupt_id: decision.resume})
+    parse_decision(decision.resume, tools.get(str(payload.get("tool"))))
+    return Command(resume={pending_id: decision.resume})
 
 
-def parse_args_json(text: str) -> dict[str, Any]:
-    """The ``--args`` of ``edit``: a JSON object, or ``InvalidResumeError`` saying what is wrong."""
+def prepare_answer(
+    stack: ExitStack,
+    url: str,
+    saver: BaseCheckpointSaver,
+    thread_id: str,
+    decision: Command,
+    *,
+    wait: bool = False,
+    interrupt_id: str | None = None,
+) -> tuple[Pregel, Command, RunSettings]:
+    """Take the thread's lease (held until ``stack`` closes), rebuild its graph and check ``decision``
+    (``approval_command``): ``(graph, command to run it with, settings)``. Nothing is stored."""
+    stack.enter_context(lease(url, thread_id, wait=wait))
+    settings = saved_settings(saver, thread_id)
+    graph = open_graph(stack, url, saver, settings)
+    return graph, approval_command(graph, thread_id, decision, settings, interrupt_id=interrupt_id), settings
+
+
+def parse_args_json(text: str, name: str = "--args") -> dict[str, Any]:
+    """Edited tool arguments (``edit --args``, the inbox's edit form): a JSON object, or
+    ``InvalidResumeError`` saying what is wrong; ``name`` is what the message calls the text."""
     try:
         args = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidResumeError(
-            f"--args is not valid JSON ({exc.msg} at character {exc.pos}): {text!r}"
+            f"{name} is not valid JSON ({exc.msg} at character {exc.pos}): {text!r}"
         ) from None
     if not isinstance(args, dict):
         raise InvalidResumeError(
-            f'--args must be a JSON object of the tool\'s arguments, like \'{{"title": "..."}}\'; '
+            f'{name} must be a JSON object of the tool\'s arguments, like \'{{"title": "..."}}\'; '
             f"got a {type(args).__name__}: {text!r}"
         )
     return args
