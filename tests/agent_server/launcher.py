@@ -56,7 +56,11 @@ class AgentServer:
         with self.log_file.open("wb") as log:
             # A session of its own, so that a kill reaches the reloader's worker process too.
             self.proc = subprocess.Popen(
-                command, cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                command,
+                cwd=self.workdir,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         deadline = time.monotonic() + START_TIMEOUT

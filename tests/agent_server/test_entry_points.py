@@ -23,7 +23,11 @@ def test_the_server_finds_every_capability_it_looks_for(
     saver: type[BaseCheckpointSaver], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # langgraph-api reads its settings on import; these are the ones ``langgraph dev`` gives it
-    for name, value in {"REDIS_URI": "fake", "DATABASE_URI": ":memory:", "MIGRATIONS_PATH": "__inmem"}.items():
+    for name, value in {
+        "REDIS_URI": "fake",
+        "DATABASE_URI": ":memory:",
+        "MIGRATIONS_PATH": "__inmem",
+    }.items():
         monkeypatch.setenv(name, value)
     from langgraph_api._checkpointer._adapter import CheckpointerCapabilities
 
@@ -44,7 +48,9 @@ async def test_opens_postgres(monkeypatch: pytest.MonkeyPatch, pg_url: str) -> N
         assert (await store.aget(("entry",), "k")).value == {"text": "v"}  # type: ignore[union-attr]
 
 
-async def test_sqlite_serves_checkpoints_but_not_the_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+async def test_sqlite_serves_checkpoints_but_not_the_store(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv(URL_ENV, f"sqlite:///{tmp_path / 'server.db'}")
     async with server.checkpointer() as saver:
         assert isinstance(saver, SqliteCheckpointer)
@@ -77,7 +83,9 @@ def postgres_running(data_dir: Path) -> bool:
     return (data_dir / "postmaster.pid").exists()
 
 
-async def test_embedded_postgres_stops_when_the_last_entry_point_exits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_embedded_postgres_stops_when_the_last_entry_point_exits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data_dir = tmp_path / "pg"
     monkeypatch.setenv(URL_ENV, f"embedded://{data_dir}")
     async with server.store() as store:
@@ -92,5 +100,7 @@ async def test_embedded_postgres_stops_when_the_last_entry_point_exits(tmp_path:
 @pytest.mark.slow
 def test_a_server_with_a_bad_url_stops_at_startup_saying_why(tmp_path: Path) -> None:
     agent_server = AgentServer(server_dir(tmp_path), {URL_ENV: "memory://"})
-    with pytest.raises(RuntimeError, match=r"DURABLE_GRAPH_URL='memory://' keeps threads in the server's memory"):
+    with pytest.raises(
+        RuntimeError, match=r"DURABLE_GRAPH_URL='memory://' keeps threads in the server's memory"
+    ):
         agent_server.start()

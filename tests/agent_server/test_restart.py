@@ -39,14 +39,17 @@ async def test_threads_survive_a_crash_of_the_server(agent_server: AgentServer, 
     )
     await wait_for_log(client, cut["thread_id"], "first:cut")
 
-    # Right after the server wrote its records (the cut run among them, as running), the agent runs
-    # until it waits for approval; the server is killed before its next write, so its records of
-    # this thread never reach the disk. On a machine too slow for that, try again.
+    # Right after the server wrote its records (the cut run among them, as running), another run
+    # starts and the agent runs until it waits for approval; the server is killed before its next
+    # write, so its records of these two threads never reach the disk. On a machine too slow for
+    # that, try again.
     for _ in range(3):
         flushed = await next_flush(agent_server)
-        thread = await client.threads.create()
-        thread_id = thread["thread_id"]
+        lost = (await client.threads.create(graph_id="slow"))["thread_id"]
+        await client.runs.create(lost, "slow", input={"tag": "lost", "gate": str(gate)}, durability="sync")
+        thread_id = (await client.threads.create())["thread_id"]
         await client.runs.wait(thread_id, "agent", input=task_input(), durability="sync")
+        await wait_for_log(client, lost, "first:lost")
         before = await client.threads.get_state(thread_id)
         history_before = await client.threads.get_history(thread_id, limit=100)
         if last_flush(agent_server) == flushed:
@@ -70,7 +73,9 @@ async def test_threads_survive_a_crash_of_the_server(agent_server: AgentServer, 
     assert after["checkpoint"] == before["checkpoint"]
     assert after["values"] == before["values"]
     assert [i["value"] for i in after["interrupts"]] == [approval["value"]]
-    assert checkpoint_ids(await client.threads.get_history(thread_id, limit=100)) == checkpoint_ids(history_before)
+    assert checkpoint_ids(await client.threads.get_history(thread_id, limit=100)) == checkpoint_ids(
+        history_before
+    )
 
     # The same thread id, resumed: the run finishes, and no node that finished before runs again.
     final = await client.runs.wait(
@@ -94,10 +99,20 @@ async def test_threads_survive_a_crash_of_the_server(agent_server: AgentServer, 
     state = await client.threads.get_state(cut["thread_id"])
     assert state["values"]["log"] == ["first:cut", "slow:cut", "last:cut"]
 
+    # The run whose record was lost: its thread comes back like the agent's, and a run without input
+    # goes on from our last checkpoint.
+    with pytest.raises(NotFoundError):
+        await client.threads.get(lost)
+    await client.threads.create(thread_id=lost, graph_id="slow", if_exists="do_nothing")
+    resumed = await client.runs.wait(lost, "slow", input=None, durability="sync")
+    assert resumed["log"] == ["first:lost", "slow:lost", "last:lost"]
+
     # The durable-graph CLI sees the same thread in the same database.
     shown = subprocess.run(
         [sys.executable, "-m", "durable_graph.cli", "show", thread_id, "--json", "--url", pg_url],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     data = json.loads(shown.stdout)
     assert data["status"] == "done"

@@ -96,7 +96,11 @@ async def two_runs(
     await wait_for_log(client, thread_id, "first:one")
     try:
         two = await client.runs.create(
-            thread_id, "slow", input={"tag": "two"}, multitask_strategy=strategy, durability="sync"  # type: ignore[arg-type]
+            thread_id,
+            "slow",
+            input={"tag": "two"},
+            multitask_strategy=strategy,
+            durability="sync",  # type: ignore[arg-type]
         )
     except ConflictError:
         two = None
