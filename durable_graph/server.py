@@ -36,9 +36,8 @@ def server_backend(url: str | None = None) -> BackendURL:
     backend = parse_url(url)
     if backend.kind == "memory" or (backend.kind == "sqlite" and backend.target == ":memory:"):
         raise InvalidURLError(
-            f"{URL_ENV}={backend.url!r} keeps threads in the server's memory, lost when it stops "
-            "(the server's own default does that already); use embedded://, postgresql://... or "
-            "sqlite:///file.db"
+            f"{URL_ENV}={backend.url!r} keeps threads in the server's memory, lost when it stops; "
+            "use embedded:// (the default), postgresql://... or sqlite:///file.db"
         )
     return backend
 

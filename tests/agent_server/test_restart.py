@@ -107,13 +107,18 @@ async def test_threads_survive_a_crash_of_the_server(agent_server: AgentServer, 
     resumed = await client.runs.wait(lost, "slow", input=None, durability="sync")
     assert resumed["log"] == ["first:lost", "slow:lost", "last:lost"]
 
-    # The durable-graph CLI sees the same thread in the same database.
-    shown = subprocess.run(
-        [sys.executable, "-m", "durable_graph.cli", "show", thread_id, "--json", "--url", pg_url],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    data = json.loads(shown.stdout)
-    assert data["status"] == "done"
-    assert data["checkpoint_id"] == history[0]["checkpoint"]["checkpoint_id"]
+    # The durable-graph CLI sees the same threads in the same database.
+    def cli(*args: str) -> Any:
+        done = subprocess.run(
+            [sys.executable, "-m", "durable_graph.cli", *args, "--json", "--url", pg_url],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(done.stdout)
+
+    shown = cli("show", thread_id)
+    assert shown["status"] == "done"
+    assert shown["checkpoint_id"] == history[0]["checkpoint"]["checkpoint_id"]
+    listed = {t["thread_id"]: t["status"] for t in cli("threads")}
+    assert listed[thread_id] == "done" and listed[lost] == "done"

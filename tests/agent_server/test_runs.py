@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
-from langgraph_sdk.errors import ConflictError
+from langgraph_sdk.errors import APIStatusError, ConflictError
 
 from durable_graph.checkpointers import open_checkpointer
 from durable_graph.graphs import memory_namespace
@@ -174,6 +174,10 @@ async def test_copy_and_delete_a_thread(client: LangGraphClient, pg_url: str) ->
     await client.threads.delete(thread_id)
     assert saved_checkpoints(pg_url, thread_id) == []
     assert saved_checkpoints(pg_url, copy_id)
+    # the in-memory runtime refuses to prune, whatever the checkpointer can do
+    with pytest.raises(APIStatusError) as refused:
+        await client.threads.prune([copy_id], strategy="keep_latest")
+    assert refused.value.status_code == 422
 
 
 async def test_store_through_the_sdk_is_our_store(client: LangGraphClient, pg_url: str) -> None:
