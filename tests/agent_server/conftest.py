@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,17 +14,16 @@ from tests.agent_server.launcher import AgentServer
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "agent_server"
 SLOW_GRAPH = Path(__file__).resolve().parent / "graphs.py"
-NOTES = "Budget: 42 apples and 17 pears.\n"
 
 
 def server_dir(root: Path) -> Path:
-    """A working dir with the example's ``agent.py``, a ``langgraph.json`` that adds the slow graph,
-    and a ``notes.txt`` for the agent's file tools."""
-    shutil.copy(EXAMPLE / "agent.py", root / "agent.py")
+    """A working dir with the example's ``agent.py`` and ``notes.txt`` (for the agent's file tools)
+    and a ``langgraph.json`` that adds the slow graph."""
+    for name in ("agent.py", "notes.txt"):
+        shutil.copy(EXAMPLE / name, root / name)
     config = json.loads((EXAMPLE / "langgraph.json").read_text())
     config["graphs"]["slow"] = f"{SLOW_GRAPH}:slow_graph"
     (root / "langgraph.json").write_text(json.dumps(config, indent=2))
-    (root / "notes.txt").write_text(NOTES)
     return root
 
 
@@ -39,8 +37,3 @@ def agent_server(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture
-def thread_id() -> str:
-    return str(uuid.uuid4())

@@ -13,7 +13,7 @@ from langgraph_sdk import get_client
 from durable_graph.embedded import HOME_ENV
 from durable_graph.urls import URL_ENV
 from tests.agent_server.client import task_input
-from tests.agent_server.conftest import EXAMPLE, NOTES
+from tests.agent_server.conftest import EXAMPLE
 from tests.agent_server.launcher import AgentServer
 
 pytestmark = pytest.mark.slow
@@ -46,7 +46,6 @@ def exits(pid: int, timeout: float = 10.0) -> bool:
 async def test_the_example_on_the_embedded_postgres(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     workdir = tmp_path / "agent_server"
     shutil.copytree(EXAMPLE, workdir, ignore=shutil.ignore_patterns("__pycache__", ".langgraph_api"))
-    (workdir / "notes.txt").write_text(NOTES)
     monkeypatch.delenv(URL_ENV, raising=False)  # the default: embedded://
     home = tmp_path / "home"
     server = AgentServer(workdir, {HOME_ENV: str(home)}, reload=True)

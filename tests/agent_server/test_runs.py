@@ -40,7 +40,7 @@ def saved_checkpoints(url: str, thread_id: str) -> list[Any]:
         return list(saver.list({"configurable": {"thread_id": thread_id}}))
 
 
-async def test_approve(client: LangGraphClient, agent_server: AgentServer, pg_url: str) -> None:
+async def test_approve(client: LangGraphClient, pg_url: str) -> None:
     thread_id, request = await waiting_for_approval(client)
     final = await client.runs.wait(thread_id, "agent", command={"resume": {"action": "approve"}})
     [report] = [r for r in final["tool_results"] if r["tool"] == "write_report"]
