@@ -7,6 +7,10 @@ and memory store, named in ``langgraph.json``::
 Both open the backend named by ``$DURABLE_GRAPH_URL`` (default ``embedded://``) when the server
 starts and close it when the server stops. An embedded Postgres started here is released when the
 last of them closes, so a server stopped with SIGTERM or Ctrl-C leaves no Postgres behind.
+
+The checkpointer also opens the durable tools' result log in the same database: graphs give it to
+their tools with ``durable(tool, log=tool_log())``. (A durable tool left to find its log by itself
+would open one per run: the server hands each run a new wrapper around our saver.)
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ from langgraph.store.base import BaseStore
 
 from durable_graph import embedded
 from durable_graph.checkpointers import open_checkpointer
+from durable_graph.durable_tools import ToolResultLog, open_tool_log
 from durable_graph.errors import InvalidURLError
 from durable_graph.memory import open_store
 from durable_graph.urls import URL_ENV, BackendURL, parse_url
 
 _users_lock = threading.Lock()
 _embedded_users: dict[Path, int] = {}
+_tool_log: ToolResultLog | None = None
 
 
 def server_backend(url: str | None = None) -> BackendURL:
@@ -72,10 +78,26 @@ async def _database(backend: BackendURL) -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def checkpointer() -> AsyncIterator[BaseCheckpointSaver]:
-    """The checkpointer behind ``$DURABLE_GRAPH_URL``, for ``langgraph.json``'s ``checkpointer.path``."""
+    """The checkpointer behind ``$DURABLE_GRAPH_URL``, for ``langgraph.json``'s ``checkpointer.path``,
+    with the durable tools' result log beside it (``tool_log()``)."""
+    global _tool_log
     backend = server_backend()
-    async with _database(backend) as url, open_checkpointer(url) as saver:
-        yield saver
+    async with _database(backend) as url, open_checkpointer(url) as saver, open_tool_log(url) as log:
+        _tool_log = log
+        try:
+            yield saver
+        finally:
+            _tool_log = None
+
+
+def tool_log() -> ToolResultLog:
+    """The durable tools' result log of the running server, opened by ``checkpointer()``."""
+    if _tool_log is None:
+        raise RuntimeError(
+            "the server's checkpointer is not open: name durable_graph.server.checkpointer as "
+            "'checkpointer.path' in langgraph.json, and call tool_log() when the graph is built"
+        )
+    return _tool_log
 
 
 @asynccontextmanager

@@ -3,17 +3,21 @@ capabilities the Agent Server looks for in a custom checkpointer."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph_sdk import get_client
 
 from durable_graph import server
 from durable_graph.checkpointers import MemoryCheckpointer, PostgresCheckpointer, SqliteCheckpointer
+from durable_graph.durable_tools import PostgresToolLog, open_tool_log
 from durable_graph.errors import BackendUnavailableError, InvalidURLError
 from durable_graph.memory.store import PgVectorStore
 from durable_graph.temporal.devserver import free_port
 from durable_graph.urls import URL_ENV
+from tests.agent_server.client import task_input
 from tests.agent_server.conftest import server_dir
 from tests.agent_server.launcher import AgentServer
 
@@ -40,8 +44,11 @@ def test_the_server_finds_every_capability_it_looks_for(
 
 async def test_opens_postgres(monkeypatch: pytest.MonkeyPatch, pg_url: str) -> None:
     monkeypatch.setenv(URL_ENV, pg_url)
+    with pytest.raises(RuntimeError, match="the server's checkpointer is not open"):
+        server.tool_log()
     async with server.checkpointer() as saver, server.store() as store:
         assert isinstance(saver, PostgresCheckpointer) and isinstance(store, PgVectorStore)
+        assert isinstance(server.tool_log(), PostgresToolLog)
         config = {"configurable": {"thread_id": "entry-points", "checkpoint_ns": ""}}
         assert await saver.aget_tuple(config) is None
         await store.aput(("entry",), "k", {"text": "v"})
@@ -104,3 +111,25 @@ def test_a_server_with_a_bad_url_stops_at_startup_saying_why(tmp_path: Path) -> 
         RuntimeError, match=r"DURABLE_GRAPH_URL='memory://' keeps threads in the server's memory"
     ):
         agent_server.start()
+
+
+@pytest.mark.slow
+async def test_a_server_on_sqlite(tmp_path: Path) -> None:
+    """Checkpoints and tool results in a SQLite file; the server keeps its own store."""
+    workdir = server_dir(tmp_path)
+    config = json.loads((workdir / "langgraph.json").read_text())
+    del config["store"]
+    (workdir / "langgraph.json").write_text(json.dumps(config))
+    url = f"sqlite:///{tmp_path / 'threads.db'}"
+    agent_server = AgentServer(workdir, {URL_ENV: url, "AGENT_WORKDIR": str(workdir)})
+    client = get_client(url=agent_server.start())
+    try:
+        thread_id = (await client.threads.create())["thread_id"]
+        await client.runs.wait(thread_id, "agent", input=task_input(), durability="sync")
+        assert (await client.threads.get_state(thread_id))["next"] == ["tool"]
+        final = await client.runs.wait(thread_id, "agent", command={"resume": {"action": "approve"}})
+        assert final["evaluation"]["verdict"] == "done"
+    finally:
+        agent_server.stop()
+    with open_tool_log(url) as log:
+        assert {r.tool: r.attempts for r in log.records(thread_id)} == {"search_files": 1, "write_report": 1}
