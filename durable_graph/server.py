@@ -33,7 +33,7 @@ from durable_graph.urls import URL_ENV, BackendURL, parse_url
 
 _users_lock = threading.Lock()
 _embedded_users: dict[Path, int] = {}
-_tool_log: ToolResultLog | None = None
+_tool_logs: list[ToolResultLog] = []  # one per open checkpointer(): the server may open one per thread
 
 
 def server_backend(url: str | None = None) -> BackendURL:
@@ -80,24 +80,23 @@ async def _database(backend: BackendURL) -> AsyncIterator[str]:
 async def checkpointer() -> AsyncIterator[BaseCheckpointSaver]:
     """The checkpointer behind ``$DURABLE_GRAPH_URL``, for ``langgraph.json``'s ``checkpointer.path``,
     with the durable tools' result log beside it (``tool_log()``)."""
-    global _tool_log
     backend = server_backend()
     async with _database(backend) as url, open_checkpointer(url) as saver, open_tool_log(url) as log:
-        _tool_log = log
+        _tool_logs.append(log)
         try:
             yield saver
         finally:
-            _tool_log = None
+            _tool_logs.remove(log)
 
 
 def tool_log() -> ToolResultLog:
     """The durable tools' result log of the running server, opened by ``checkpointer()``."""
-    if _tool_log is None:
+    if not _tool_logs:
         raise RuntimeError(
             "the server's checkpointer is not open: name durable_graph.server.checkpointer as "
             "'checkpointer.path' in langgraph.json, and call tool_log() when the graph is built"
         )
-    return _tool_log
+    return _tool_logs[-1]
 
 
 @asynccontextmanager
