@@ -45,27 +45,31 @@ def exits(pid: int, timeout: float = 10.0) -> bool:
 
 async def test_the_example_on_the_embedded_postgres(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     workdir = tmp_path / "agent_server"
-    shutil.copytree(EXAMPLE, workdir, ignore=shutil.ignore_patterns("__pycache__", ".langgraph_api"))
+    shutil.copytree(
+        EXAMPLE, workdir, ignore=shutil.ignore_patterns("__pycache__", ".langgraph_api", "reports")
+    )
     monkeypatch.delenv(URL_ENV, raising=False)  # the default: embedded://
     home = tmp_path / "home"
     server = AgentServer(workdir, {HOME_ENV: str(home)}, reload=True)
     data_dir = home / "pg"
 
-    client = get_client(url=server.start())
-    pid = postgres_pid(data_dir)
-    assert pid is not None and alive(pid)
-    thread_id = (await client.threads.create())["thread_id"]
-    await client.runs.wait(thread_id, "agent", input=task_input(), durability="sync")
-    assert (await client.threads.get_state(thread_id))["next"] == ["tool"]
+    try:
+        client = get_client(url=server.start())
+        pid = postgres_pid(data_dir)
+        assert pid is not None and alive(pid)
+        thread_id = (await client.threads.create())["thread_id"]
+        await client.runs.wait(thread_id, "agent", input=task_input(), durability="sync")
+        assert (await client.threads.get_state(thread_id))["next"] == ["tool"]
 
-    server.stop()
-    assert postgres_pid(data_dir) is None and exits(pid)
+        server.stop()
+        assert postgres_pid(data_dir) is None and exits(pid)
 
-    # A clean stop wrote the server's own records: it knows the thread without help.
-    client = get_client(url=server.start())
-    assert (await client.threads.get(thread_id))["status"] == "interrupted"
-    final = await client.runs.wait(thread_id, "agent", command={"resume": {"action": "approve"}})
-    assert final["evaluation"]["verdict"] == "done"
-    assert list((workdir / "reports").glob("*.md"))
-    server.stop()
+        # A clean stop wrote the server's own records: it knows the thread without help.
+        client = get_client(url=server.start())
+        assert (await client.threads.get(thread_id))["status"] == "interrupted"
+        final = await client.runs.wait(thread_id, "agent", command={"resume": {"action": "approve"}})
+        assert final["evaluation"]["verdict"] == "done"
+        assert list((workdir / "reports").glob("*.md"))
+    finally:
+        server.stop()
     assert postgres_pid(data_dir) is None
