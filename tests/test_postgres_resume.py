@@ -61,7 +61,7 @@ def main(url: str, thread_id: str, workdir: Path, mode: str) -> None:
 
         async def start() -> None:
             async with open_checkpointer(url) as saver:
-                await build(saver, workdir).ainvoke({"notes": ["begin"]}, config)
+                await build(saver, workdir).ainvoke({"notes": ["begin"]}, config, durability="sync")
 
         asyncio.run(start())
     else:
