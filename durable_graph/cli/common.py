@@ -35,9 +35,6 @@ EXIT_BACKEND = 5
 EXIT_FAILED = 6
 EXIT_BUSY = 7
 
-LEASE_WAIT = 3.0
-"""Seconds a command waits for another process to let go of a thread before exiting with code 7."""
-
 EXIT_CODES_HELP = (
     "Exit codes: 0 success/done · 1 unexpected error · 2 usage or bad input · 3 thread (or checkpoint) "
     "not found · 4 waiting for approval · 5 backend unavailable · 6 run failed · 7 thread busy "
@@ -125,18 +122,6 @@ def open_saver(url: str) -> Iterator[BaseCheckpointSaver]:
 
     with open_checkpointer(url) as saver:
         yield saver
-
-
-@contextmanager
-def lease(url: str, thread_id: str, *, wait: bool = False) -> Iterator[None]:
-    """Hold the thread's lease while running it, so two processes never run one thread at once.
-
-    Without ``wait`` a busy thread is given up after a short wait (which lets a ``threads`` listing
-    that is probing the lease finish first); with it, the command waits as long as it takes."""
-    from durable_graph.leases import thread_lease
-
-    with thread_lease(url, thread_id, wait=True, timeout=None if wait else LEASE_WAIT):
-        yield
 
 
 def is_active(url: str, thread_id: str) -> bool:

@@ -20,6 +20,7 @@ from durable_graph.cli.common import (
     url_of,
 )
 from durable_graph.runs.agent import build_graph
+from durable_graph.runs.placement import runner_of
 from durable_graph.runs.runner import outcome
 from durable_graph.runs.settings import thread_config
 from durable_graph.runs.status import STATUSES, list_threads, older_than, parse_duration, saved_settings
@@ -68,6 +69,7 @@ def show(
     with open_saver(url) as saver:
         settings = saved_settings(saver, thread_id)
         result = outcome(build_graph(settings, saver, inspect_only=True), thread_id)
+    runner = runner_of(url, thread_id)
     values = result.values
     data = {
         **output.outcome_json(result, url),
@@ -78,6 +80,7 @@ def show(
         "messages": (values.get("messages") or [])[-messages:] if messages else [],
         "checkpoint_id": result.checkpoint_id,
         "settings": settings,
+        "runner": runner.as_json(thread_id),
     }
     out = output.console()
     if as_json:
@@ -87,6 +90,7 @@ def show(
     status = f"[{style}]{result.status}[/{style}]"
     out.print(f"[bold]thread[/bold]  {escape(thread_id)}  {status}  step {values.get('step')}")
     out.print(f"[bold]task[/bold]    {escape(str(values.get('task')))}")
+    out.print(f"[bold]runs[/bold]    {escape(runner.describe())}")
     for n, item in enumerate(values.get("plan") or [], 1):
         label = "[bold]plan[/bold]    " if n == 1 else "        "
         out.print(f"{label}{n}. {escape(output.short(item, 140))}")

@@ -1,13 +1,15 @@
-"""Running a thread and answering its approvals, for every front end (CLI, web inbox, servers).
+"""Running a thread here and answering its approvals, for every front end (CLI, web inbox, servers).
 
 Every function takes an open checkpointer or a compiled graph and returns plain data or an iterator
-of events; none prints.
+of events; none prints. ``durable_graph.runs.answers`` decides where a thread runs (here or on
+Temporal) and uses these to run it here.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,11 +19,15 @@ from langgraph.pregel import Pregel
 from langgraph.types import Command, StateSnapshot
 
 from durable_graph.errors import DurableGraphError, InvalidResumeError, ThreadNotFoundError
-from durable_graph.runs.agent import load_tools
+from durable_graph.runs.agent import build_graph, load_tools
 from durable_graph.runs.settings import RunSettings, thread_config
 from durable_graph.runs.status import Status, describe_error, latest, status_of
 
 INTERRUPT_KEY = "__interrupt__"
+_START = "__start__"
+
+LEASE_WAIT = 3.0
+"""Seconds a run waits for another process to let go of a thread before giving up (``ThreadBusyError``)."""
 
 
 class ThreadStateError(DurableGraphError):
@@ -39,6 +45,10 @@ class NodeEvent:
     node: str
     update: Any = None
     interrupts: list[Any] = field(default_factory=list)
+
+
+OnEvent = Callable[[NodeEvent], None]
+"""Called with each ``NodeEvent`` of a run, as it happens."""
 
 
 def stream(graph: Pregel, value: Any, config: RunnableConfig) -> Iterator[NodeEvent]:
@@ -115,14 +125,15 @@ def outcome_of(thread_id: str, snapshot: StateSnapshot) -> Outcome:
     )
 
 
-def check_can_start(saver: BaseCheckpointSaver, thread_id: str) -> None:
-    """A new task may start on a thread that does not exist yet or is done."""
+def check_can_start(saver: BaseCheckpointSaver, thread_id: str) -> CheckpointTuple | None:
+    """A new task may start on a thread that does not exist yet or is done; returns its latest
+    checkpoint (None for a new thread)."""
     saved = saver.get_tuple(thread_config(thread_id))
     if saved is None:
-        return
+        return None
     status = status_of(saved)[0]
     if status == "done":
-        return
+        return saved
     hints = {
         "interrupted": f"answer its approval with: durable-graph approve|edit|reject {thread_id}",
         "running": f"continue it with: durable-graph resume {thread_id}",
@@ -194,3 +205,85 @@ def parse_args_json(text: str) -> dict[str, Any]:
             f"got a {type(args).__name__}: {text!r}"
         )
     return args
+
+
+def events_since(graph: Pregel, thread_id: str, since: str | None) -> tuple[list[NodeEvent], str | None]:
+    """The nodes another runner (a Temporal worker) finished since checkpoint ``since`` was the
+    thread's latest, as the ``NodeEvent``s a local ``stream`` yields for them, oldest first; and the
+    thread's latest checkpoint id now. ``since`` None: from the thread's first checkpoint.
+
+    A node's update is read back from the writes recorded on the checkpoint it ran from, so only the
+    nodes of checkpoints before the latest one are finished (the latest one's are still to run).
+    """
+    snapshots: list[StateSnapshot] = []
+    for snapshot in graph.get_state_history(thread_config(thread_id)):
+        snapshots.append(snapshot)
+        if _checkpoint_id(snapshot) == since:
+            break
+    if not snapshots:
+        return [], since
+    snapshots.reverse()
+    events = [
+        NodeEvent(task.name, task.result)
+        for snapshot in snapshots[:-1]
+        for task in snapshot.tasks
+        if task.result is not None and task.name != _START
+    ]
+    return events, _checkpoint_id(snapshots[-1])
+
+
+def _checkpoint_id(snapshot: StateSnapshot) -> str | None:
+    return snapshot.config["configurable"].get("checkpoint_id")
+
+
+# -- running a thread in this process ------------------------------------------------------------
+
+
+@contextmanager
+def lease(url: str, thread_id: str, *, wait: bool = False) -> Iterator[None]:
+    """Hold the thread's lease while running it here, so two runners never run one thread at once.
+
+    Without ``wait`` a busy thread is given up after ``LEASE_WAIT`` seconds (which lets a ``threads``
+    listing that is probing the lease finish first); with it, the run waits as long as it takes."""
+    from durable_graph.leases import thread_lease
+
+    with thread_lease(url, thread_id, wait=True, timeout=None if wait else LEASE_WAIT):
+        yield
+
+
+def local_graph(stack: ExitStack, url: str, saver: BaseCheckpointSaver, settings: RunSettings) -> Pregel:
+    """The thread's agent graph; with ``memory`` on, the long-term memory store at the same URL is
+    opened on ``stack``."""
+    store = None
+    if settings.memory:
+        from durable_graph.memory import open_store
+
+        store = stack.enter_context(open_store(url))
+    return build_graph(settings, saver, store=store)
+
+
+def run_config(thread_id: str, settings: RunSettings) -> RunnableConfig:
+    """The config of a run of the agent: its settings saved with every checkpoint, and a recursion
+    limit that lets ``max_steps`` be the one that stops it."""
+    config = thread_config(thread_id, settings)
+    # each agent step runs up to a handful of nodes; the graph itself stops at max_steps
+    config["recursion_limit"] = max(25, settings.max_steps * 6 + 10)
+    return config
+
+
+def run_here(
+    graph: Pregel, value: Any, thread_id: str, settings: RunSettings, on_event: OnEvent | None = None
+) -> Outcome:
+    """Run the thread in this process from ``value`` (input, ``Command`` or None), reporting each node
+    to ``on_event``; returns where it stands. A node that raised is recorded with the checkpoint and
+    gives status "failed"; other errors (``GraphRecursionError`` among them) propagate."""
+    try:
+        for event in stream(graph, value, run_config(thread_id, settings)):
+            if on_event is not None:
+                on_event(event)
+    except Exception:
+        result = outcome(graph, thread_id)
+        if result.status != "failed":
+            raise
+        return result
+    return outcome(graph, thread_id)
