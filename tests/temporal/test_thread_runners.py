@@ -21,6 +21,8 @@ from durable_graph.runs.placement import record_runner, runner_of
 from durable_graph.runs.runner import NodeEvent, Outcome
 from durable_graph.runs.settings import RunSettings
 from durable_graph.runs.status import latest, status_of
+from durable_graph.temporal import client as temporal_client
+from durable_graph.temporal.client import cancel_run_async, start_run_async
 from durable_graph.temporal.devserver import free_port
 from durable_graph.temporal.models import workflow_id_for
 
@@ -135,3 +137,17 @@ def test_threads_outside_postgres_always_run_here(tmp_path: Path) -> None:
     assert runner_of(url, "t") == LOCAL
     with pytest.raises(InvalidURLError, match="cannot run on Temporal"):
         record_runner(url, "t", TemporalRunner("127.0.0.1:7233"))
+
+
+@in_module_loop
+async def test_a_run_no_worker_acts_on_is_terminated_instead_of_left_running(
+    client: Client, pg_url: str, thread_id: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(temporal_client, "CANCEL_WAIT", 1.0)
+    spec = {"graph": "tests.temporal.graphs:linear", "graph_kwargs": {"log_file": str(tmp_path / "log")}}
+    await start_run_async(
+        client, thread_id=thread_id, **spec, input={"log": []}, url=pg_url, task_queue="no-worker", wait=False
+    )
+    assert await cancel_run_async(client, thread_id) is True
+    assert await workflow_statuses(client, thread_id) == [WorkflowExecutionStatus.TERMINATED]
+    assert await cancel_run_async(client, thread_id) is False  # none is going any more
