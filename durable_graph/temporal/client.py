@@ -198,7 +198,7 @@ async def send_resume_async(
 
 
 async def run_status_async(address: str | Client, thread_id: str, *, namespace: str = "default") -> RunStatus:
-    """How the latest Temporal run of ``thread_id`` stands."""
+    """How the latest Temporal run of ``thread_id`` stands ("running" while no worker answers)."""
     client = address if isinstance(address, Client) else await connect(address, namespace=namespace)
     handle = client.get_workflow_handle(workflow_id_for(thread_id), result_type=RunResult)
     try:
@@ -212,7 +212,13 @@ async def run_status_async(address: str | Client, thread_id: str, *, namespace: 
     if description.status != WorkflowExecutionStatus.RUNNING:
         name = description.status.name if description.status else "UNKNOWN"
         raise TemporalRunError(f"the Temporal run of thread {thread_id!r} ended as {name}")
-    return _status(thread_id, handle.id, await handle.query("status", result_type=StepResult))
+    try:
+        state = await handle.query("status", result_type=StepResult)
+    except RPCError as exc:
+        if exc.status not in _NO_ANSWER_YET:
+            raise
+        state = None  # no worker answers (none is running): the run is going, where is unknown
+    return _status(thread_id, handle.id, state)
 
 
 async def wait_run_async(

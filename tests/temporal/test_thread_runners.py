@@ -25,6 +25,7 @@ from durable_graph.temporal import client as temporal_client
 from durable_graph.temporal.client import cancel_run_async, start_run_async
 from durable_graph.temporal.devserver import free_port
 from durable_graph.temporal.models import workflow_id_for
+from durable_graph.temporal.worker import running_worker
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")  # the loop the in-process worker runs on
 
@@ -151,3 +152,17 @@ async def test_a_run_no_worker_acts_on_is_terminated_instead_of_left_running(
     assert await cancel_run_async(client, thread_id) is True
     assert await workflow_statuses(client, thread_id) == [WorkflowExecutionStatus.TERMINATED]
     assert await cancel_run_async(client, thread_id) is False  # none is going any more
+
+
+@in_module_loop
+async def test_an_answer_waits_for_a_worker_to_come(
+    client: Client, temporal_address: str, pg_url: str, thread_id: str, settings: RunSettings
+) -> None:
+    await start(pg_url, thread_id, settings, LOCAL)
+    late = TemporalRunner(temporal_address, task_queue="late-" + thread_id)
+    answering = asyncio.ensure_future(answer(pg_url, thread_id, approve(), runner=late))
+    await asyncio.sleep(2)
+    assert not answering.done()  # no worker polls that task queue yet
+    async with running_worker(client, task_queue=late.task_queue, url=pg_url):
+        done, events = await asyncio.wait_for(answering, 120)
+    assert done.status == "done" and events == ["tool", "plan", "evaluate"]
