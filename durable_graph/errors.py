@@ -109,6 +109,10 @@ class ThreadConflictError(DurableGraphError, RuntimeError):
         self.thread_id = thread_id
 
 
+class ThreadAdvancedElsewhereError(DurableGraphError, RuntimeError):
+    """A Temporal run found its thread advanced by another runner and ended without running anything."""
+
+
 class TemporalUnavailableError(DurableGraphError, ConnectionError):
     """No Temporal server answers at the given address, or the dev server could not be started."""
 

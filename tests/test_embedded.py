@@ -1,6 +1,8 @@
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -65,25 +67,82 @@ def _server_running(data: Path) -> bool:
     return True
 
 
-def test_last_user_stops_the_server_even_after_a_killed_user(tmp_path: Path) -> None:
-    data = tmp_path / "lifecycle"
-    start = f"from durable_graph import embedded; embedded.start({str(data)!r});"
-    subprocess.run([sys.executable, "-c", start], check=True)
-    assert not _server_running(data)
+def _pid_alive(pid: int) -> bool:
+    import psutil
 
-    killed = subprocess.Popen(
-        [sys.executable, "-c", start + "print('up', flush=True); input()"],
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _watchdog_pid(data: Path) -> int:
+    """The pid the data dir's watchdog wrote (it writes it just after it starts)."""
+    path = data / embedded.WATCHDOG_FILE
+    deadline = time.monotonic() + 30
+    while not path.read_text().strip():
+        assert time.monotonic() < deadline, "no watchdog started"
+        time.sleep(0.05)
+    return int(path.read_text())
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def _user(data: Path) -> subprocess.Popen[str]:
+    """A process that uses the server in ``data`` until its stdin closes."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from durable_graph import embedded; embedded.start({str(data)!r});"
+            "print('up', flush=True); input()",
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert killed.stdout is not None and killed.stdout.readline().strip() == "up"
+    assert process.stdout is not None and process.stdout.readline().strip() == "up"
+    return process
+
+
+def test_the_last_user_stops_the_server_and_its_watchdog(tmp_path: Path) -> None:
+    data = tmp_path / "lifecycle"
+    user = _user(data)
+    postmaster, watchdog = int((data / "postmaster.pid").read_text().split()[0]), _watchdog_pid(data)
+    user.communicate("")  # exits normally
+    assert not _pid_alive(postmaster)
+    _wait_until(lambda: not _pid_alive(watchdog))
+
+
+def test_a_sigkilled_last_user_is_noticed_by_the_watchdog(tmp_path: Path) -> None:
+    data = tmp_path / "killed"
+    killed = _user(data)
+    postmaster, watchdog = int((data / "postmaster.pid").read_text().split()[0]), _watchdog_pid(data)
     killed.kill()
     killed.wait()
-    assert _server_running(data)  # a SIGKILLed user cannot stop it ...
+    _wait_until(lambda: not _pid_alive(postmaster) and not _pid_alive(watchdog))
+    assert not (data / "postmaster.pid").exists()  # a clean stop, not a crash
 
-    subprocess.run([sys.executable, "-c", start], check=True)
-    assert not _server_running(data)  # ... but the next last user does
+
+def test_the_watchdog_leaves_a_server_that_is_still_used(tmp_path: Path) -> None:
+    data = tmp_path / "used"
+    killed = _user(data)
+    embedded.start(data)  # this process uses it too
+    try:
+        watchdog = _watchdog_pid(data)
+        killed.kill()
+        killed.wait()
+        time.sleep(3 * embedded.WATCH_INTERVAL)
+        assert _server_running(data) and _pid_alive(watchdog)
+    finally:
+        embedded.release(data)
+    assert not _server_running(data)
+    _wait_until(lambda: not _pid_alive(watchdog))
 
 
 def test_release_stops_the_server_when_this_process_was_its_last_user(tmp_path: Path) -> None:
@@ -101,18 +160,7 @@ def test_release_stops_the_server_when_this_process_was_its_last_user(tmp_path: 
 
 def test_release_leaves_the_server_to_its_other_users(tmp_path: Path) -> None:
     data = tmp_path / "shared_release"
-    other = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"from durable_graph import embedded; embedded.start({str(data)!r});"
-            "print('up', flush=True); input()",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert other.stdout is not None and other.stdout.readline().strip() == "up"
+    other = _user(data)
     embedded.start(data)
     embedded.release(data)
     assert _server_running(data)  # the other process still uses it

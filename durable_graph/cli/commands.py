@@ -9,6 +9,7 @@ import typer
 
 from durable_graph.cli import inspect, run, serve, temporal
 from durable_graph.cli.common import EXIT_CODES_HELP, UrlOption
+from durable_graph.processes import stop_on_signals
 
 app = typer.Typer(
     name="durable-graph",
@@ -49,4 +50,5 @@ def main() -> None:
     """Entry point of the ``durable-graph`` console script."""
     # the embedded Postgres asks platformdirs for a runtime dir, which warns on systems without one
     warnings.filterwarnings("ignore", category=UserWarning, module="platformdirs")
+    stop_on_signals()  # SIGTERM and SIGHUP stop every command as Ctrl-C does
     app()

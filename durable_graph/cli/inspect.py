@@ -22,6 +22,7 @@ from durable_graph.runs.agent import build_graph
 from durable_graph.runs.describe import message_line, short
 from durable_graph.runs.history import inspection_graph, thread_history
 from durable_graph.runs.lease import is_active
+from durable_graph.runs.placement import runner_of
 from durable_graph.runs.runner import outcome
 from durable_graph.runs.status import STATUSES, list_threads, older_than, parse_duration, saved_settings
 
@@ -69,6 +70,7 @@ def show(
     with open_saver(url) as saver:
         settings = saved_settings(saver, thread_id)
         result = outcome(build_graph(settings, saver, inspect_only=True), thread_id)
+    runner = runner_of(url, thread_id)
     values = result.values
     data = {
         **output.outcome_json(result, url),
@@ -79,6 +81,7 @@ def show(
         "messages": (values.get("messages") or [])[-messages:] if messages else [],
         "checkpoint_id": result.checkpoint_id,
         "settings": settings,
+        "runner": runner.as_json(thread_id),
     }
     out = output.console()
     if as_json:
@@ -88,6 +91,7 @@ def show(
     status = f"[{style}]{result.status}[/{style}]"
     out.print(f"[bold]thread[/bold]  {escape(thread_id)}  {status}  step {values.get('step')}")
     out.print(f"[bold]task[/bold]    {escape(str(values.get('task')))}")
+    out.print(f"[bold]runs[/bold]    {escape(runner.describe())}")
     for n, item in enumerate(values.get("plan") or [], 1):
         label = "[bold]plan[/bold]    " if n == 1 else "        "
         out.print(f"{label}{n}. {escape(short(item, 140))}")

@@ -1,18 +1,21 @@
 """The commands that run a thread: ``run``, ``resume``, ``approve``, ``edit``, ``reject``, ``fork``.
 
 Run settings (model, base URL, workdir, max steps, tools, memory) are saved in the metadata of each
-checkpoint of a thread, so ``resume`` and ``approve`` rebuild the same graph in any process.
+checkpoint of a thread, so ``resume`` and ``approve`` rebuild the same graph in any process. Where a
+thread runs (here or on Temporal) is recorded with it: ``resume``, ``approve``, ``edit`` and
+``reject`` go there by themselves (``durable_graph.runs.answers``); ``--local`` and ``--temporal``
+move it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from langgraph.errors import GraphRecursionError
-from langgraph.pregel import Pregel
 from langgraph.types import Command
 from rich.markup import escape
 
@@ -33,24 +36,23 @@ from durable_graph.cli.common import (
     url_of,
 )
 from durable_graph.cli.temporal import (
+    LocalOption,
+    MoveToTemporalOption,
     TaskQueueOption,
     TemporalOption,
-    answer_on_temporal,
-    start_on_temporal,
+    check_temporal_url,
 )
-from durable_graph.runs.agent import build_graph, open_graph
+from durable_graph.runs.agent import open_graph
+from durable_graph.runs.answers import continue_thread, start_thread
 from durable_graph.runs.fork import fork_thread
 from durable_graph.runs.lease import lease
+from durable_graph.runs.placement import LOCAL, Runner, TemporalRunner
 from durable_graph.runs.runner import (
     NodeEvent,
+    OnEvent,
     Outcome,
-    check_can_resume,
-    check_can_start,
-    outcome,
     parse_args_json,
-    prepare_answer,
-    run_config,
-    stream,
+    run_here,
 )
 from durable_graph.runs.settings import RunSettings, new_thread_id
 from durable_graph.runs.status import saved_settings
@@ -58,13 +60,34 @@ from durable_graph.temporal.models import DEFAULT_TASK_QUEUE  # standard library
 from durable_graph.urls import parse_url
 
 
-def drive(graph: Pregel, value: Any, thread_id: str, settings: RunSettings, url: str, as_json: bool) -> int:
-    """Run (or continue) a thread, printing each node as it completes; returns the exit code."""
-    out = output.console()
-    error: BaseException | None = None
+class _Printer:
+    """Prints a run as it happens: the ``thread:`` line (once, before anything else), each node."""
+
+    def __init__(self, thread_id: str, as_json: bool, *, announced: bool = False) -> None:
+        self.thread_id, self.as_json, self.announced = thread_id, as_json, announced
+        self.out = output.console()
+
+    def announce(self) -> None:
+        if not self.announced:
+            self.announced = True
+            _print_thread_line(self.thread_id, self.as_json)
+
+    def event(self, event: NodeEvent) -> None:
+        self.announce()
+        if self.as_json:
+            output.emit_json(output.event_json(event))
+        else:
+            output.print_event(self.out, event)
+
+
+def drive(
+    thread_id: str, url: str, as_json: bool, run: Callable[[OnEvent], Outcome], *, announced: bool = False
+) -> int:
+    """Run (or continue, or answer) a thread with ``run``, printing each node as it completes, then
+    where the thread stands; returns the exit code."""
+    printer = _Printer(thread_id, as_json, announced=announced)
     try:
-        for event in stream(graph, value, run_config(thread_id, settings)):
-            _print_event(out, event, as_json)
+        result = run(printer.event)
     except KeyboardInterrupt:
         output.console(stderr=True).print(
             f"stopped; the last finished node is saved. Continue with: durable-graph resume {thread_id}"
@@ -74,11 +97,7 @@ def drive(graph: Pregel, value: Any, thread_id: str, settings: RunSettings, url:
     except GraphRecursionError as exc:
         output.console(stderr=True).print(f"[red]run failed:[/red] {escape(str(exc))}")
         return EXIT_FAILED
-    except Exception as exc:  # a node that raised is recorded with the checkpoint: status "failed"
-        error = exc
-    result = outcome(graph, thread_id)
-    if error is not None and result.status != "failed":
-        raise error
+    printer.announce()
     return report(result, url, as_json)
 
 
@@ -94,18 +113,21 @@ def report(result: Outcome, url: str, as_json: bool) -> int:
     )
 
 
-def _print_event(out: Any, event: NodeEvent, as_json: bool) -> None:
-    if as_json:
-        output.emit_json(output.event_json(event))
-    else:
-        output.print_event(out, event)
-
-
 def _print_thread_line(thread_id: str, as_json: bool) -> None:
     if as_json:
         output.emit_json({"event": "thread", "thread": thread_id})
     else:
         output.emit_line(f"thread: {thread_id}")
+
+
+def _runner(local: bool, temporal: str | None, task_queue: str, url: str) -> Runner | None:
+    """Where ``--local`` or ``--temporal`` move the thread (None: it stays where it runs)."""
+    if local and temporal:
+        raise fail(EXIT_USAGE, "--local and --temporal say opposite things; give one of them")
+    if temporal:
+        check_temporal_url(url)
+        return TemporalRunner(temporal, task_queue=task_queue)
+    return LOCAL if local else None
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -162,8 +184,12 @@ def run(
         raise fail(EXIT_USAGE, "TASK must not be empty")
     if memory and parse_url(url).kind == "sqlite":
         raise fail(EXIT_USAGE, "--memory needs a Postgres URL (postgresql://, embedded://) or memory://")
-    if temporal and (memory or parse_url(url).kind not in ("postgres", "embedded")):
-        raise fail(EXIT_USAGE, "--temporal needs a Postgres URL that the workers reach, and no --memory")
+    runner: Runner = LOCAL
+    if temporal:
+        if memory:
+            raise fail(EXIT_USAGE, "--temporal does not combine with --memory")
+        check_temporal_url(url)
+        runner = TemporalRunner(temporal, task_queue=task_queue)
     settings = RunSettings(
         model=model,
         base_url=base_url,
@@ -175,101 +201,73 @@ def run(
     thread_id = thread or new_thread_id()
     _print_thread_line(thread_id, as_json)
     value = agent_input(task, max_steps=max_steps, user_id=user)
-    if temporal:
-        start_on_temporal(temporal, task_queue, url, thread_id, value, settings)
-        raise typer.Exit(report_thread(url, thread_id, as_json))
-    raise typer.Exit(start_thread(url, thread_id, value, settings, as_json=as_json, wait=wait))
+    code = drive(
+        thread_id,
+        url,
+        as_json,
+        lambda on_event: start_thread(
+            url, thread_id, value, settings, runner=runner, on_event=on_event, wait=wait
+        ),
+        announced=True,
+    )
+    raise typer.Exit(code)
 
 
-def report_thread(url: str, thread_id: str, as_json: bool) -> int:
-    """Print where a thread that ran elsewhere (on Temporal) stands; returns the exit code."""
-    with open_saver(url) as saver:
-        graph = build_graph(RunSettings(), saver, inspect_only=True)
-        return report(outcome(graph, thread_id), url, as_json)
-
-
-def start_thread(
-    url: str, thread_id: str, value: Any, settings: RunSettings, *, as_json: bool = False, wait: bool = False
-) -> int:
-    """Run a new thread from input ``value``, printing each node; returns the exit code."""
-    with ExitStack() as stack:
-        saver = stack.enter_context(open_saver(url))
-        stack.enter_context(lease(url, thread_id, wait=wait))
-        check_can_start(saver, thread_id)
-        return drive(open_graph(stack, url, saver, settings), value, thread_id, settings, url, as_json)
+def _continue(
+    ctx: typer.Context,
+    thread_id: str,
+    decision: Command | None,
+    url: str | None,
+    as_json: bool,
+    wait: bool,
+    local: bool,
+    temporal: str | None,
+    task_queue: str,
+) -> None:
+    url = url_of(ctx, url)
+    runner = _runner(local, temporal, task_queue, url)
+    code = drive(
+        thread_id,
+        url,
+        as_json,
+        lambda on_event: continue_thread(
+            url, thread_id, decision, on_event=on_event, runner=runner, wait=wait
+        ),
+    )
+    raise typer.Exit(code)
 
 
 @exit_codes
 def resume(
     ctx: typer.Context,
     thread_id: ThreadArg,
-    temporal: TemporalOption = None,
+    local: LocalOption = False,
+    temporal: MoveToTemporalOption = None,
     task_queue: TaskQueueOption = DEFAULT_TASK_QUEUE,
     wait: WaitOption = False,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
-    """Continue a thread whose process died (or whose last node failed) from its last checkpoint."""
-    url = url_of(ctx, url)
-    if temporal:
-        with open_saver(url) as saver:
-            settings = RunSettings.from_metadata(check_can_resume(saver, thread_id).metadata)
-        _print_thread_line(thread_id, as_json)
-        start_on_temporal(temporal, task_queue, url, thread_id, None, settings)
-        raise typer.Exit(report_thread(url, thread_id, as_json))
-    raise typer.Exit(resume_thread(url, thread_id, as_json=as_json, wait=wait))
-
-
-def resume_thread(url: str, thread_id: str, *, as_json: bool = False, wait: bool = False) -> int:
-    """Continue a crashed or failed thread from its last checkpoint; returns the exit code."""
-    with ExitStack() as stack:
-        saver = stack.enter_context(open_saver(url))
-        stack.enter_context(lease(url, thread_id, wait=wait))
-        settings = RunSettings.from_metadata(check_can_resume(saver, thread_id).metadata)
-        _print_thread_line(thread_id, as_json)
-        return drive(open_graph(stack, url, saver, settings), None, thread_id, settings, url, as_json)
-
-
-def _answer(
-    ctx: typer.Context,
-    thread_id: str,
-    decision: Any,
-    url: str | None,
-    as_json: bool,
-    temporal: str | None,
-    wait: bool,
-) -> None:
-    url = url_of(ctx, url)
-    if temporal and answer_on_temporal(temporal, thread_id, decision):
-        _print_thread_line(thread_id, as_json)
-        raise typer.Exit(report_thread(url, thread_id, as_json))
-    raise typer.Exit(answer_thread(url, thread_id, decision, as_json=as_json, wait=wait))
-
-
-def answer_thread(
-    url: str, thread_id: str, decision: Command, *, as_json: bool = False, wait: bool = False
-) -> int:
-    """Answer the thread's pending approval with ``decision`` and continue it; returns the exit code."""
-    with ExitStack() as stack:
-        saver = stack.enter_context(open_saver(url))
-        graph, command, settings = prepare_answer(stack, url, saver, thread_id, decision, wait=wait)
-        _print_thread_line(thread_id, as_json)
-        return drive(graph, command, thread_id, settings, url, as_json)
+    """Continue a thread whose runner died (or whose last node failed) from its last checkpoint,
+    where the thread runs (here, or on its Temporal server)."""
+    _continue(ctx, thread_id, None, url, as_json, wait, local, temporal, task_queue)
 
 
 @exit_codes
 def approve(
     ctx: typer.Context,
     thread_id: ThreadArg,
-    temporal: TemporalOption = None,
+    local: LocalOption = False,
+    temporal: MoveToTemporalOption = None,
+    task_queue: TaskQueueOption = DEFAULT_TASK_QUEUE,
     wait: WaitOption = False,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
-    """Approve the pending tool call of a thread and continue it (on Temporal if a run there waits)."""
+    """Approve the pending tool call of a thread and continue it where it runs."""
     from durable_graph.graphs import approve as approve_decision
 
-    _answer(ctx, thread_id, approve_decision(), url, as_json, temporal, wait)
+    _continue(ctx, thread_id, approve_decision(), url, as_json, wait, local, temporal, task_queue)
 
 
 @exit_codes
@@ -277,7 +275,9 @@ def edit(
     ctx: typer.Context,
     thread_id: ThreadArg,
     args: Annotated[str, typer.Option("--args", help="The tool's arguments as a JSON object.")],
-    temporal: TemporalOption = None,
+    local: LocalOption = False,
+    temporal: MoveToTemporalOption = None,
+    task_queue: TaskQueueOption = DEFAULT_TASK_QUEUE,
     wait: WaitOption = False,
     as_json: JsonOption = False,
     url: UrlOption = None,
@@ -285,7 +285,8 @@ def edit(
     """Run the pending tool call with other arguments (--args JSON) and continue the thread."""
     from durable_graph.graphs import edit as edit_decision
 
-    _answer(ctx, thread_id, edit_decision(parse_args_json(args)), url, as_json, temporal, wait)
+    decision = edit_decision(parse_args_json(args))
+    _continue(ctx, thread_id, decision, url, as_json, wait, local, temporal, task_queue)
 
 
 @exit_codes
@@ -293,7 +294,9 @@ def reject(
     ctx: typer.Context,
     thread_id: ThreadArg,
     reason: Annotated[str, typer.Option("--reason", help="Why; the agent is told.")],
-    temporal: TemporalOption = None,
+    local: LocalOption = False,
+    temporal: MoveToTemporalOption = None,
+    task_queue: TaskQueueOption = DEFAULT_TASK_QUEUE,
     wait: WaitOption = False,
     as_json: JsonOption = False,
     url: UrlOption = None,
@@ -303,7 +306,8 @@ def reject(
 
     if not reason.strip():
         raise fail(EXIT_USAGE, "--reason must not be empty")
-    _answer(ctx, thread_id, reject_decision(reason), url, as_json, temporal, wait)
+    decision = reject_decision(reason)
+    _continue(ctx, thread_id, decision, url, as_json, wait, local, temporal, task_queue)
 
 
 @exit_codes
@@ -336,5 +340,12 @@ def fork(
             output.emit_line(f"forked {thread_id}@{checkpoint}")
             output.emit_line(f"continue with: durable-graph resume {new_id}{output.url_flag(url)}")
             raise typer.Exit(EXIT_OK)
-        code = drive(open_graph(stack, url, saver, settings), None, new_id, settings, url, as_json)
+        graph = open_graph(stack, url, saver, settings)
+        code = drive(
+            new_id,
+            url,
+            as_json,
+            lambda on_event: run_here(graph, None, new_id, settings, on_event),
+            announced=True,
+        )
     raise typer.Exit(code)

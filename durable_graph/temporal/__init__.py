@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from durable_graph.temporal.client import (
         RunStatus,
+        cancel_run,
+        cancel_run_async,
         run_status,
         run_status_async,
         send_resume,
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "RunStatus": "client",
+    "cancel_run": "client",
+    "cancel_run_async": "client",
     "run_status": "client",
     "run_status_async": "client",
     "send_resume": "client",
@@ -47,6 +51,8 @@ _EXPORTS = {
 __all__ = [
     "DEFAULT_TASK_QUEUE",
     "RunStatus",
+    "cancel_run",
+    "cancel_run_async",
     "dev_server",
     "run_dev_server",
     "run_status",

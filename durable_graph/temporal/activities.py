@@ -155,7 +155,11 @@ class GraphActivities:
                 return await _describe(graph, options, request.thread_id)
             found = latest.checkpoint["id"] if latest else None
             if found != request.expected_checkpoint_id:
-                raise _fail(ThreadConflictError(request.thread_id, request.expected_checkpoint_id, found))
+                # Not a failure: the thread went on elsewhere, and this run has nothing left to do.
+                state = await _describe(graph, options, request.thread_id)
+                conflict = ThreadConflictError(request.thread_id, request.expected_checkpoint_id, found)
+                state.advanced_elsewhere = str(conflict)
+                return state
             value: Any = None if request.resume is None else Command(resume=payload.decode(request.resume))
             try:
                 await graph.ainvoke(

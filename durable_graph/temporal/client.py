@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,10 +23,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from durable_graph.checkpointers import open_checkpointer
 from durable_graph.errors import (
     InvalidResumeError,
+    InvalidURLError,
     TemporalRunError,
     TemporalUnavailableError,
+    ThreadAdvancedElsewhereError,
     WorkflowRunningError,
 )
+from durable_graph.runs.placement import TemporalRunner, record_runner
 from durable_graph.temporal import graphspec, payload
 from durable_graph.temporal.activities import redact
 from durable_graph.temporal.models import (
@@ -37,20 +42,35 @@ from durable_graph.temporal.models import (
     StepResult,
     workflow_id_for,
 )
-from durable_graph.urls import default_url, parse_url
+from durable_graph.urls import BackendURL, default_url, parse_url
+
+# A query waits for a worker; without one it times out (the run itself goes on when one comes).
+_NO_ANSWER_YET = (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED, RPCStatusCode.UNAVAILABLE)
+
+CANCEL_WAIT = 10.0
+"""Seconds ``cancel_run`` waits for a cancelled run to end (a worker must see the request) before it
+terminates the run instead."""
 
 
 @dataclass
 class RunStatus:
-    """How a thread's Temporal run stands. ``values`` is the final graph state (``start_run`` when done)."""
+    """How a thread's Temporal run stands. ``values`` is the final graph state (``start_run`` when done).
+
+    ``status`` "advanced_elsewhere": the run ended without finishing because another runner (a local
+    run, another workflow) had advanced the thread; nothing was run twice.
+    """
 
     thread_id: str
     workflow_id: str
-    status: Literal["running", "waiting", "done"]
+    status: Literal["running", "waiting", "done", "advanced_elsewhere"]
     checkpoint_id: str | None = None
     next: list[str] = field(default_factory=list)
     interrupts: list[PendingInterrupt] = field(default_factory=list)
     values: Any = None
+
+
+OnProgress = Callable[[RunStatus], Awaitable[None]]
+"""Called while waiting for a run, each time the run reports a new checkpoint of its thread."""
 
 
 async def connect(address: str, *, namespace: str = "default") -> Client:
@@ -59,6 +79,23 @@ async def connect(address: str, *, namespace: str = "default") -> Client:
         return await Client.connect(address, namespace=namespace)
     except RuntimeError as exc:
         raise TemporalUnavailableError(f"no Temporal server answers at {address!r}: {exc}") from exc
+
+
+def check_url(url: str) -> BackendURL:
+    """The backend of a Temporal run, which every worker must reach: a Postgres (``embedded://``
+    serves the workers of one machine). ``worker`` and ``start_run`` refuse anything else."""
+    backend = parse_url(url)
+    if backend.kind not in ("postgres", "embedded"):
+        raise InvalidURLError(
+            f"Temporal runs need a Postgres URL that every worker reaches (postgresql://..., or "
+            f"embedded:// on one machine), not {url!r}"
+        )
+    return backend
+
+
+def runner_of_client(client: Client, task_queue: str) -> TemporalRunner:
+    """Where runs started with ``client`` on ``task_queue`` run, as a thread records it."""
+    return TemporalRunner(client.service_client.config.target_host, client.namespace, task_queue)
 
 
 async def start_run_async(
@@ -74,6 +111,7 @@ async def start_run_async(
     wait: bool = True,
     namespace: str = "default",
     steps_per_run: int = 1000,
+    on_progress: OnProgress | None = None,
 ) -> RunStatus:
     """Run thread ``thread_id`` of graph ``graph`` (``"package.module:function"``) on Temporal.
 
@@ -82,11 +120,13 @@ async def start_run_async(
     With ``wait`` this returns once the graph ends or waits for a resume value (``send_resume``);
     otherwise at once. Raises ``WorkflowRunningError`` if a run of this thread is already going.
     After ``steps_per_run`` nodes the workflow continues as new, so its history stays bounded.
+    Once started, the thread records where it runs (``durable_graph.runs.placement``), so that
+    answering it from anywhere reaches this run.
     """
     if not isinstance(thread_id, str) or not thread_id:
         raise ValueError(f"thread_id must be a non-empty string, got {thread_id!r}")
     url = url or default_url()
-    parse_url(url)
+    check_url(url)
     spec = GraphSpec(graph, dict(graph_kwargs or {}), dict(metadata or {}))
     graphspec.build(spec)  # a bad factory or node metadata fails here, before anything is started
     if not isinstance(steps_per_run, int) or steps_per_run < 1:
@@ -108,23 +148,32 @@ async def start_run_async(
         )
     except WorkflowAlreadyStartedError as exc:
         raise WorkflowRunningError(thread_id, workflow_id) from exc
+    await asyncio.to_thread(record_runner, url, thread_id, runner_of_client(client, task_queue))
     if not wait:
         return RunStatus(thread_id, workflow_id, "running")
-    status = await _wait(handle, thread_id)
+    status = await _wait(handle, thread_id, on_progress)
     if status.status == "done":
         status.values = await _final_values(spec, url, thread_id)
     return status
 
 
 async def send_resume_async(
-    address: str | Client, thread_id: str, value: Any, *, wait: bool = False, namespace: str = "default"
+    address: str | Client,
+    thread_id: str,
+    value: Any,
+    *,
+    wait: bool = False,
+    namespace: str = "default",
+    on_progress: OnProgress | None = None,
 ) -> RunStatus:
     """Resume thread ``thread_id``, waiting on ``interrupt()`` in its Temporal run, with ``value``.
 
     ``value`` may be a ``Command(resume=...)`` (as ``approve()``/``edit()``/``reject()`` return) or the
     resume value itself. Returns once the interrupted node ran again with it; with ``wait``, once the
     graph ends or waits again. Raises ``InvalidResumeError`` if the graph refused the value (the
-    thread keeps waiting), ``TemporalRunError`` if no run of the thread waits for one.
+    thread keeps waiting), ``TemporalRunError`` if no run of the thread waits for one,
+    ``ThreadAdvancedElsewhereError`` if the run found the thread advanced by another runner (the run
+    then ends, the value is not used).
     """
     if isinstance(value, Command):
         value = value.resume
@@ -140,14 +189,16 @@ async def send_resume_async(
         cause = exc.cause
         if isinstance(cause, ApplicationError) and cause.type == "InvalidResumeError":
             raise InvalidResumeError(f"thread {thread_id!r} refused the value: {cause.message}") from exc
+        if isinstance(cause, ApplicationError) and cause.type == "ThreadAdvancedElsewhere":
+            raise ThreadAdvancedElsewhereError(f"{cause.message}; its Temporal run has ended") from exc
         raise TemporalRunError(f"thread {thread_id!r} cannot be resumed: {cause}") from exc
     if wait:
-        return await _wait(handle, thread_id)
+        return await _wait(handle, thread_id, on_progress)
     return await run_status_async(client, thread_id)
 
 
 async def run_status_async(address: str | Client, thread_id: str, *, namespace: str = "default") -> RunStatus:
-    """How the latest Temporal run of ``thread_id`` stands."""
+    """How the latest Temporal run of ``thread_id`` stands ("running" while no worker answers)."""
     client = address if isinstance(address, Client) else await connect(address, namespace=namespace)
     handle = client.get_workflow_handle(workflow_id_for(thread_id), result_type=RunResult)
     try:
@@ -157,20 +208,60 @@ async def run_status_async(address: str | Client, thread_id: str, *, namespace: 
             raise TemporalRunError(f"thread {thread_id!r} was never run on Temporal") from exc
         raise
     if description.status == WorkflowExecutionStatus.COMPLETED:
-        result = await handle.result()
-        return RunStatus(thread_id, handle.id, "done", result.checkpoint_id)
+        return _ended(thread_id, handle.id, await handle.result())
     if description.status != WorkflowExecutionStatus.RUNNING:
         name = description.status.name if description.status else "UNKNOWN"
         raise TemporalRunError(f"the Temporal run of thread {thread_id!r} ended as {name}")
-    return _status(thread_id, handle.id, await handle.query("status", result_type=StepResult))
+    try:
+        state = await handle.query("status", result_type=StepResult)
+    except RPCError as exc:
+        if exc.status not in _NO_ANSWER_YET:
+            raise
+        state = None  # no worker answers (none is running): the run is going, where is unknown
+    return _status(thread_id, handle.id, state)
 
 
-async def wait_run_async(address: str | Client, thread_id: str, *, namespace: str = "default") -> RunStatus:
+async def wait_run_async(
+    address: str | Client,
+    thread_id: str,
+    *,
+    namespace: str = "default",
+    on_progress: OnProgress | None = None,
+) -> RunStatus:
     """Wait until the Temporal run of ``thread_id`` ends or waits for a resume value."""
     client = address if isinstance(address, Client) else await connect(address, namespace=namespace)
-    return await _wait(
-        client.get_workflow_handle(workflow_id_for(thread_id), result_type=RunResult), thread_id
-    )
+    handle = client.get_workflow_handle(workflow_id_for(thread_id), result_type=RunResult)
+    return await _wait(handle, thread_id, on_progress)
+
+
+async def cancel_run_async(
+    address: str | Client, thread_id: str, *, namespace: str = "default", reason: str = "cancelled"
+) -> bool:
+    """End the thread's Temporal run, if one is going, and wait until it has ended; returns whether
+    one was going. The thread's checkpoints are not touched: continue it anywhere.
+
+    The run is cancelled (a node running on a worker is cancelled too, and its step not saved). If
+    no worker acts on the request within ``CANCEL_WAIT`` seconds (none is running), the run is
+    terminated instead, with ``reason``.
+    """
+    client = address if isinstance(address, Client) else await connect(address, namespace=namespace)
+    handle = client.get_workflow_handle(workflow_id_for(thread_id), result_type=RunResult)
+    try:
+        description = await handle.describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        return False
+    await handle.cancel()
+    try:
+        with suppress(WorkflowFailureError):
+            await asyncio.wait_for(handle.result(), CANCEL_WAIT)
+    except TimeoutError:
+        with suppress(RPCError):  # it may have ended meanwhile
+            await handle.terminate(reason=reason)
+    return True
 
 
 def _status(thread_id: str, workflow_id: str, state: StepResult | None) -> RunStatus:
@@ -179,9 +270,19 @@ def _status(thread_id: str, workflow_id: str, state: StepResult | None) -> RunSt
     return RunStatus(thread_id, workflow_id, state.status, state.checkpoint_id, state.next, state.interrupts)
 
 
-async def _wait(handle: WorkflowHandle[Any, RunResult], thread_id: str, poll: float = 0.2) -> RunStatus:
+def _ended(thread_id: str, workflow_id: str, result: RunResult) -> RunStatus:
+    return RunStatus(thread_id, workflow_id, result.ended, result.checkpoint_id)
+
+
+async def _wait(
+    handle: WorkflowHandle[Any, RunResult],
+    thread_id: str,
+    on_progress: OnProgress | None = None,
+    poll: float = 0.2,
+) -> RunStatus:
     """Wait until the run ends (its result) or waits for a resume value (seen by polling its status)."""
     result = asyncio.ensure_future(handle.result())
+    reported: str | None = None
     try:
         while True:
             done, _ = await asyncio.wait({result}, timeout=poll)
@@ -191,9 +292,19 @@ async def _wait(handle: WorkflowHandle[Any, RunResult], thread_id: str, poll: fl
                 except WorkflowFailureError as exc:
                     message = f"the Temporal run of thread {thread_id!r} failed: {_cause(exc)}"
                     raise TemporalRunError(message) from exc
-                return RunStatus(thread_id, handle.id, "done", final.checkpoint_id)
-            state = await handle.query("status", result_type=StepResult)
-            if state is not None and state.status == "waiting":
+                return _ended(thread_id, handle.id, final)
+            try:
+                state = await handle.query("status", result_type=StepResult)
+            except RPCError as exc:
+                if exc.status not in _NO_ANSWER_YET:
+                    raise
+                continue  # no worker answered the query (none is running yet): keep waiting
+            if state is None or state.advanced_elsewhere:
+                continue  # starting, or about to end
+            if on_progress is not None and state.checkpoint_id != reported:
+                reported = state.checkpoint_id
+                await on_progress(_status(thread_id, handle.id, state))
+            if state.status == "waiting":
                 return _status(thread_id, handle.id, state)
     finally:
         result.cancel()
@@ -230,3 +341,8 @@ def wait_run(address: str, thread_id: str, **kwargs: Any) -> RunStatus:
 def run_status(address: str, thread_id: str, **kwargs: Any) -> RunStatus:
     """Blocking form of ``run_status_async``."""
     return asyncio.run(run_status_async(address, thread_id, **kwargs))
+
+
+def cancel_run(address: str, thread_id: str, **kwargs: Any) -> bool:
+    """Blocking form of ``cancel_run_async``."""
+    return asyncio.run(cancel_run_async(address, thread_id, **kwargs))

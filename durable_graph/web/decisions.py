@@ -1,9 +1,12 @@
 """Carrying out decisions: each answers a thread's approval and continues the run in the background.
 
-``Decisions.decide`` is the one place where the inbox answers a thread. It takes the thread's lease
-first and keeps it until the run stops, so of two people deciding the same thread at once one gets
-the run and the other ``ThreadBusyError`` (or, once the first run is over, ``AlreadyAnsweredError``
-or a ``ThreadStateError``): never two runs. Every check happens before anything is stored: a bad
+``Decisions.decide`` is the one place where the inbox answers a thread, wherever it runs
+(``durable_graph.runs.placement``). A thread that runs here: the server takes its lease first and
+keeps it until the run stops, so of two people deciding the same thread at once one gets the run
+and the other ``ThreadBusyError`` (or, once the first run is over, ``AlreadyAnsweredError`` or a
+``ThreadStateError``): never two runs. A thread that runs on Temporal: the decision is checked the
+same way, then sent to the workflow that waits for it (``continue_thread``), and its progress is read
+back from the checkpoints the workers write. Every check happens before anything is stored: a bad
 decision raises and leaves the thread waiting as it was.
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,17 +26,21 @@ from langgraph.pregel import Pregel
 from langgraph.types import Command
 
 from durable_graph.errors import DurableGraphError, ThreadBusyError
+from durable_graph.runs.agent import build_graph
+from durable_graph.runs.answers import continue_thread
 from durable_graph.runs.describe import describe_update, short
+from durable_graph.runs.placement import TemporalRunner, runner_of
 from durable_graph.runs.runner import (
     AlreadyAnsweredError,
     NodeEvent,
     ThreadStateError,
+    approval_command,
     prepare_answer,
     run_config,
     stream,
 )
 from durable_graph.runs.settings import RunSettings
-from durable_graph.runs.status import describe_error
+from durable_graph.runs.status import describe_error, saved_settings
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +118,8 @@ class Decisions:
         """
         if self._stopping.is_set():
             raise ServerStoppingError()
+        if isinstance(runner_of(self._url, thread_id), TemporalRunner):
+            return self._decide_on_temporal(thread_id, decision, interrupt_id)
         with ExitStack() as stack:
             graph, command, settings = prepare_answer(
                 stack, self._url, self._saver, thread_id, decision, interrupt_id=interrupt_id
@@ -117,17 +127,36 @@ class Decisions:
             resume: Any = decision.resume  # a dict: approval_command checked it
             run = DecisionRun(thread_id, str(resume.get("action")))
             held = stack.pop_all()  # the lease (and the memory store) now belong to the worker
-        worker = threading.Thread(
-            target=self._carry_out,
-            args=(held, graph, command, settings, run),
-            name=f"decision {thread_id}",
-            daemon=True,
-        )
+        return self._start(run, held, lambda: self._carry_out(held, graph, command, settings, run))
+
+    def _decide_on_temporal(self, thread_id: str, decision: Command, interrupt_id: str | None) -> DecisionRun:
+        settings = saved_settings(self._saver, thread_id)
+        graph = build_graph(settings, self._saver, inspect_only=True)
+        approval_command(graph, thread_id, decision, settings, interrupt_id=interrupt_id)  # checks only
+        resume: Any = decision.resume
+        run = DecisionRun(thread_id, str(resume.get("action")))
+
+        def send() -> None:
+            def on_event(event: NodeEvent) -> None:
+                run.events.append(event_summary(event))
+
+            try:
+                continue_thread(self._url, thread_id, decision, on_event=on_event, interrupt_id=interrupt_id)
+            except Exception as exc:
+                log.warning("the decision on thread %s failed on Temporal", thread_id, exc_info=True)
+                run.error = describe_error(exc)
+            run.state = "finished"
+
+        return self._start(run, ExitStack(), send)
+
+    def _start(self, run: DecisionRun, held: ExitStack, work: Callable[[], None]) -> DecisionRun:
+        """Carry out ``run`` in a thread of its own, which owns ``held`` (the lease, the store)."""
+        worker = threading.Thread(target=work, name=f"decision {run.thread_id}", daemon=True)
         with self._lock:
             if self._stopping.is_set():  # stopped while this decision was checked: nothing was run
                 held.close()
                 raise ServerStoppingError()
-            self._runs[thread_id] = run
+            self._runs[run.thread_id] = run
             self._workers = [w for w in self._workers if w.is_alive()] + [worker]
             worker.start()
         return run

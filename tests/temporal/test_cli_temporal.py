@@ -1,5 +1,5 @@
-"""The CLI on Temporal: `durable-graph worker` in its own process runs the nodes; `run --temporal` and
-`approve --temporal` drive the thread; the local commands see the same thread."""
+"""The CLI on Temporal: `durable-graph worker` in its own process runs the nodes; `run --temporal`
+starts the thread there and a plain `approve` reaches its run; the local commands see the same thread."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def test_run_and_approve_on_temporal(
     listed = cli("threads", "--json", "--url", pg_url)
     assert {t["thread_id"]: t["status"] for t in json.loads(listed.stdout)}[thread_id] == "interrupted"
 
-    approved = cli("approve", thread_id, *temporal)
+    approved = cli("approve", thread_id, "--url", pg_url)  # the thread knows where it runs
     assert approved.exit_code == 0, approved.output
     assert "Budget: 42 apples" in approved.stdout
     assert len(list((workdir / "reports").glob("*.md"))) == 1
@@ -65,6 +65,8 @@ def test_run_and_approve_on_temporal(
 
 
 def test_temporal_needs_a_postgres_url(temporal_address: str, tmp_path: Path) -> None:
-    result = cli("run", TASK, "--temporal", temporal_address, "--url", f"sqlite:///{tmp_path / 'x.db'}")
-    assert result.exit_code == 2
-    assert "--temporal needs a Postgres URL" in result.output
+    sqlite = f"sqlite:///{tmp_path / 'x.db'}"
+    for command in (["run", TASK], ["worker"]):
+        result = cli(*command, "--temporal", temporal_address, "--url", sqlite)
+        assert result.exit_code == 2, result.output
+        assert "Temporal runs need a Postgres URL" in result.output

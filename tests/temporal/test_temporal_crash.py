@@ -1,5 +1,6 @@
 """A worker process killed with SIGKILL in the middle of a node: another worker finishes the run, and
-the nodes that had completed are not run again."""
+the nodes that had completed are not run again. Stopped with SIGTERM instead, it finishes its node
+first."""
 
 from __future__ import annotations
 
@@ -78,3 +79,38 @@ async def test_killed_worker_mid_node_is_replaced(
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
     ]
     assert attempts == [1, 1, 2, 1, 1]  # prepare, n0, n1 (retried after the heartbeat timeout), n2, n3
+
+
+async def test_sigtermed_worker_finishes_its_node_and_hands_back_the_rest(
+    client: Client, temporal_address: str, pg_url: str, task_queue: str, thread_id: str, tmp_path: Path
+) -> None:
+    log, marker, worker_log = tmp_path / "log", tmp_path / "marker", tmp_path / "worker.log"
+    first = start_worker(temporal_address, task_queue, pg_url, worker_log)
+    second = None
+    slow_n1 = {"slow": "n1", "marker": str(marker), "sleep": 1.5}
+    try:
+        await start_run_async(
+            client,
+            thread_id=thread_id,
+            graph="tests.temporal.graphs:linear",
+            graph_kwargs={"log_file": str(log), "nodes": 4, **slow_n1},
+            input={"log": []},
+            url=pg_url,
+            task_queue=task_queue,
+            wait=False,
+        )
+        await wait_for(marker, first)  # n1 is running in the first worker
+        first.send_signal(signal.SIGTERM)  # as systemd, Docker or Kubernetes stop it
+        assert await asyncio.to_thread(first.wait, 60) == 0  # once n1 has finished
+
+        second = start_worker(temporal_address, task_queue, pg_url, worker_log)
+        handle = client.get_workflow_handle(workflow_id_for(thread_id), result_type=RunResult)
+        result = await asyncio.wait_for(handle.result(), timeout=90)
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(10)
+
+    assert read_log(log) == ["n0", "n1", "n2", "n3"]  # n1 finished in the stopping worker, once
+    assert result.steps == 4

@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 from langgraph.types import Command
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from durable_graph.checkpointers import open_checkpointer
-from durable_graph.errors import TemporalRunError
+from durable_graph.errors import TemporalRunError, ThreadAdvancedElsewhereError
 from durable_graph.leases import thread_lease
 from durable_graph.temporal.client import run_status_async, send_resume_async, start_run_async, wait_run_async
+from durable_graph.temporal.models import workflow_id_for
 from tests.temporal import graphs
 from tests.temporal.graphs import read_log
 
@@ -107,10 +108,14 @@ async def test_temporal_interrupt_is_resumed_locally(
     )
     assert result == {"log": ["draft", "answer:approve", "finish"]}
 
-    # the Temporal run still waits; resuming it now finds the thread moved on and runs nothing
-    with pytest.raises(TemporalRunError, match="advanced by another runner"):
+    # the Temporal run still waits; resuming it now finds the thread moved on, runs nothing, and the
+    # workflow completes saying so instead of failing
+    with pytest.raises(ThreadAdvancedElsewhereError, match="advanced by another runner"):
         await send_resume_async(client, thread_id, {"decision": "reject"}, wait=True)
     assert read_log(log) == ["draft", "ask", "ask", "finish"]
+    ended = await client.get_workflow_handle(workflow_id_for(thread_id)).describe()
+    assert ended.status == WorkflowExecutionStatus.COMPLETED
+    assert (await run_status_async(client, thread_id)).status == "advanced_elsewhere"
     final = await asyncio.to_thread(run_locally, pg_url, graphs.approval(log), thread_id, None)
     assert final == {"log": ["draft", "answer:approve", "finish"]}
 
