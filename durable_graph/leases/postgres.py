@@ -68,9 +68,14 @@ _CONNECT_ARGS: dict[str, Any] = {
     "tcp_user_timeout": 4000,
 }
 
-# The lock and the raised epoch are one statement: taking a lease is one round trip.
+# The lock and the raised epoch are one statement: taking a lease is one round trip. Its commit does
+# not wait for the disk: a write of the new holder that does wait (a checkpoint, a tool's claim)
+# flushes the log up to itself, the new epoch included, so a crash that loses the epoch loses every
+# write made under it too, and the thread then belongs to the holder before.
 _TAKE = """
-WITH locked AS MATERIALIZED (SELECT pg_try_advisory_lock(%(key)s) AS ok)
+WITH locked AS MATERIALIZED (
+    SELECT pg_try_advisory_lock(%(key)s) AS ok, set_config('synchronous_commit', 'off', true)
+)
 INSERT INTO dg_thread_leases AS l (thread_id, epoch, holder)
 SELECT %(thread_id)s, 1, %(holder)s FROM locked WHERE locked.ok
 ON CONFLICT (thread_id) DO UPDATE SET epoch = l.epoch + 1, holder = EXCLUDED.holder, taken_at = now()
