@@ -25,6 +25,7 @@ import select
 import socket
 import threading
 import time
+from itertools import chain
 from typing import Any
 
 import psycopg
@@ -113,22 +114,32 @@ class LeaseSession:
     # -- taking and giving back --------------------------------------------------------------
 
     def take(self, thread_id: str, key: int) -> Fence | None:
-        """The fence of a new lease of ``thread_id``, or None if another runner holds the thread."""
+        """The fence of a new lease of ``thread_id``, or None if another runner holds the thread.
+
+        A database this session reached before is waited for while it restarts (``retry_for``
+        seconds, as the checkpointer does); one never reached fails at once."""
         params = {"key": key, "thread_id": thread_id, "holder": holder_name()}
-        with self._lock:
-            if thread_id in self._held:  # advisory locks are re-entrant within a session
-                return None
-            try:
-                rows = self._execute(_TAKE, params)
-            except _BROKEN:
-                # A connection that died unnoticed: its leases are suspended now (the keeper takes
-                # them back); this one is taken on a new connection.
-                rows = self._execute(_TAKE, params)
-            if not rows:
-                return None
-            fence = Fence(thread_id, int(rows[0][0]), longest_suspension=self._retry_for + 5.0)
-            self._held[thread_id] = (key, fence)
-            fences.register(self._database, fence)
+        # One more try at once: a connection that died unnoticed (its leases are suspended now, the
+        # keeper takes them back) is replaced by a new one.
+        delays = chain([0.0], backoff_delays(self._retry_for) if self._migrated else ())
+        while True:
+            with self._lock:
+                if thread_id in self._held:  # advisory locks are re-entrant within a session
+                    return None
+                try:
+                    rows = self._execute(_TAKE, params)
+                except _BROKEN:
+                    delay = next(delays, None)
+                    if delay is None:
+                        raise
+                else:
+                    if not rows:
+                        return None
+                    fence = Fence(thread_id, int(rows[0][0]), longest_suspension=self._retry_for + 5.0)
+                    self._held[thread_id] = (key, fence)
+                    fences.register(self._database, fence)
+                    break
+            time.sleep(delay)
         self._start_keeper()
         return fence
 

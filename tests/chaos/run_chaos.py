@@ -43,8 +43,9 @@ from langchain_core.tools import BaseTool
 from pydantic import ConfigDict
 
 ROOT = Path(__file__).resolve().parents[2]
-LAUNCH_KEY = "chaos_launch"
+ORDER_KEY = "chaos_runner"
 LEASE_LOST = 8  # the CLI's exit code for it
+CONTENDER_START = 2.5  # seconds a second runner takes to start and ask for the lease
 WORDS = ["alpha", "beta", "gamma", "delta", "omega", "sigma", "kappa"]
 TASKS = [
     "compute {a} * ({b} + {c})",
@@ -195,11 +196,17 @@ def worker(args: argparse.Namespace) -> None:
     from durable_graph.errors import LeaseLostError
 
     workdir = Path(args.workdir)
-    # LangGraph copies the config's metadata into every checkpoint: each names the launch that wrote it.
-    config = {"configurable": {"thread_id": args.thread}, "metadata": {LAUNCH_KEY: args.launch}}
     try:
-        with thread_lease(args.url, args.thread, wait=True, timeout=60), open_checkpointer(args.url) as saver:
+        with (
+            thread_lease(args.url, args.thread, wait=True, timeout=60) as lease,
+            open_checkpointer(args.url) as saver,
+        ):
             say("leased")
+            # LangGraph copies the config's metadata into every checkpoint: each names the runner that
+            # wrote it, in the order runners took the thread (its lease epoch; on SQLite, which has
+            # one runner per thread at a time here, the launch number).
+            order = lease.epoch if lease.epoch is not None else args.launch
+            config = {"configurable": {"thread_id": args.thread}, "metadata": {ORDER_KEY: order}}
             effects = workdir / "effects.jsonl"
             graph = build(workdir / "files", effects, args.jitter, plain_tools=args.plain_tools)
             drive(graph.compile(checkpointer=saver), config, args.task, say)
@@ -220,6 +227,7 @@ class Report:
     postgres_restarts: int = 0
     worker_launches: int = 0
     worker_errors: int = 0
+    contenders: int = 0
     leases_lost: int = 0
     tool_calls: int = 0
     tool_runs: int = 0
@@ -328,6 +336,19 @@ def refuse_existing_threads(url: str, names: list[str]) -> None:
                 raise SystemExit(f"thread {name!r} already exists in {url}: use another --seed or database")
 
 
+def spawn(
+    args: argparse.Namespace, url: str, base: Path, name: str, task: str, report: Report
+) -> subprocess.Popen[str]:
+    """A worker process that takes the thread's lease (waiting for it) and drives the thread to its end."""
+    command = [sys.executable, "-m", "tests.chaos.run_chaos", "worker", "--url", url]
+    command += ["--thread", name, "--task", task, "--workdir", str(base / name)]
+    command += ["--jitter", str(args.jitter), "--launch", str(report.worker_launches)]
+    command += ["--plain-tools"] if args.plain_tools else []
+    report.worker_launches += 1
+    with open(base / name / "stderr.log", "a") as stderr:
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT)
+
+
 def drive_workers(
     args: argparse.Namespace,
     rng: random.Random,
@@ -344,29 +365,63 @@ def drive_workers(
     # Each kill is given to a thread up front; a thread's next launch is killed while it has some left.
     quota = Counter(rng.choice(names) for _ in range(args.kills))
     restarter = None
+    contenders: list[subprocess.Popen[str]] = []
+
+    contender_rng = random.Random(f"{args.seed}:contenders")  # the driver's stream stays as it was
+
+    def contend(name: str) -> bool:
+        if contender_rng.random() >= args.contenders:
+            return False
+        contenders.append(spawn(args, url, base, name, tasks[name], report))
+        return True
+
     if args.restart_every:
-        restarter = Restarter(server, args.restart_every, running, report)
+        restarter = Restarter(server, args.restart_every, running, report, contend)
         restarter.start()
     try:
         _drive(args, rng, url, base, tasks, server, report, waiting, running, quota, restart_after)
     finally:
         if restarter is not None:
             restarter.stop()
+        for proc in contenders:
+            code = proc.wait()
+            report.contenders += 1
+            report.leases_lost += code == LEASE_LOST
 
 
 class Restarter(threading.Thread):
-    """Crash-restarts Postgres every ``every`` seconds while a worker is inside a run."""
+    """Crash-restarts Postgres every ``every`` seconds while a worker is inside a run. Before that, each
+    thread that is mid-run is offered to ``contend``, which may start a second runner for it: that one
+    waits for the thread's lease and, at the restart, races the first runner taking its lease back
+    (the race that fencing decides)."""
 
-    def __init__(self, server: Any, every: float, running: dict[str, Running], report: Report) -> None:
+    def __init__(
+        self,
+        server: Any,
+        every: float,
+        running: dict[str, Running],
+        report: Report,
+        contend: Callable[[str], bool],
+    ) -> None:
         super().__init__(daemon=True)
         self._server, self._every, self._running, self._report = server, every, running, report
+        self._contend = contend
         self._stopped = threading.Event()
 
     def run(self) -> None:
         while not self._stopped.wait(self._every):
-            if any(len(w.lines) >= 2 and w.proc.poll() is None for w in list(self._running.values())):
+            mid_run = self._mid_run()
+            while not mid_run and not self._stopped.wait(0.1):
+                mid_run = self._mid_run()
+            if mid_run:
+                if any([self._contend(name) for name in mid_run]):
+                    time.sleep(CONTENDER_START)  # let them start and wait for the lease
                 self._server.restart("immediate")
                 self._report.postgres_restarts += 1
+
+    def _mid_run(self) -> list[str]:
+        workers = list(self._running.items())
+        return [name for name, w in workers if len(w.lines) >= 2 and w.proc.poll() is None]
 
     def stop(self) -> None:
         self._stopped.set()
@@ -392,15 +447,9 @@ def _drive(
         now = time.monotonic()
         for name in [n for n in waiting if not_before.get(n, 0) <= now][: args.parallel - len(running)]:
             waiting.remove(name)
-            command = [sys.executable, "-m", "tests.chaos.run_chaos", "worker", "--url", url]
-            command += ["--thread", name, "--task", tasks[name], "--workdir", str(base / name)]
-            command += ["--jitter", str(args.jitter), "--launch", str(report.worker_launches)]
-            command += ["--plain-tools"] if args.plain_tools else []
-            with open(base / name / "stderr.log", "a") as stderr:
-                proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT)
+            proc = spawn(args, url, base, name, tasks[name], report)
             trigger = kill_trigger(rng) if quota[name] else None
             running[name] = Running(proc, trigger, rng.uniform(0, 2.5 * args.jitter))
-            report.worker_launches += 1
         for name, worker in list(running.items()):
             if worker.kill_when is not None and not worker.killed:
                 if worker.kill_at is None and worker.kill_when(worker.lines):
@@ -528,10 +577,10 @@ def check_checkpoints(name: str, saver: Any, report: Report) -> None:
 def check_history(name: str, items: list[Any], report: Report) -> None:
     """One runner at a time, no fork, no step lost: the root namespace's checkpoints, by id (time)."""
     items = sorted(items, key=lambda i: i.config["configurable"]["checkpoint_id"])
-    launches = [i.metadata.get(LAUNCH_KEY) for i in items]
-    # Launches are numbered in start order: a thread's checkpoints come from launches in rising order
-    # unless an earlier launch wrote after a later one had started writing.
-    if any(a is not None and b is not None and b < a for a, b in zip(launches, launches[1:], strict=False)):
+    runners = [i.metadata.get(ORDER_KEY) for i in items]
+    # Runners are numbered in the order they took the thread: its checkpoints come from runners in
+    # rising order unless an earlier runner wrote after a later one had started writing.
+    if any(a is not None and b is not None and b < a for a, b in zip(runners, runners[1:], strict=False)):
         report.two_runner_threads.append(name)
     parents = Counter((i.parent_config or {}).get("configurable", {}).get("checkpoint_id") for i in items)
     if any(count > 1 for count in parents.values()):
@@ -551,6 +600,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--restart-postgres", action="store_true", help="crash-restart Postgres once mid-run")
     parser.add_argument(
         "--restart-every", type=float, default=0.0, help="crash-restart Postgres every this many seconds"
+    )
+    parser.add_argument(
+        "--contenders",
+        type=float,
+        default=0.5,
+        help="after a restart, the chance that a thread that was mid-run gets a second runner asking for it",
     )
     parser.add_argument("--url", help="a Postgres or SQLite URL (default: an embedded Postgres of its own)")
     parser.add_argument("--workdir", help="where thread files and the server live (default: a new temp dir)")

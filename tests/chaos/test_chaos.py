@@ -12,7 +12,7 @@ import pytest
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointTuple, empty_checkpoint
 
-from tests.chaos.run_chaos import LAUNCH_KEY, Report, check_history, main
+from tests.chaos.run_chaos import ORDER_KEY, Report, check_history, main
 
 pytestmark = pytest.mark.slow
 
@@ -56,8 +56,8 @@ def _config(checkpoint_id: str) -> RunnableConfig:
     return {"configurable": {"thread_id": "t", "checkpoint_ns": "", "checkpoint_id": checkpoint_id}}
 
 
-def _item(checkpoint_id: str, parent: str | None, step: int, launch: int) -> CheckpointTuple:
-    metadata: Any = {"step": step, LAUNCH_KEY: launch}
+def _item(checkpoint_id: str, parent: str | None, step: int, runner: int) -> CheckpointTuple:
+    metadata: Any = {"step": step, ORDER_KEY: runner}
     parent_config = _config(parent) if parent is not None else None
     return CheckpointTuple(_config(checkpoint_id), empty_checkpoint(), metadata, parent_config)
 
