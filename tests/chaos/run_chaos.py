@@ -7,8 +7,8 @@ resume every thread, and check:
   recording of its result (its runner was killed or lost its lease meanwhile; such re-runs are
   counted in the tool log's ``attempts``, and reported);
 - no checkpoint is missing or corrupt: every checkpoint decodes and every parent is there;
-- no thread was advanced by two runners at once (checkpoints of one launch of a worker after those
-  of a later launch), forked (a checkpoint with two children) or went backwards (its latest
+- no thread was advanced by two runners at once (checkpoints of a runner after those of one that
+  took the thread's lease later), forked (a checkpoint with two children) or went backwards (its latest
   checkpoint is not its furthest step).
 
     python -m tests.chaos.run_chaos --seed 1 --threads 40 --kills 100 --restart-postgres
@@ -605,7 +605,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--contenders",
         type=float,
         default=0.5,
-        help="after a restart, the chance that a thread that was mid-run gets a second runner asking for it",
+        help="before each restart, the chance that a mid-run thread gets a second runner asking for it",
     )
     parser.add_argument("--url", help="a Postgres or SQLite URL (default: an embedded Postgres of its own)")
     parser.add_argument("--workdir", help="where thread files and the server live (default: a new temp dir)")
