@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -24,6 +25,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from durable_graph.checkpointers.codec import Codec
 from durable_graph.checkpointers.common import version_counter
+from durable_graph.checkpointers.pages import ListPages, cursor_of
 from durable_graph.checkpointers.postgres.pool import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRY_FOR, Pools
 from durable_graph.checkpointers.postgres.sql import CheckpointSQL
 from durable_graph.leases.fences import Fence, database_key, fence_for
@@ -123,7 +125,11 @@ class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        yield from self._pools.run(lambda: self._sql.list_checkpoints(config, filter, before, limit))
+        pages, page_of = ListPages(limit), partial(self._sql.list_checkpoints, config, filter, before)
+        while (size := pages.next_size()) is not None:
+            page = self._pools.run(partial(page_of, size, pages.after))
+            pages.advance([cursor_of(listed) for listed in page], size)
+            yield from page
 
     def put(
         self,
@@ -179,8 +185,12 @@ class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        for item in await self._pools.arun(lambda: self._sql.list_checkpoints(config, filter, before, limit)):
-            yield item
+        pages, page_of = ListPages(limit), partial(self._sql.list_checkpoints, config, filter, before)
+        while (size := pages.next_size()) is not None:
+            page = await self._pools.arun(partial(page_of, size, pages.after))
+            pages.advance([cursor_of(listed) for listed in page], size)
+            for listed in page:
+                yield listed
 
     async def aput(
         self,

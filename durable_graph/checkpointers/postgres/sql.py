@@ -37,6 +37,7 @@ from durable_graph.checkpointers.common import (
     config_address,
     delta_refusal,
 )
+from durable_graph.checkpointers.pages import Cursor
 from durable_graph.checkpointers.postgres.arrays import ByteaArray, IntArray, TextArray
 from durable_graph.checkpointers.postgres.lists import ListMemory, StoredList, ThreadKey, store_list
 from durable_graph.errors import CorruptCheckpointError, LeaseLostError
@@ -182,7 +183,7 @@ CROSS JOIN LATERAL (
     WHERE wr.thread_id = c.thread_id AND wr.checkpoint_ns = c.checkpoint_ns
       AND wr.checkpoint_id = c.checkpoint_id
 ) AS w{chunk_join}
-ORDER BY c.checkpoint_id DESC
+ORDER BY c.checkpoint_id DESC, c.thread_id DESC, c.checkpoint_ns DESC
 """
 
 _CHUNK_COLUMNS = ",\n       k.hashes, k.types, k.data"
@@ -516,10 +517,12 @@ class CheckpointSQL:
         config: RunnableConfig | None,
         filter: Mapping[str, Any] | None,
         before: RunnableConfig | None,
-        limit: int | None,
+        page_size: int,
+        after: Cursor | None = None,
     ) -> Op[list[CheckpointTuple]]:
+        """One keyset page of ``list()``: up to ``page_size`` rows listed after ``after``."""
         wheres: list[str] = []
-        params: dict[str, Any] = {}
+        params: dict[str, Any] = {"limit": page_size}
         if config is not None:
             params["thread_id"], _, checkpoint_id = config_address(config)
             wheres.append("thread_id = %(thread_id)b")
@@ -536,15 +539,17 @@ class CheckpointSQL:
         if before is not None and (before_id := get_checkpoint_id(before)):
             wheres.append("checkpoint_id < %(before)b")
             params["before"] = before_id
+        if after is not None:
+            # The first test is what the index answers; the second orders rows that share an id.
+            wheres.append("checkpoint_id <= %(after_id)b")
+            wheres.append(
+                "(checkpoint_id, thread_id, checkpoint_ns) < (%(after_id)b, %(after_thread)b, %(after_ns)b)"
+            )
+            params["after_id"], params["after_thread"], params["after_ns"] = after
         page = "SELECT * FROM dg_checkpoints"
         if wheres:
             page += " WHERE " + " AND ".join(wheres)
-        page += " ORDER BY checkpoint_id DESC"
-        if limit is not None:
-            if not isinstance(limit, int) or limit < 0:
-                raise ValueError(f"list limit must be a non-negative int, got {limit!r}")
-            page += " LIMIT %(limit)b"
-            params["limit"] = limit
+        page += " ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC LIMIT %(limit)b"
         sql = _SELECT_TUPLES.format(page=page, chunk_columns="", chunk_join="")
         return Op(self._list_steps(Statement(sql, params)), snapshot=True)
 

@@ -43,6 +43,7 @@ from durable_graph.checkpointers.common import (
     delta_refusal,
     next_version,
 )
+from durable_graph.checkpointers.pages import Cursor, ListPages
 from durable_graph.checkpointers.sqlite import schema as sqlite_schema
 from durable_graph.checkpointers.sqlite import sql
 from durable_graph.errors import BackendUnavailableError, CorruptCheckpointError
@@ -253,18 +254,24 @@ class SqliteCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        for row in self._list_rows(config, filter, before, limit):
-            tup = self._load_row(row)
-            if tup is not None:
-                yield tup
+        pages = ListPages(limit)
+        while (size := pages.next_size()) is not None:
+            rows = self._list_rows(config, filter, before, size, pages.after)
+            pages.advance([(checkpoint_id, thread_id, ns) for thread_id, ns, checkpoint_id, *_ in rows], size)
+            for row in rows:
+                tup = self._load_row(row)
+                if tup is not None:
+                    yield tup
 
     def _list_rows(
         self,
         config: RunnableConfig | None,
         filter: dict[str, Any] | None,
         before: RunnableConfig | None,
-        limit: int | None,
+        page_size: int,
+        after: Cursor | None,
     ) -> Sequence[tuple[Any, ...]]:
+        """One keyset page of ``list()``'s rows: up to ``page_size`` listed after ``after``."""
         wheres: list[str] = []
         params: list[Any] = []
         if config is not None:
@@ -285,13 +292,14 @@ class SqliteCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
         if before_id:
             wheres.append("checkpoint_id < ?")
             params.append(before_id)
+        if after is not None:
+            wheres.append("checkpoint_id <= ? AND (checkpoint_id, thread_id, checkpoint_ns) < (?, ?, ?)")
+            params += [after[0], *after]
         query = f"SELECT {sql.CHECKPOINT_COLUMNS} FROM dg_checkpoints"
         if wheres:
             query += " WHERE " + " AND ".join(wheres)
-        query += " ORDER BY checkpoint_id DESC"
-        if limit is not None:
-            query += " LIMIT ?"
-            params.append(max(int(limit), 0))
+        query += " ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC LIMIT ?"
+        params.append(page_size)
         with self._transaction(write=False) as conn:
             return conn.execute(query, params).fetchall()
 
@@ -483,11 +491,9 @@ class SqliteCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        rows = await asyncio.to_thread(self._list_rows, config, filter, before, limit)
-        for row in rows:
-            tup = await asyncio.to_thread(self._load_row, row)
-            if tup is not None:
-                yield tup
+        listed = self.list(config, filter=filter, before=before, limit=limit)
+        while (tup := await asyncio.to_thread(next, listed, None)) is not None:
+            yield tup
 
     async def adelete_thread(self, thread_id: str) -> None:
         await asyncio.to_thread(self.delete_thread, thread_id)

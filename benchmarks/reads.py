@@ -1,0 +1,145 @@
+"""Reads: ``get_state`` and the first entries of ``get_state_history``, against LangGraph's PostgresSaver.
+
+    .venv/bin/python benchmarks/reads.py [--url postgresql://...] [--repeats 30] [--long 1000]
+
+Three threads are written once through each saver, each on a database of its own on one Postgres
+server (``--url``, an admin URL that may create databases; else an embedded server in a temporary
+dir):
+
+- a short thread: a 10-step loop with a small state;
+- a long thread: a ``--long``-step loop whose list channel grows by one short item per step;
+- an agent thread: ``--agent-steps`` steps, each adding an AI message with a tool call and a ~1 KB
+  tool message to ``messages`` (``add_messages``), as a tool-calling agent's history grows.
+
+Then, interleaved (ours, theirs, ours, ...), ``--repeats`` times each: ``get_state`` of each thread
+and the first 10 entries of the long thread's ``get_state_history``. Medians in ms and the ratio
+ours / theirs (below 1: ours is faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import operator
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.messages import AIMessage, AnyMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.postgres import PostgresSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.graph.state import CompiledStateGraph
+from postgres_databases import databases, start_embedded
+from rich.console import Console
+from rich.table import Table
+
+from durable_graph.checkpointers import open_checkpointer
+
+
+class LoopState(TypedDict, total=False):
+    step: int
+    until: int
+    items: Annotated[list[str], operator.add]
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+def loop_graph(agent_like: bool) -> StateGraph:
+    def step(state: LoopState) -> dict[str, Any]:
+        n = state.get("step", 0) + 1
+        if not agent_like:
+            return {"step": n, "items": [f"item {n}"]}
+        call_id = f"call_{n}"
+        call = {"name": "search", "args": {"query": f"question {n}"}, "id": call_id}
+        return {
+            "step": n,
+            "messages": [
+                AIMessage(content="", tool_calls=[call]),
+                ToolMessage(content=f"result {n} " + "x" * 1000, tool_call_id=call_id),
+            ],
+        }
+
+    def more(state: LoopState) -> str:
+        return "step" if state["step"] < state["until"] else END
+
+    graph = StateGraph(LoopState)
+    graph.add_node("step", step)
+    graph.add_edge(START, "step")
+    graph.add_conditional_edges("step", more)
+    return graph
+
+
+def write_thread(graph: CompiledStateGraph, steps: int) -> RunnableConfig:
+    config: RunnableConfig = {
+        "configurable": {"thread_id": f"reads-{uuid.uuid4().hex}"},
+        "recursion_limit": steps + 10,
+    }
+    graph.invoke({"step": 0, "until": steps}, config, durability="sync")
+    return config
+
+
+def timed(action: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    action()
+    return (time.perf_counter() - start) * 1000
+
+
+def main() -> None:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
+    parser.add_argument("--url", help="Postgres admin URL (default: an embedded server in a temp dir)")
+    parser.add_argument("--repeats", type=int, default=30, help="timings per read and saver (default 30)")
+    parser.add_argument("--long", type=int, default=1000, help="steps of the long thread (default 1000)")
+    parser.add_argument("--agent-steps", type=int, default=300, help="agent thread steps (default 300)")
+    args = parser.parse_args()
+    console = Console()
+
+    admin = args.url or start_embedded()
+    with ExitStack() as stack:
+        urls = stack.enter_context(databases(admin, ["ours", "theirs"]))
+        theirs = stack.enter_context(PostgresSaver.from_conn_string(urls["theirs"]))
+        theirs.setup()
+        savers = {"ours": stack.enter_context(open_checkpointer(urls["ours"])), "theirs": theirs}
+
+        reads: dict[str, dict[str, Callable[[], Any]]] = {}
+        for name, saver in savers.items():
+            loop = loop_graph(agent_like=False).compile(checkpointer=saver)
+            agent = loop_graph(agent_like=True).compile(checkpointer=saver)
+            with console.status(f"writing the threads through {name}"):
+                short = write_thread(loop, 10)
+                long = write_thread(loop, args.long)
+                agent_thread = write_thread(agent, args.agent_steps)
+            reads[name] = {
+                "get_state, 10-step thread": lambda g=loop, c=short: g.get_state(c),
+                f"get_state, {args.long}-step thread": lambda g=loop, c=long: g.get_state(c),
+                f"get_state, agent thread ({2 * args.agent_steps} messages)": (
+                    lambda g=agent, c=agent_thread: g.get_state(c)
+                ),
+                f"first 10 of get_state_history, {args.long}-step thread": (
+                    lambda g=loop, c=long: list(itertools.islice(g.get_state_history(c), 10))
+                ),
+            }
+
+        samples: dict[tuple[str, str], list[float]] = {}
+        for what in reads["ours"]:
+            for name in savers:  # warm up: first reads fill caches and prepare statements
+                reads[name][what]()
+            for _ in range(args.repeats):
+                for name in savers:
+                    samples.setdefault((what, name), []).append(timed(reads[name][what]))
+
+    table = Table(title=f"reads, median of {args.repeats} (ms)")
+    for column in ("read", "ours", "PostgresSaver", "ours / theirs"):
+        table.add_column(column, justify="left" if column == "read" else "right")
+    for what in reads["ours"]:
+        ours, their = (statistics.median(samples[what, name]) for name in ("ours", "theirs"))
+        table.add_row(what, f"{ours:.2f}", f"{their:.2f}", f"{ours / their:.2f}")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
