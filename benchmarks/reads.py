@@ -11,9 +11,12 @@ dir):
 - an agent thread: ``--agent-steps`` steps, each adding an AI message with a tool call and a ~1 KB
   tool message to ``messages`` (``add_messages``), as a tool-calling agent's history grows.
 
-Then, interleaved (ours, theirs, ours, ...), ``--repeats`` times each: ``get_state`` of each thread
-and the first 10 entries of the long thread's ``get_state_history``. Medians in ms and the ratio
-ours / theirs (below 1: ours is faster).
+Then, interleaved (ours, theirs, ours, ...), ``--repeats`` times each: ``get_state`` of each thread,
+the long thread's ``get_state_history(limit=10)``, the first 10 entries taken from the saver's
+``list()`` (what ``durable-graph history`` and a caller that stops early read), and its whole
+history. (LangGraph's ``get_state_history`` drains ``list()`` before yielding its first entry, so
+taking entries from it one by one reads the whole history with any saver: pass ``limit``.)
+Medians in ms and the ratio ours / theirs (below 1: ours is faster).
 """
 
 from __future__ import annotations
@@ -119,8 +122,14 @@ def main() -> None:
                 f"get_state, agent thread ({2 * args.agent_steps} messages)": (
                     lambda g=agent, c=agent_thread: g.get_state(c)
                 ),
-                f"first 10 of get_state_history, {args.long}-step thread": (
-                    lambda g=loop, c=long: list(itertools.islice(g.get_state_history(c), 10))
+                f"get_state_history(limit=10), {args.long}-step thread": (
+                    lambda g=loop, c=long: list(g.get_state_history(c, limit=10))
+                ),
+                f"first 10 of list(), {args.long}-step thread": (
+                    lambda s=saver, c=long: list(itertools.islice(s.list(c), 10))
+                ),
+                f"whole get_state_history, {args.long}-step thread": (
+                    lambda g=loop, c=long: list(g.get_state_history(c))
                 ),
             }
 

@@ -555,7 +555,10 @@ class CheckpointSQL:
 
     def _list_steps(self, statement: Statement) -> Generator[Statement, Rows, list[CheckpointTuple]]:
         rows = yield statement
-        wanted = [(row[0], bytes(ref)) for row in rows for ref in self._refs(row[_BLOB_REFS])]
+        # Versions of one list share most items: each item is asked for once.
+        wanted = list(
+            dict.fromkeys((row[0], bytes(ref)) for row in rows for ref in self._refs(row[_BLOB_REFS]))
+        )
         chunks_by_thread: dict[str, dict[bytes, tuple[str, bytes]]] = {row[0]: {} for row in rows}
         if wanted:
             found = yield Statement(
