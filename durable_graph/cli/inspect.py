@@ -121,9 +121,7 @@ def history(
     """List a thread's checkpoints, oldest first: id, step, source, the node that wrote it, next nodes."""
     url = url_of(ctx, url)
     with open_saver(url) as saver:
-        rows = thread_history(inspection_graph(saver, thread_id), thread_id)
-    if limit is not None:
-        rows = rows[-limit:]
+        rows = thread_history(inspection_graph(saver, thread_id), thread_id, limit)
     if as_json:
         output.emit_json(rows)
         return

@@ -20,9 +20,12 @@ def inspection_graph(saver: BaseCheckpointSaver, thread_id: str) -> Pregel:
     return build_graph(saved_settings(saver, thread_id), saver, inspect_only=True)
 
 
-def thread_history(graph: Pregel, thread_id: str) -> list[dict[str, Any]]:
-    """The checkpoints of a thread, oldest first (``history_rows``)."""
-    return history_rows(list(graph.get_state_history(thread_config(thread_id))))
+def thread_history(graph: Pregel, thread_id: str, limit: int | None = None) -> list[dict[str, Any]]:
+    """The checkpoints of a thread, oldest first (``history_rows``); with ``limit``, only the latest
+    ``limit``, read without the rest of the history (one more is read: it names the oldest row's node)."""
+    read = None if limit is None else limit + 1
+    rows = history_rows(list(graph.get_state_history(thread_config(thread_id), limit=read)))
+    return rows if limit is None else rows[-limit:] if limit else []
 
 
 def history_rows(snapshots: list[StateSnapshot]) -> list[dict[str, Any]]:
