@@ -77,11 +77,14 @@ def loop_graph(agent_like: bool) -> StateGraph:
 
 
 def write_thread(graph: CompiledStateGraph, steps: int) -> RunnableConfig:
+    """Run a new thread of ``steps`` steps; each checkpoint is committed before the next step."""
     config: RunnableConfig = {
         "configurable": {"thread_id": f"reads-{uuid.uuid4().hex}"},
         "recursion_limit": steps + 10,
     }
-    graph.invoke({"step": 0, "until": steps}, config, durability="sync")
+    # Without a checkpointer there is nothing to make durable (and LangGraph refuses "sync").
+    durability = "sync" if graph.checkpointer else None
+    graph.invoke({"step": 0, "until": steps}, config, durability=durability)
     return config
 
 

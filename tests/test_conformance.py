@@ -11,6 +11,7 @@ from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langgraph.checkpoint.conformance.capabilities import ALL_CAPABILITIES
 
 from durable_graph.checkpointers import open_checkpointer
+from durable_graph.encryption import Keys
 
 CAPABILITIES = {
     "put",
@@ -25,6 +26,7 @@ CAPABILITIES = {
 
 
 def _backend_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    backend = backend.removesuffix(" encrypted")
     if backend == "memory":
         return "memory://"
     if backend == "sqlite":
@@ -32,15 +34,18 @@ def _backend_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
     return str(request.getfixturevalue("pg_url"))
 
 
-@pytest.mark.parametrize("backend", ["memory", "sqlite", "postgres"])
+@pytest.mark.parametrize(
+    "backend", ["memory", "sqlite", "postgres", "sqlite encrypted", "postgres encrypted"]
+)
 async def test_backend_passes_every_capability(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     assert {c.value for c in ALL_CAPABILITIES} == CAPABILITIES, "the suite's capability list changed"
     url = _backend_url(backend, tmp_path, request)
+    keys = Keys(b"k" * 32) if backend.endswith("encrypted") else None
 
     async def saver() -> AsyncIterator[BaseCheckpointSaver]:
-        async with open_checkpointer(url) as opened:
+        async with open_checkpointer(url, keys=keys) as opened:
             yield opened
 
     registered = checkpointer_test(name=f"durable-graph {backend}")(saver)

@@ -5,6 +5,11 @@ models, dataclasses and LangChain messages round-trip. Large blobs are zlib-comp
 gets a ``+z`` suffix). A plain ``list`` channel value is stored as content-addressed chunks: each
 item is serialized on its own and named by a hash of its bytes, so an item already stored for the
 thread is not stored again and a version only holds the list of hashes.
+
+With encryption keys (``durable_graph.encryption.Keys``), every blob is encrypted after compression
+(the type tag gets a further ``+aes`` suffix), and a list item is named by a keyed hash of its thread
+and plaintext instead: it is still stored once per thread, while equal items are not recognisable
+in the stored bytes without the key.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from typing import Any
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from durable_graph.errors import CorruptCheckpointError
+from durable_graph.encryption import KEY_ENV, Keys
+from durable_graph.errors import CorruptCheckpointError, EncryptionKeyError
 
 COMPRESSED_SUFFIX = "+z"
+ENCRYPTED_SUFFIX = "+aes"
 CHUNKED_TYPE = "chunks"
 """Type tag of a value stored as a list of chunk references."""
 EMPTY_TYPE = "empty"
@@ -55,14 +62,20 @@ class Codec:
         *,
         compress_above: int | None = DEFAULT_COMPRESS_ABOVE,
         chunk_lists: bool = True,
+        keys: Keys | None = None,
     ) -> None:
         self.serde = serde
         self.compress_above = compress_above
         self.chunk_lists = chunk_lists
+        self.keys = keys
 
     # -- single blobs -------------------------------------------------------------------------
 
     def dumps(self, value: Any) -> tuple[str, bytes]:
+        """``(type, bytes)`` as stored: serialized, compressed when large, encrypted with keys."""
+        return self._seal(*self._plain(value))
+
+    def _plain(self, value: Any) -> tuple[str, bytes]:
         type_, data = self.serde.dumps_typed(value)
         if self.compress_above is not None and len(data) > self.compress_above:
             packed = zlib.compress(data, 1)
@@ -70,57 +83,84 @@ class Codec:
                 return type_ + COMPRESSED_SUFFIX, packed
         return type_, data
 
+    def _seal(self, type_: str, data: bytes) -> tuple[str, bytes]:
+        if self.keys is None:
+            return type_, data
+        return type_ + ENCRYPTED_SUFFIX, self.keys.encrypt(data)
+
     def loads(self, type_: str, data: bytes | None, *, thread_id: str, checkpoint_id: str | None) -> Any:
         try:
+            if type_.endswith(ENCRYPTED_SUFFIX):
+                type_, data = type_[: -len(ENCRYPTED_SUFFIX)], self._open(data or b"")
             if type_.endswith(COMPRESSED_SUFFIX):
                 type_ = type_[: -len(COMPRESSED_SUFFIX)]
                 data = zlib.decompress(data or b"")
             return self.serde.loads_typed((type_, data or b""))
         except CorruptCheckpointError:
             raise
+        except EncryptionKeyError as exc:
+            raise CorruptCheckpointError(thread_id, checkpoint_id, f"blob of type {type_!r}: {exc}") from exc
         except Exception as exc:
             raise CorruptCheckpointError(
                 thread_id, checkpoint_id, f"blob of type {type_!r}: {type(exc).__name__}: {exc}"
             ) from exc
 
+    def _open(self, data: bytes) -> bytes:
+        if self.keys is None:
+            raise EncryptionKeyError(f"it is encrypted and no key is given: set {KEY_ENV}")
+        return self.keys.decrypt(data)
+
+    def item_address(self, thread_id: str, type_: str, data: bytes) -> bytes:
+        """The name of a list item of ``thread_id`` whose plain stored form is ``(type_, data)``."""
+        if self.keys is not None:
+            return self.keys.address(thread_id, type_.encode() + b"\0" + data)
+        return hashlib.blake2b(type_.encode() + b"\0" + data, digest_size=HASH_BYTES).digest()
+
     # -- channel values -----------------------------------------------------------------------
 
-    def encode_value(self, value: Any) -> tuple[StoredValue, list[Chunk]]:
+    def encode_value(self, value: Any, thread_id: str) -> tuple[StoredValue, list[Chunk]]:
         """Encode one channel value; list values become chunk references plus their chunks."""
-        stored, items = self._encode_value(value)
+        stored, items = self._encode_value(value, thread_id)
         return stored, [Chunk(*item) for item in items]
 
     def encode_channels(
-        self, values: Mapping[str, Any], versions: Iterable[str]
+        self, values: Mapping[str, Any], versions: Iterable[str], thread_id: str
     ) -> tuple[dict[str, StoredValue], dict[bytes, Chunk]]:
         """Encode the given channels; a channel absent from ``values`` is stored as empty."""
-        stored, items = self.encode_channel_items(values, versions)
+        stored, items = self.encode_channel_items(values, versions, thread_id)
         return stored, {hash_: Chunk(hash_, *item) for hash_, item in items.items()}
 
     def encode_channel_items(
-        self, values: Mapping[str, Any], versions: Iterable[str]
+        self, values: Mapping[str, Any], versions: Iterable[str], thread_id: str
     ) -> tuple[dict[str, StoredValue], dict[bytes, tuple[str, bytes]]]:
         """``encode_channels`` with each chunk as ``hash: (type, data)``, without ``Chunk`` objects."""
         stored: dict[str, StoredValue] = {}
         chunks: dict[bytes, tuple[str, bytes]] = {}
         for channel in versions:
             if channel in values:
-                stored[channel], items = self._encode_value(values[channel])
+                stored[channel], items = self._encode_value(values[channel], thread_id)
                 for hash_, type_, data in items:
                     chunks[hash_] = (type_, data)
             else:
                 stored[channel] = StoredValue(EMPTY_TYPE, None)
         return stored, chunks
 
-    def _encode_value(self, value: Any) -> tuple[StoredValue, list[tuple[bytes, str, bytes]]]:
+    def _encode_value(self, value: Any, thread_id: str) -> tuple[StoredValue, list[tuple[bytes, str, bytes]]]:
         if self.chunk_lists and type(value) is list and value:
-            items = self._encode_items(value)
+            items = self._encode_items(value, thread_id)
             return StoredValue(CHUNKED_TYPE, None, tuple(item[0] for item in items)), items
         type_, data = self.dumps(value)
         return StoredValue(type_, data), []
 
-    def _encode_items(self, values: list[Any]) -> list[tuple[bytes, str, bytes]]:
-        """``(hash, type, data)`` of each item, as ``_chunk`` computes them."""
+    def _encode_items(self, values: list[Any], thread_id: str) -> list[tuple[bytes, str, bytes]]:
+        """``(address, type, data)`` of each item, as stored."""
+        if self.keys is not None:
+            items = []
+            for item in values:
+                type_, data = self._plain(item)
+                items.append((self.item_address(thread_id, type_, data), *self._seal(type_, data)))
+            return items
+        # Unkeyed: the common case, with one BLAKE2b state per type copied for each item.
         dumps = self.dumps
         hashers: dict[str, Any] = {}
         items = []
@@ -154,11 +194,6 @@ class Codec:
                 )
             items.append(self.loads(found[0], found[1], thread_id=thread_id, checkpoint_id=checkpoint_id))
         return items
-
-    def _chunk(self, item: Any) -> Chunk:
-        type_, data = self.dumps(item)
-        digest = hashlib.blake2b(type_.encode() + b"\0" + data, digest_size=HASH_BYTES).digest()
-        return Chunk(digest, type_, data)
 
 
 def _hasher(type_: str) -> Any:

@@ -21,6 +21,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from durable_graph.backoff import backoff_delays
 from durable_graph.checkpointers.codec import Codec
 from durable_graph.durable_tools.keys import ToolCallKey
+from durable_graph.encryption import Keys
 from durable_graph.errors import BackendUnavailableError, LeaseLostError
 from durable_graph.leases import backend_of
 from durable_graph.leases.fences import TAKEN_OVER, Fence, database_key, fence_for
@@ -56,7 +57,8 @@ class ToolResultLog(ABC):
     """Recorded tool results of one database. Async methods run the sync ones in a worker thread."""
 
     def __init__(self) -> None:
-        self.codec = Codec(JsonPlusSerializer())
+        # Tool results hold what the state holds: encrypted with the same keys.
+        self.codec = Codec(JsonPlusSerializer(), keys=Keys.from_env())
 
     @abstractmethod
     def begin(self, key: ToolCallKey, tool: str) -> Recorded:

@@ -28,6 +28,7 @@ from durable_graph.checkpointers.common import version_counter
 from durable_graph.checkpointers.pages import ListPages, cursor_of
 from durable_graph.checkpointers.postgres.pool import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRY_FOR, Pools
 from durable_graph.checkpointers.postgres.sql import CheckpointSQL
+from durable_graph.encryption import Keys
 from durable_graph.leases.fences import Fence, database_key, fence_for
 from durable_graph.lifecycle import ContextManaged
 
@@ -58,8 +59,10 @@ class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
         compress_above: int | None = COMPRESS_ABOVE,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         retry_for: float = DEFAULT_RETRY_FOR,
+        keys: Keys | None = None,
     ) -> None:
         super().__init__(serde=serde)
+        self.keys = keys
         self._pools = Pools(
             conninfo, pool_size=pool_size, connect_timeout=connect_timeout, retry_for=retry_for
         )
@@ -80,7 +83,8 @@ class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
     def _sql(self) -> CheckpointSQL:
         # Rebuilt when ``serde`` changes, as ``with_allowlist`` does on a copy of the checkpointer.
         if self._sql_cache is None or self._sql_cache.codec.serde is not self.serde:
-            self._sql_cache = CheckpointSQL(Codec(self.serde, compress_above=self._compress_above))
+            codec = Codec(self.serde, compress_above=self._compress_above, keys=self.keys)
+            self._sql_cache = CheckpointSQL(codec)
         return self._sql_cache
 
     # -- lifecycle ----------------------------------------------------------------------------

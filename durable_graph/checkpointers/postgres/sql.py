@@ -344,7 +344,8 @@ class CheckpointSQL:
         """``epoch``: the thread's epoch when a lease of this process holds the thread (fenced)."""
         thread_id, checkpoint_ns, parent_id = config_address(config)
         key = (thread_id, checkpoint_ns)
-        stored, chunks = self.codec.encode_channel_items(checkpoint["channel_values"], new_versions)
+        values = checkpoint["channel_values"]
+        stored, chunks = self.codec.encode_channel_items(values, new_versions, thread_id)
         channel_versions = checkpoint["channel_versions"]
         parent_lists = self._lists.lists_of(key, parent_id)
         # The lists of the new checkpoint, as the next put will find them.

@@ -46,6 +46,7 @@ from durable_graph.checkpointers.common import (
 from durable_graph.checkpointers.pages import Cursor, ListPages
 from durable_graph.checkpointers.sqlite import schema as sqlite_schema
 from durable_graph.checkpointers.sqlite import sql
+from durable_graph.encryption import Keys
 from durable_graph.errors import BackendUnavailableError, CorruptCheckpointError
 from durable_graph.lifecycle import ContextManaged
 
@@ -65,13 +66,15 @@ class SqliteCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
         *,
         serde: SerializerProtocol | None = None,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        keys: Keys | None = None,
     ) -> None:
         super().__init__(serde=serde)
+        self.keys = keys
         self.path = str(path)
         self.busy_timeout = busy_timeout
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
-        self._codec = Codec(self.serde)
+        self._codec = Codec(self.serde, keys=self.keys)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -148,7 +151,7 @@ class SqliteCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
     @property
     def codec(self) -> Codec:
         if self._codec.serde is not self.serde:  # ``with_allowlist`` clones swap the serde
-            self._codec = Codec(self.serde)
+            self._codec = Codec(self.serde, keys=self.keys)
         return self._codec
 
     # -- writes -------------------------------------------------------------------------------
@@ -162,7 +165,7 @@ class SqliteCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
     ) -> RunnableConfig:
         thread_id, checkpoint_ns, parent_id = config_address(config)
         values = checkpoint["channel_values"]
-        stored, chunks = self.codec.encode_channels(values, new_versions)
+        stored, chunks = self.codec.encode_channels(values, new_versions, thread_id)
         bare = {k: v for k, v in checkpoint.items() if k != "channel_values"}
         type_, data = self.codec.dumps(bare)
         meta = get_serializable_checkpoint_metadata(config, metadata)
