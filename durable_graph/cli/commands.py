@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import typer
 
-from durable_graph.cli import inspect, run, serve, temporal
+from durable_graph.cli import inspect, keys, run, serve, temporal
 from durable_graph.cli.common import EXIT_CODES_HELP, UrlOption
 from durable_graph.processes import stop_on_signals
 
@@ -38,6 +38,7 @@ _COMMANDS: list[tuple[str, Callable[..., None]]] = [
     ("history", inspect.history),
     ("fork", run.fork),
     ("prune", inspect.prune),
+    ("reencrypt", keys.reencrypt),
     ("worker", temporal.worker),
     ("dev-server", temporal.dev_server),
     ("serve", serve.serve),

@@ -16,7 +16,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -147,6 +147,10 @@ class SqliteCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
                     conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A write transaction on the file, for maintenance such as ``durable-graph reencrypt``."""
+        return self._transaction(write=True)
 
     @property
     def codec(self) -> Codec:
