@@ -12,7 +12,8 @@ it from: ``urls`` (which backend a URL names), ``embedded`` (the embedded Postgr
 ``embedded://``), ``leases`` (one runner per thread), ``durable_tools`` (tools that run once),
 ``migrations`` (versioned Postgres schemas of the checkpointer, the store and the tool log),
 ``backoff`` (retrying while a server restarts), ``lifecycle`` (``with`` and ``async with`` for every
-backend object) and ``errors``.
+backend object), ``encryption`` (the keys of encryption at rest, used by the codec and the tool
+log) and ``errors``; ``reencrypt`` rewrites stored threads under the newest key for the CLI.
 """
 
 __version__ = "0.1.0"
