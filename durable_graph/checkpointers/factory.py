@@ -30,7 +30,7 @@ def _build_saver(
     return MemoryCheckpointer(serde=serde)  # nothing at rest to encrypt
 
 
-def keys_from(keys: Keys | Literal["env"] | None) -> Keys | None:
+def _keys_from(keys: Keys | Literal["env"] | None) -> Keys | None:
     """``keys``, or those of the environment for ``"env"``."""
     if isinstance(keys, str):
         if keys != FROM_ENV:
@@ -57,5 +57,5 @@ def open_checkpointer(
     A malformed key raises ``EncryptionKeyError`` at once.
     """
     parsed = parse_url(url)
-    resolved_keys = keys_from(keys)
+    resolved_keys = _keys_from(keys)
     return Opener(lambda: _build_saver(parsed, serde, resolved_keys))  # type: ignore[arg-type,return-value]

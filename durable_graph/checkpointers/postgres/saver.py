@@ -44,7 +44,9 @@ class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
     async). Values and list items whose serialized form exceeds ``compress_above`` bytes are
     zlib-compressed (``None`` turns compression off). Connecting gives up after
     ``connect_timeout`` seconds with ``BackendUnavailableError``; a connection lost while open (a
-    server restart) is retried with backoff for ``retry_for`` seconds before that error.
+    server restart) is retried with backoff for ``retry_for`` seconds before that error. ``keys``
+    (``durable_graph.encryption.Keys``) encrypts everything stored; ``open_checkpointer`` passes
+    those of ``$LANGGRAPH_AES_KEY``.
 
     Use it through ``open_checkpointer(url)``, or call ``open()``/``close()`` (or
     ``aopen()``/``aclose()``) yourself; the schema is created or migrated on open.

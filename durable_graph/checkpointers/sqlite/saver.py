@@ -58,6 +58,8 @@ class SqliteCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
     """A LangGraph checkpointer on a SQLite file; ``path`` may be ``":memory:"``.
 
     Call ``open()`` (or ``await aopen()``) first, or use ``open_checkpointer("sqlite:///path")``.
+    ``keys`` (``durable_graph.encryption.Keys``) encrypts everything stored; ``open_checkpointer``
+    passes those of ``$LANGGRAPH_AES_KEY``.
     """
 
     def __init__(
