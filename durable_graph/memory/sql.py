@@ -126,7 +126,9 @@ def search_sql(op: SearchOp, settings: Settings, query_vector: Vector | None) ->
         return _search_tail(op, "", ranked, where_params)
 
     wanted = op.offset + op.limit
-    candidates = tuning.CANDIDATE_FACTOR * wanted * settings.index.vectors_per_item
+    # A filtered walk costs in proportion to the candidates it must find: it takes no spare ones.
+    factor = 1 if op.filter else tuning.CANDIDATE_FACTOR
+    candidates = factor * wanted * settings.index.vectors_per_item
     head = _vector_ctes(where_ns_v, where_v, settings.index.dims) + ","
     params: list[Any] = [
         *ns_params,

@@ -11,7 +11,7 @@ from __future__ import annotations
 HNSW_M = 12
 HNSW_EF_CONSTRUCTION = 32
 # Search breadth of the graph walk, per connection.
-HNSW_EF_SEARCH = 100
+HNSW_EF_SEARCH = 200
 # The index is asked for this many times the wanted rows; they are re-ranked by exact distance.
 CANDIDATE_FACTOR = 2
 # A namespace holding fewer vectors than this is searched exactly (scanned in key order and
