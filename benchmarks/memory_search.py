@@ -1,13 +1,23 @@
 """Memory store benchmark: durable-graph's PgVectorStore vs LangGraph's PostgresStore.
 
-Both stores get the same items, 384-dim unit vectors with cluster structure (numpy, fixed seed),
-through an embed function that returns the precomputed vectors, in a fresh database on the same
-server, in the same run. Measured: put throughput (each store's batch put), search latency
-(p50/p95 over --queries searches, limit 10, run alternately so both see the same machine noise),
-and recall@10 against exact search by brute force in numpy.
+For each size (items x dims) both stores get the same items, unit vectors with cluster structure
+(numpy, fixed seed), through an embed function that returns the precomputed vectors, in one fresh
+database on the same server. PostgresStore runs with its default index config (HNSW on full
+vectors, pgvector's m=16, ef_construction=64, ef_search=40); ours with its defaults.
 
-    python benchmarks/memory_search.py --items 100000
-    python benchmarks/memory_search.py --items 20000 --url postgresql://user@host:5432/db
+Measured, per size:
+- put throughput (each store's batch put, 500 items per batch);
+- search latency p50/p95 and recall@10 against exact search (numpy), limit 10: --rounds rounds of
+  --queries queries, each query on ours then on theirs (interleaved), first right after the bulk
+  load ("fresh": no ANALYZE, as an application sees it) and then after VACUUM ANALYZE ("settled");
+- the same with a filter that 1% of the items match (recall against exact search among them, and
+  how many searches came back with fewer than 10 results);
+- our store with hybrid=True on the same (vector) queries: the full-text side's cost;
+- the recall/latency curve of both stores over ef_search (settled).
+
+    python benchmarks/memory_search.py                          # 20000x64, the quick default
+    python benchmarks/memory_search.py --sizes 20000x64,100000x384
+    python benchmarks/memory_search.py --url postgresql://user@host:5432/db
 
 Needs numpy and langgraph-checkpoint-postgres (in the dev extra).
 """
@@ -15,11 +25,12 @@ Needs numpy and langgraph-checkpoint-postgres (in the dev extra).
 from __future__ import annotations
 
 import argparse
-import statistics
+import os
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,13 +39,15 @@ from langgraph.store.base import BaseStore, PutOp
 from langgraph.store.postgres import PostgresStore
 from psycopg.rows import dict_row
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
 from durable_graph.memory import HNSWConfig, PgVectorStore
 from durable_graph.urls import parse_url
 
 NAMESPACE = ("bench", "items")
+LIMIT = 10
+GROUPS = 100  # the filtered case matches group g0: 1% of the items
+PGVECTOR_DEFAULT_EF_SEARCH = 40
 
 
 def make_vectors(items: int, queries: int, dims: int, clusters: int, seed: int) -> tuple[Any, Any]:
@@ -67,195 +80,253 @@ def with_database(url: str, name: str) -> str:
     return psycopg.conninfo.make_conninfo(**conninfo)  # type: ignore[arg-type]
 
 
-def put_all(store: BaseStore, count: int, batch: int, label: str, progress: Progress) -> float:
-    task = progress.add_task(f"put {label}", total=count)
+@contextmanager
+def fresh_database(admin: str) -> Iterator[str]:
+    dbname = "dg_bench_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{dbname}"')
+    try:
+        url = with_database(admin, dbname)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        yield url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+
+def put_all(store: BaseStore, count: int, batch: int) -> float:
     start = time.perf_counter()
     for first in range(0, count, batch):
-        ops = [
-            PutOp(NAMESPACE, str(i), {"text": f"doc-{i}", "n": i})
-            for i in range(first, min(count, first + batch))
-        ]
-        store.batch(ops)
-        progress.advance(task, len(ops))
+        store.batch(
+            [
+                PutOp(NAMESPACE, str(i), {"text": f"doc-{i}", "n": i, "group": f"g{i % GROUPS}"})
+                for i in range(first, min(count, first + batch))
+            ]
+        )
     return time.perf_counter() - start
 
 
-def search_ids(store: BaseStore, j: int) -> tuple[float, list[int]]:
-    start = time.perf_counter()
-    results = store.search(NAMESPACE, query=f"q-{j}", limit=10)
-    return time.perf_counter() - start, [int(r.key) for r in results]
+def reference_store(stack: ExitStack, url: str, dims: int, embed: Any, ef_search: int | None) -> Any:
+    """LangGraph's PostgresStore with its default index config on its own connection;
+    ``ef_search`` None leaves pgvector's default (40)."""
+    options = {} if ef_search is None else {"options": f"-c hnsw.ef_search={ef_search}"}
+    conn = stack.enter_context(
+        psycopg.Connection.connect(
+            url,
+            autocommit=True,
+            prepare_threshold=0,
+            row_factory=dict_row,
+            **options,  # type: ignore[arg-type]
+        )
+    )
+    return PostgresStore(conn, index={"dims": dims, "embed": embed, "fields": ["text"]})  # type: ignore[arg-type]
 
 
-def percentile(values: list[float], p: float) -> float:
-    return float(np.percentile(np.array(values), p))
+@dataclass
+class Measured:
+    seconds: list[float] = field(default_factory=list)
+    recall: list[float] = field(default_factory=list)
+    short: int = 0
+
+    def p(self, q: float) -> float:
+        return 1000 * float(np.percentile(np.array(self.seconds), q))
+
+    @property
+    def mean_recall(self) -> float:
+        return float(np.mean(self.recall))
+
+
+def interleaved(
+    stores: Sequence[BaseStore], queries: int, rounds: int, exact: Any, filter: dict[str, Any] | None
+) -> list[Measured]:
+    """Each query on every store in turn; ``rounds`` passes over the queries."""
+    results = [Measured() for _ in stores]
+    for store in stores:  # warm the pools
+        store.search(NAMESPACE, query="q-0", filter=filter, limit=LIMIT)
+    for _ in range(rounds):
+        for j in range(queries):
+            for store, measured in zip(stores, results, strict=True):
+                start = time.perf_counter()
+                found = store.search(NAMESPACE, query=f"q-{j}", filter=filter, limit=LIMIT)
+                measured.seconds.append(time.perf_counter() - start)
+                ids = {int(item.key) for item in found}
+                measured.recall.append(len(ids & set(exact[j])) / LIMIT)
+                measured.short += len(found) < LIMIT
+    return results
+
+
+def exact_top(docs: Any, queries: Any, mask: Any = None) -> list[list[int]]:
+    scores = queries @ docs.T
+    if mask is not None:
+        scores[:, ~mask] = -np.inf
+    return np.argsort(-scores, axis=1)[:, :LIMIT].tolist()  # type: ignore[no-any-return]
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b else "-"
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def run_size(console: Console, args: argparse.Namespace, admin: str, items: int, dims: int) -> None:
+    docs, queries = make_vectors(items, args.queries, dims, args.clusters, args.seed)
+    embed = lookup_embedder(docs, queries)
+    exact = exact_top(docs, queries)
+    mask = np.arange(items) % GROUPS == 0
+    exact_filtered = exact_top(docs, queries, mask)
+    with fresh_database(admin) as url, ExitStack() as stack:
+        hnsw = our_hnsw(args)
+        ours = PgVectorStore(url, embed=embed, dims=dims, fields=["text"], hnsw=hnsw)
+        stack.callback(ours.close)
+        hybrid = PgVectorStore(url, embed=embed, dims=dims, fields=["text"], hybrid=True, hnsw=hnsw)
+        stack.callback(hybrid.close)
+        theirs = reference_store(stack, url, dims, embed, None)
+        ours.open()
+        theirs.setup()
+        ours_put = items / put_all(ours, items, args.batch)
+        theirs_put = items / put_all(theirs, items, args.batch)
+        table = Table(
+            title=f"{items} items x {dims} dims, limit {LIMIT}, {args.rounds} x {args.queries} queries"
+        )
+        for column in (
+            "case",
+            "ours p50",
+            "theirs p50",
+            "p50 ratio",
+            "ours p95",
+            "theirs p95",
+            "p95 ratio",
+            "ours recall",
+            "theirs recall",
+            "short ours/theirs",
+            "load avg",
+        ):
+            table.add_column(column, justify="right")
+        table.add_row(
+            "put items/s",
+            f"{ours_put:,.0f}",
+            f"{theirs_put:,.0f}",
+            ratio(ours_put, theirs_put),
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            load_average(),
+        )
+
+        def measure(case: str, filter: dict[str, Any] | None, truth: list[list[int]]) -> None:
+            a, b = interleaved([ours, theirs], args.queries, args.rounds, truth, filter)
+            table.add_row(
+                case,
+                f"{a.p(50):.2f}",
+                f"{b.p(50):.2f}",
+                ratio(a.p(50), b.p(50)),
+                f"{a.p(95):.2f}",
+                f"{b.p(95):.2f}",
+                ratio(a.p(95), b.p(95)),
+                f"{a.mean_recall:.3f}",
+                f"{b.mean_recall:.3f}",
+                f"{a.short}/{b.short}",
+                load_average(),
+            )
+
+        measure("fresh", None, exact)
+        measure("fresh, 1% filter", {"group": "g0"}, exact_filtered)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")
+        measure("settled", None, exact)
+        measure("settled, 1% filter", {"group": "g0"}, exact_filtered)
+        plain, with_text = interleaved([ours, hybrid], args.queries, 1, exact, None)
+        table.add_row(
+            "ours hybrid=True vs ours",
+            f"{with_text.p(50):.2f}",
+            f"{plain.p(50):.2f}",
+            ratio(with_text.p(50), plain.p(50)),
+            f"{with_text.p(95):.2f}",
+            f"{plain.p(95):.2f}",
+            ratio(with_text.p(95), plain.p(95)),
+            f"{with_text.mean_recall:.3f}",
+            f"{plain.mean_recall:.3f}",
+            "",
+            load_average(),
+        )
+        console.print(table)
+        if args.sweep:
+            curve(console, args, url, dims, embed, exact)
+
+
+def our_hnsw(args: argparse.Namespace, ef_search: int | None = None) -> HNSWConfig:
+    defaults = HNSWConfig()
+    return HNSWConfig(
+        m=args.m or defaults.m,
+        ef_construction=args.ef_construction or defaults.ef_construction,
+        ef_search=ef_search or args.ef_search or defaults.ef_search,
+    )
+
+
+def curve(console: Console, args: argparse.Namespace, url: str, dims: int, embed: Any, exact: Any) -> None:
+    """Recall and latency of both stores over ef_search (same indexes, no rebuild)."""
+    table = Table(title="recall/latency curve over hnsw.ef_search (settled, interleaved)")
+    for column in (
+        "ef_search",
+        "ours p50",
+        "ours p95",
+        "ours recall",
+        "theirs p50",
+        "theirs p95",
+        "theirs recall",
+        "load avg",
+    ):
+        table.add_column(column, justify="right")
+    for ef_search in [int(x) for x in args.sweep.split(",") if x.strip()]:
+        with ExitStack() as stack:
+            ours = PgVectorStore(url, embed=embed, dims=dims, fields=["text"], hnsw=our_hnsw(args, ef_search))
+            stack.callback(ours.close)
+            theirs = reference_store(stack, url, dims, embed, ef_search)
+            a, b = interleaved([ours, theirs], args.queries, 1, exact, None)
+        table.add_row(
+            str(ef_search),
+            f"{a.p(50):.2f}",
+            f"{a.p(95):.2f}",
+            f"{a.mean_recall:.3f}",
+            f"{b.p(50):.2f}",
+            f"{b.p(95):.2f}",
+            f"{b.mean_recall:.3f}",
+            load_average(),
+        )
+    console.print(table)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--dims", type=int, default=384)
+    parser.add_argument("--sizes", default="20000x64", help="items x dims, comma-separated (e.g. 100000x384)")
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clusters", type=int, default=50)
     parser.add_argument("--batch", type=int, default=500, help="items per batch put")
-    defaults = HNSWConfig()
-    parser.add_argument("--m", type=int, default=defaults.m, help="HNSW m of our store")
-    parser.add_argument("--ef-construction", type=int, default=defaults.ef_construction, help="ours")
-    parser.add_argument("--ref-m", type=int, default=16, help="HNSW m of PostgresStore (pgvector default)")
     parser.add_argument(
-        "--ref-ef-construction", type=int, default=64, help="PostgresStore (pgvector default)"
+        "--sweep", default="10,20,40,100,200,400", help="ef_search values of the curve ('' = none)"
     )
-    parser.add_argument(
-        "--ef-search", type=int, default=defaults.ef_search, help="hnsw.ef_search, both stores"
-    )
-    parser.add_argument(
-        "--sweep",
-        default="40,200,400,1000",
-        help="ef_search values to also measure both stores with ('' = none)",
-    )
+    parser.add_argument("--m", type=int, default=None, help="our HNSW m (default: the store's)")
+    parser.add_argument("--ef-construction", type=int, default=None, help="ours (default: the store's)")
+    parser.add_argument("--ef-search", type=int, default=None, help="ours (default: the store's)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--url", default=None, help="server URL (default $DURABLE_GRAPH_URL, else embedded://)"
     )
-    parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     args = parser.parse_args()
-
-    console = Console()
+    console = Console(width=160)
     admin = parse_url(args.url).postgres_conninfo()
-    dbname = "dg_bench_" + uuid.uuid4().hex[:8]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{dbname}"')
-    url = with_database(admin, dbname)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-    console.print(f"database {dbname}: {args.items} items, {args.dims} dims, {args.queries} queries")
-
-    docs, queries = make_vectors(args.items, args.queries, args.dims, args.clusters, args.seed)
-    embed = lookup_embedder(docs, queries)
-    try:
-        with ExitStack() as stack:
-            ours = PgVectorStore(
-                url,
-                embed=embed,
-                dims=args.dims,
-                fields=["text"],
-                hnsw=HNSWConfig(m=args.m, ef_construction=args.ef_construction, ef_search=args.ef_search),
-            )
-            ours.open()
-            stack.callback(ours.close)
-            theirs = reference_store(stack, url, args, embed, args.ef_search)
-            theirs.setup()
-            run(console, args, docs, queries, ours, theirs)
-            if args.sweep:
-                sweep(console, args, url, embed, docs, queries)
-    finally:
-        if not args.keep:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-
-
-def run(console: Console, args: argparse.Namespace, docs: Any, queries: Any, ours: Any, theirs: Any) -> None:
-    stores = {"durable-graph PgVectorStore": ours, "LangGraph PostgresStore": theirs}
-    put_seconds: dict[str, float] = {}
-    with Progress(console=console, transient=False) as progress:
-        for label, store in stores.items():
-            put_seconds[label] = put_all(store, args.items, args.batch, label, progress)
-
-    exact = np.argsort(-(queries @ docs.T), axis=1)[:, :10]
-    latencies: dict[str, list[float]] = {label: [] for label in stores}
-    recalls: dict[str, list[float]] = {label: [] for label in stores}
-    for store in stores.values():  # warm up caches and pools
-        for j in range(min(10, args.queries)):
-            search_ids(store, j)
-    with Progress(console=console, transient=False) as progress:
-        task = progress.add_task("search (alternating)", total=args.queries)
-        for j in range(args.queries):
-            for label, store in stores.items():
-                seconds, ids = search_ids(store, j)
-                latencies[label].append(seconds)
-                recalls[label].append(len(set(ids) & set(exact[j].tolist())) / 10)
-            progress.advance(task)
-
-    ours_label, theirs_label = list(stores)
-    table = Table(
-        title=f"{args.items} items x {args.dims} dims, ef_search={args.ef_search}; HNSW m/ef_construction: "
-        f"ours {args.m}/{args.ef_construction}, PostgresStore {args.ref_m}/{args.ref_ef_construction}"
-    )
-    table.add_column("metric")
-    table.add_column(ours_label, justify="right")
-    table.add_column(theirs_label, justify="right")
-    table.add_column("ratio (ours/theirs)", justify="right")
-
-    def row(name: str, a: float, b: float, fmt: str) -> None:
-        table.add_row(name, format(a, fmt), format(b, fmt), f"{a / b:.2f}x" if b else "-")
-
-    ours_put, theirs_put = (args.items / put_seconds[k] for k in stores)
-    row("put throughput (items/s)", ours_put, theirs_put, ",.0f")
-    for p in (50, 95):
-        ours_ms, theirs_ms = (1000 * percentile(latencies[k], p) for k in stores)
-        row(f"search p{p} (ms)", ours_ms, theirs_ms, ".2f")
-    row("recall@10", statistics.fmean(recalls[ours_label]), statistics.fmean(recalls[theirs_label]), ".3f")
-    console.print(table)
-
-
-def reference_store(stack: ExitStack, url: str, args: argparse.Namespace, embed: Any, ef_search: int) -> Any:
-    """LangGraph's PostgresStore on its own connection searching with ``ef_search``."""
-    conn = stack.enter_context(
-        psycopg.Connection.connect(
-            url,
-            autocommit=True,
-            prepare_threshold=0,
-            row_factory=dict_row,  # type: ignore[arg-type]
-            options=f"-c hnsw.ef_search={ef_search}",
-        )
-    )
-    return PostgresStore(
-        conn,  # type: ignore[arg-type]
-        index={  # type: ignore[arg-type]
-            "dims": args.dims,
-            "embed": embed,
-            "fields": ["text"],
-            "distance_type": "cosine",
-            "ann_index_config": {
-                "kind": "hnsw",
-                "m": args.ref_m,
-                "ef_construction": args.ref_ef_construction,
-            },
-        },
-    )
-
-
-def sweep(console: Console, args: argparse.Namespace, url: str, embed: Any, docs: Any, queries: Any) -> None:
-    """Recall and latency of both stores at other ef_search values (same indexes, no rebuild)."""
-    exact = np.argsort(-(queries @ docs.T), axis=1)[:, :10]
-    table = Table(
-        title=f"both stores at other ef_search values (HNSW m/ef_construction: ours {args.m}/"
-        f"{args.ef_construction}, PostgresStore {args.ref_m}/{args.ref_ef_construction})"
-    )
-    for column in ("ef_search", "ours p50 (ms)", "ours recall@10", "theirs p50 (ms)", "theirs recall@10"):
-        table.add_column(column, justify="right")
-    for ef_search in [int(x) for x in args.sweep.split(",") if x.strip()]:
-        with ExitStack() as stack:
-            hnsw = HNSWConfig(m=args.m, ef_construction=args.ef_construction, ef_search=ef_search)
-            ours = PgVectorStore(url, embed=embed, dims=args.dims, fields=["text"], hnsw=hnsw)
-            stack.callback(ours.close)
-            stores = (ours, reference_store(stack, url, args, embed, ef_search))
-            for store in stores:
-                for j in range(min(10, args.queries)):
-                    search_ids(store, j)
-            runs: tuple[list[tuple[float, list[int]]], ...] = ([], [])
-            for j in range(args.queries):  # alternating, as in the main table
-                for store, found in zip(stores, runs, strict=True):
-                    found.append(search_ids(store, j))
-        cells = [str(ef_search)]
-        for found in runs:
-            recall = statistics.fmean(
-                len(set(ids) & set(exact[j].tolist())) / 10 for j, (_, ids) in enumerate(found)
-            )
-            cells += [f"{1000 * percentile([seconds for seconds, _ in found], 50):.2f}", f"{recall:.3f}"]
-        table.add_row(*cells)
-    console.print(table)
+    for size in args.sizes.split(","):
+        items, dims = (int(x) for x in size.lower().split("x"))
+        run_size(console, args, admin, items, dims)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ See ``docs/memory.md``.
 
 from __future__ import annotations
 
+from durable_graph.memory import tuning
 from durable_graph.memory.embedders import HashingEmbedder, MiniLMEmbeddings, as_embeddings
 from durable_graph.memory.factory import open_store
 from durable_graph.memory.inmemory import MemoryStore
@@ -24,4 +25,5 @@ __all__ = [
     "ScopedStore",
     "as_embeddings",
     "open_store",
+    "tuning",
 ]

@@ -105,6 +105,11 @@ def _search_item(row: Sequence[Any]) -> SearchItem:
     )
 
 
+def needs_transaction(ops: Sequence[Op]) -> bool:
+    """False for a batch of one read, which runs as one statement (atomic by itself)."""
+    return len(ops) != 1 or isinstance(ops[0], PutOp)
+
+
 def batch_steps(settings: Settings, ops: Sequence[Op]) -> Generator[Step, Any, list[Result]]:
     for op in ops:
         validate(op)

@@ -12,6 +12,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 
 from durable_graph.errors import StoreConfigError
+from durable_graph.memory import tuning
 from durable_graph.migrations import Migration, Rows, Step
 
 ITEMS = "dg_store_items"
@@ -48,12 +49,12 @@ CREATE TABLE {META} (name text PRIMARY KEY, value jsonb NOT NULL);
 class HNSWConfig:
     """HNSW build parameters ``m`` and ``ef_construction`` (fixed when the index is first created)
     and the search breadth ``ef_search`` (per connection). pgvector's defaults are 16, 64 and 40;
-    ours build a sparser graph, which makes writes about twice as cheap, and search it much wider
-    to keep recall@10 above 0.95 (see docs/memory.md for the measurements)."""
+    ours (``tuning``) build a sparser graph, which makes writes about twice as cheap, and re-rank
+    twice the wanted candidates by their full vectors (see docs/memory.md for the measurements)."""
 
-    m: int = 12
-    ef_construction: int = 32
-    ef_search: int = 800
+    m: int = tuning.HNSW_M
+    ef_construction: int = tuning.HNSW_EF_CONSTRUCTION
+    ef_search: int = tuning.HNSW_EF_SEARCH
 
     def __post_init__(self) -> None:
         # pgvector's bounds

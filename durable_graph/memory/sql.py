@@ -12,6 +12,7 @@ from langgraph.store.base import GetOp, ListNamespacesOp, PutOp, SearchOp
 from pgvector import Vector
 
 from durable_graph.memory import namespaces as ns
+from durable_graph.memory import tuning
 from durable_graph.memory.config import Settings
 from durable_graph.memory.filters import filter_sql
 from durable_graph.memory.schema import ITEMS, TEXT_SEARCH_CONFIG, VECTORS, index_expression
@@ -73,16 +74,33 @@ query_terms AS (
 )"""
 
 
-def _vector_ctes(where_v: str, dims: int) -> str:
-    # The index finds the candidates by their half-precision vectors; they are then scored and
-    # ranked by the full ones. Items with several vectors (several fields) score by their best one
-    # (max pooling).
+def _vector_ctes(where_ns_v: str, where_v: str, dims: int) -> str:
+    # Two ways to the nearest vectors, chosen at run time by one-time filters (the branch not taken
+    # is never executed): the HNSW index, which finds the candidates by their half-precision
+    # vectors; or an exact scan, ordered by the full vectors (which the index cannot serve), when the
+    # namespace is small or the index walk came back short (a filter narrower than it could reach).
+    # Both score and rank by the full vectors; an item with several vectors (several fields)
+    # scores by its best one (max pooling).
     return f"""
-vector_hits AS (
+scope AS (
+    SELECT count(*) < {tuning.EXACT_SCAN_MAX_VECTORS} AS small
+    FROM (SELECT 1 FROM {VECTORS} v WHERE {where_ns_v} LIMIT {tuning.EXACT_SCAN_MAX_VECTORS}) s
+), index_hits AS MATERIALIZED (
     SELECT v.prefix, v.key, v.embedding <#> %b AS distance
     FROM {VECTORS} v JOIN {ITEMS} i ON i.prefix = v.prefix AND i.key = v.key
-    WHERE {where_v}
+    WHERE {where_v} AND NOT (SELECT small FROM scope)
     ORDER BY {index_expression(dims, "v.embedding")} <#> %b::halfvec({int(dims)}) LIMIT %s
+), exact_hits AS MATERIALIZED (
+    SELECT v.prefix, v.key, v.embedding <#> %b AS distance
+    FROM {VECTORS} v JOIN {ITEMS} i ON i.prefix = v.prefix AND i.key = v.key
+    WHERE {where_v} AND (
+        (SELECT small FROM scope) OR (SELECT count(DISTINCT (prefix, key)) FROM index_hits) < %s
+    )
+    ORDER BY v.embedding <#> %b LIMIT %s
+), vector_hits AS (
+    SELECT * FROM exact_hits
+    UNION ALL
+    SELECT * FROM index_hits WHERE NOT EXISTS (SELECT FROM exact_hits)
 ), vector_ranked AS (
     SELECT prefix, key, -min(distance) AS similarity,
            rank() OVER (ORDER BY min(distance)) AS r,
@@ -107,9 +125,16 @@ def search_sql(op: SearchOp, settings: Settings, query_vector: Vector | None) ->
     FROM {ITEMS} i WHERE {where}"""
         return _search_tail(op, "", ranked, where_params)
 
-    candidates = (op.offset + op.limit) * settings.index.vectors_per_item
-    head = _vector_ctes(where_v, settings.index.dims) + ","
-    params: list[Any] = [query_vector, *where_params, query_vector, candidates]
+    wanted = op.offset + op.limit
+    # A filtered walk costs in proportion to the candidates it must find: it takes no spare ones.
+    factor = 1 if op.filter else tuning.CANDIDATE_FACTOR
+    candidates = factor * wanted * settings.index.vectors_per_item
+    head = _vector_ctes(where_ns_v, where_v, settings.index.dims) + ","
+    params: list[Any] = [
+        *ns_params,
+        *[query_vector, *where_params, query_vector, candidates],
+        *[query_vector, *where_params, wanted, query_vector, candidates],
+    ]
     if not (settings.hybrid or is_hybrid(op.query)):
         ranked = "SELECT prefix, key, similarity AS score, ord FROM vector_ranked"
         return _search_tail(op, head, ranked, params)

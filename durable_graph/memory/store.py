@@ -17,7 +17,7 @@ from langgraph.store.base import BaseStore, Op, Result, TTLConfig
 from pgvector.psycopg import register_vector, register_vector_async
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from durable_graph.memory import core, schema
+from durable_graph.memory import core, schema, tuning
 from durable_graph.memory.config import Settings, resolve_index
 from durable_graph.memory.scoped import ScopedStore
 from durable_graph.migrations import amigrate, arun_steps, migrate, run_steps
@@ -79,14 +79,7 @@ class PgVectorStore(BaseStore):
         return parts
 
     def _session_sql(self) -> str:
-        # Iterative index scans (pgvector >= 0.8) keep filtered searches from coming back short;
-        # on an older pgvector the setting is skipped (the function's error is caught in SQL).
-        return f"""
-SET hnsw.ef_search = {int(self.hnsw.ef_search)};
-DO $$ BEGIN
-    PERFORM set_config('hnsw.iterative_scan', 'relaxed_order', false);
-EXCEPTION WHEN OTHERS THEN NULL;
-END $$"""
+        return tuning.session_settings(self.hnsw.ef_search)
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         if self.index:
@@ -180,8 +173,9 @@ END $$"""
             return [await embeddings.aembed_query(request.texts[0])]
         return await embeddings.aembed_documents(request.texts)
 
-    def _run(self, steps: Generator[core.Step, Any, Any]) -> Any:
+    def _run(self, steps: Generator[core.Step, Any, Any], atomic: bool) -> Any:
         # Embedding happens before a connection is taken, so a slow embedder holds none.
+        # A batch of one read is one statement: it needs no transaction (two round trips fewer).
         with ExitStack() as stack:
             conn: psycopg.Connection[Any] | None = None
             value: Any = None
@@ -195,11 +189,12 @@ END $$"""
                     continue
                 if conn is None:
                     conn = stack.enter_context(self._sync_pool().connection())
-                    stack.enter_context(conn.transaction())
+                    if atomic:
+                        stack.enter_context(conn.transaction())
                 cur = conn.execute(step[0].encode(), step[1])
                 value = cur.fetchall() if cur.description else None
 
-    async def _arun(self, steps: Generator[core.Step, Any, Any]) -> Any:
+    async def _arun(self, steps: Generator[core.Step, Any, Any], atomic: bool) -> Any:
         async with AsyncExitStack() as stack:
             conn: psycopg.AsyncConnection[Any] | None = None
             value: Any = None
@@ -214,17 +209,21 @@ END $$"""
                 if conn is None:
                     pool = await self._async_pool()
                     new_conn = await stack.enter_async_context(pool.connection())
-                    await stack.enter_async_context(new_conn.transaction())
+                    if atomic:
+                        await stack.enter_async_context(new_conn.transaction())
                     conn = new_conn
                 cur = await conn.execute(step[0].encode(), step[1])
                 value = await cur.fetchall() if cur.description else None
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
-        result: list[Result] = self._run(core.batch_steps(self.settings, list(ops)))
+        ops = list(ops)
+        result: list[Result] = self._run(core.batch_steps(self.settings, ops), core.needs_transaction(ops))
         return result
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        result: list[Result] = await self._arun(core.batch_steps(self.settings, list(ops)))
+        ops = list(ops)
+        steps = core.batch_steps(self.settings, ops)
+        result: list[Result] = await self._arun(steps, core.needs_transaction(ops))
         return result
 
     def scoped(self, prefix: tuple[str, ...]) -> ScopedStore:

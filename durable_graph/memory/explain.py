@@ -1,0 +1,58 @@
+"""What a search does inside Postgres: its executed plan, and which way it found the vectors."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from langgraph.store.base import SearchOp
+
+from durable_graph.errors import StoreConfigError
+from durable_graph.memory.core import to_vectors
+from durable_graph.memory.sql import search_sql, strip_mode
+
+INDEX_NAME = "dg_store_vectors_hnsw_idx"
+
+
+def explain_search(
+    store: Any,
+    namespace_prefix: tuple[str, ...],
+    *,
+    query: str,
+    filter: dict[str, Any] | None = None,
+    limit: int = 10,
+    offset: int = 0,
+) -> str:
+    """The executed plan (``EXPLAIN ANALYZE``) of ``store.search(namespace_prefix, query=..., ...)``,
+    run on one of the store's own connections (its settings) and rolled back (no TTL is refreshed)."""
+    index = store.settings.index
+    if index is None:
+        raise StoreConfigError("explain_search needs a store with an index (embed=False has none)")
+    op = SearchOp(tuple(namespace_prefix), filter, limit, offset, query, refresh_ttl=False)
+    raw = [index.embeddings.embed_query(strip_mode(query))]
+    vector = to_vectors(raw, 1, index.dims, "query")[0]
+    sql, params = search_sql(op, store.settings, vector)
+    with store._sync_pool().connection() as conn, conn.transaction(force_rollback=True):
+        rows = conn.execute(
+            ("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + sql).encode(), params
+        ).fetchall()
+    return "\n".join(row[0] for row in rows)
+
+
+def vector_path(plan: str) -> Literal["index", "exact"]:
+    """``"index"`` when the search's vectors came from the HNSW index, ``"exact"`` when only the
+    exact scan ran (a small namespace, or a filter the index walk could not fill the page for)."""
+    index_lines = [line for line in plan.splitlines() if INDEX_NAME in line]
+    if not index_lines:
+        raise ValueError(f"the plan does not mention {INDEX_NAME}: it cannot serve this search\n{plan}")
+    ran = any("never executed" not in line for line in index_lines)
+    exact_ran = _exact_scan_ran(plan)
+    return "exact" if exact_ran or not ran else "index"
+
+
+def _exact_scan_ran(plan: str) -> bool:
+    """Whether the exact scan's rows are the ones the search ranked (it found any)."""
+    found = re.search(r"CTE Scan on exact_hits \(actual rows=([\d.]+)", plan)
+    if found is None:
+        raise ValueError(f"the plan has no exact_hits step\n{plan}")
+    return float(found.group(1)) > 0

@@ -1,0 +1,83 @@
+"""The plan a search runs on a freshly bulk-loaded store (no ANALYZE, no statistics): the HNSW
+index for a large namespace, an exact scan for a small one, and an exact fallback when a filter is
+narrower than the index walk reaches. On a real Postgres with pgvector."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from langgraph.store.base import PutOp
+
+from durable_graph.memory import HashingEmbedder, PgVectorStore, schema, tuning
+from durable_graph.memory.explain import explain_search, vector_path
+from tests.pg import fresh_database
+
+BIG = tuning.EXACT_SCAN_MAX_VECTORS + 1000
+SMALL = 50
+RARE = 4
+
+
+@pytest.fixture(scope="module")
+def loaded(pg_server: str) -> Iterator[PgVectorStore]:
+    with fresh_database(pg_server, "plans") as url:
+        store = PgVectorStore(url, embed=HashingEmbedder(32), fields=["text"])
+        store.open()
+        with psycopg.connect(url, autocommit=True) as conn:
+            for table in (schema.ITEMS, schema.VECTORS):
+                conn.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = off)".encode())
+        try:
+            puts = [
+                PutOp(
+                    ("big",),
+                    str(i),
+                    {"text": f"note {i} about topic {i % 37}", "group": "rare" if i < RARE else f"g{i % 10}"},
+                )
+                for i in range(BIG)
+            ]
+            puts += [PutOp(("small",), str(i), {"text": f"small note {i}"}) for i in range(SMALL)]
+            for first in range(0, len(puts), 500):
+                store.batch(puts[first : first + 500])
+            with psycopg.connect(url) as conn:
+                analyzed = conn.execute(
+                    "SELECT count(*) FROM pg_stat_user_tables WHERE relname = ANY(%s) "
+                    "AND (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL)",
+                    [[schema.ITEMS, schema.VECTORS]],
+                ).fetchone()
+            assert analyzed == (0,), "the tables must be as a bulk load leaves them, never analyzed"
+            yield store
+        finally:
+            store.close()
+
+
+def test_a_large_namespace_is_searched_through_the_index(loaded: PgVectorStore) -> None:
+    plan = explain_search(loaded, ("big",), query="note about topic 5")
+    assert vector_path(plan) == "index", plan
+    assert len(loaded.search(("big",), query="note about topic 5", limit=10)) == 10
+
+
+def test_the_whole_store_is_searched_through_the_index(loaded: PgVectorStore) -> None:
+    plan = explain_search(loaded, (), query="note about topic 5")
+    assert vector_path(plan) == "index", plan
+
+
+def test_a_small_namespace_is_searched_exactly(loaded: PgVectorStore) -> None:
+    plan = explain_search(loaded, ("small",), query="small note 7")
+    assert vector_path(plan) == "exact", plan
+    found = loaded.search(("small",), query="small note 7", limit=3)
+    assert found[0].key == "7"
+
+
+def test_a_common_filter_is_served_by_the_index(loaded: PgVectorStore) -> None:
+    plan = explain_search(loaded, ("big",), query="note about topic 5", filter={"group": "g3"})
+    assert vector_path(plan) == "index", plan
+    found = loaded.search(("big",), query="note about topic 5", filter={"group": "g3"}, limit=10)
+    assert len(found) == 10 and all(item.value["group"] == "g3" for item in found)
+
+
+def test_a_filter_narrower_than_a_page_returns_every_match_exactly(loaded: PgVectorStore) -> None:
+    plan = explain_search(loaded, ("big",), query="note about topic 5", filter={"group": "rare"})
+    assert vector_path(plan) == "exact", plan
+    found = loaded.search(("big",), query="note about topic 5", filter={"group": "rare"}, limit=10)
+    assert sorted(item.key for item in found) == [str(i) for i in range(RARE)]
