@@ -219,8 +219,7 @@ def run_size(console: Console, args: argparse.Namespace, admin: str, items: int,
             load_average(),
         )
 
-        def measure(case: str, filter: dict[str, Any] | None, truth: list[list[int]]) -> None:
-            a, b = interleaved([ours, theirs], args.queries, args.rounds, truth, filter)
+        def add_comparison(case: str, a: Measured, b: Measured, short: str) -> None:
             table.add_row(
                 case,
                 f"{a.p(50):.2f}",
@@ -231,9 +230,13 @@ def run_size(console: Console, args: argparse.Namespace, admin: str, items: int,
                 ratio(a.p(95), b.p(95)),
                 f"{a.mean_recall:.3f}",
                 f"{b.mean_recall:.3f}",
-                f"{a.short}/{b.short}",
+                short,
                 load_average(),
             )
+
+        def measure(case: str, filter: dict[str, Any] | None, truth: list[list[int]]) -> None:
+            a, b = interleaved([ours, theirs], args.queries, args.rounds, truth, filter)
+            add_comparison(case, a, b, f"{a.short}/{b.short}")
 
         measure("fresh", None, exact)
         measure("fresh, 1% filter", {"group": "g0"}, exact_filtered)
@@ -242,19 +245,7 @@ def run_size(console: Console, args: argparse.Namespace, admin: str, items: int,
         measure("settled", None, exact)
         measure("settled, 1% filter", {"group": "g0"}, exact_filtered)
         plain, with_text = interleaved([ours, hybrid], args.queries, 1, exact, None)
-        table.add_row(
-            "ours hybrid=True vs ours",
-            f"{with_text.p(50):.2f}",
-            f"{plain.p(50):.2f}",
-            ratio(with_text.p(50), plain.p(50)),
-            f"{with_text.p(95):.2f}",
-            f"{plain.p(95):.2f}",
-            ratio(with_text.p(95), plain.p(95)),
-            f"{with_text.mean_recall:.3f}",
-            f"{plain.mean_recall:.3f}",
-            "",
-            load_average(),
-        )
+        add_comparison("ours hybrid=True vs ours", with_text, plain, "")
         console.print(table)
         if args.sweep:
             curve(console, args, url, dims, embed, exact)
