@@ -11,11 +11,16 @@ dir):
 - an agent thread: ``--agent-steps`` steps, each adding an AI message with a tool call and a ~1 KB
   tool message to ``messages`` (``add_messages``), as a tool-calling agent's history grows.
 
-Then, interleaved (ours, theirs, ours, ...), ``--repeats`` times each: ``get_state`` of each thread,
-the long thread's ``get_state_history(limit=10)``, the first 10 entries taken from the saver's
-``list()`` (what ``durable-graph history`` and a caller that stops early read), and its whole
-history. (LangGraph's ``get_state_history`` drains ``list()`` before yielding its first entry, so
-taking entries from it one by one reads the whole history with any saver: pass ``limit``.)
+Our checkpointer keeps the list items it has written or read, as a process that runs or serves
+the thread does; "ours, nothing cached" reads our threads through a second checkpointer with that
+cache off (``item_cache_bytes=0``), as a process that has not seen the thread before (a CLI call).
+
+Then, interleaved (ours, ours with nothing cached, theirs, ...), ``--repeats`` times each:
+``get_state`` of each thread, the long thread's ``get_state_history(limit=10)``, the first 10
+entries taken from the saver's ``list()`` (what ``durable-graph history`` and a caller that stops
+early read), and its whole history. (LangGraph's ``get_state_history`` drains ``list()`` before
+yielding its first entry, so taking entries from it one by one reads the whole history with any
+saver: pass ``limit``.)
 Medians in ms and the ratio ours / theirs (below 1: ours is faster).
 """
 
@@ -42,6 +47,7 @@ from rich.console import Console
 from rich.table import Table
 
 from durable_graph.checkpointers import open_checkpointer
+from durable_graph.checkpointers.postgres import PostgresCheckpointer
 
 
 class LoopState(TypedDict, total=False):
@@ -112,13 +118,23 @@ def main() -> None:
         savers = {"ours": stack.enter_context(open_checkpointer(urls["ours"])), "theirs": theirs}
 
         reads: dict[str, dict[str, Callable[[], Any]]] = {}
+        threads: dict[str, tuple[RunnableConfig, RunnableConfig, RunnableConfig]] = {}
         for name, saver in savers.items():
             loop = loop_graph(agent_like=False).compile(checkpointer=saver)
             agent = loop_graph(agent_like=True).compile(checkpointer=saver)
             with console.status(f"writing the threads through {name}"):
-                short = write_thread(loop, 10)
-                long = write_thread(loop, args.long)
-                agent_thread = write_thread(agent, args.agent_steps)
+                threads[name] = (
+                    write_thread(loop, 10),
+                    write_thread(loop, args.long),
+                    write_thread(agent, args.agent_steps),
+                )
+        cold = stack.enter_context(PostgresCheckpointer(urls["ours"], item_cache_bytes=0))
+        savers = {"ours": savers["ours"], "ours, nothing cached": cold, "theirs": theirs}
+        threads["ours, nothing cached"] = threads["ours"]
+        for name, saver in savers.items():
+            loop = loop_graph(agent_like=False).compile(checkpointer=saver)
+            agent = loop_graph(agent_like=True).compile(checkpointer=saver)
+            short, long, agent_thread = threads[name]
             reads[name] = {
                 "get_state, 10-step thread": lambda g=loop, c=short: g.get_state(c),
                 f"get_state, {args.long}-step thread": lambda g=loop, c=long: g.get_state(c),
@@ -145,11 +161,13 @@ def main() -> None:
                     samples.setdefault((what, name), []).append(timed(reads[name][what]))
 
     table = Table(title=f"reads, median of {args.repeats} (ms)")
-    for column in ("read", "ours", "PostgresSaver", "ours / theirs"):
+    columns = ["read", *savers, "ours / theirs", "nothing cached / theirs"]
+    for column in columns:
         table.add_column(column, justify="left" if column == "read" else "right")
     for what in reads["ours"]:
-        ours, their = (statistics.median(samples[what, name]) for name in ("ours", "theirs"))
-        table.add_row(what, f"{ours:.2f}", f"{their:.2f}", f"{ours / their:.2f}")
+        ours, cold_ms, their = (statistics.median(samples[what, name]) for name in savers)
+        times = (f"{ms:.2f}" for ms in (ours, cold_ms, their))
+        table.add_row(what, *times, f"{ours / their:.2f}", f"{cold_ms / their:.2f}")
     console.print(table)
 
 

@@ -22,17 +22,19 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from durable_graph.backoff import backoff_delays
 from durable_graph.checkpointers.postgres.arrays import ADAPTERS
 from durable_graph.checkpointers.postgres.schema import COMPONENT, MIGRATIONS
-from durable_graph.checkpointers.postgres.sql import Op
+from durable_graph.checkpointers.postgres.sql import Op, Statement
 from durable_graph.errors import BackendUnavailableError, InvalidURLError, LeaseLostError
 from durable_graph.leases.fences import Fence
 from durable_graph.migrations import amigrate, migrate
@@ -279,32 +281,74 @@ class Pools:
 
 
 # Statements are prepared on first use (planning the data-modifying CTEs costs more than running
-# them), and each runs in a pipeline so that the preparation travels with the execution: every
-# statement is one round trip, the first one on a connection included. Results come in binary:
-# the arrays of bytes that make up a checkpoint need no hex encoding and decoding on the way.
+# them). psycopg prepares a statement per text and parameter types. The first time a connection
+# runs a statement with given parameter types, it runs in a pipeline so that the preparation travels
+# with the execution: one round trip, not two. Afterwards it runs outside a pipeline, which would
+# only add its own synchronisation. (Should psycopg have dropped the prepared statement meanwhile,
+# it prepares it again: a round trip more, nothing else.) Results come in binary: the arrays of
+# bytes that make up a checkpoint need no hex encoding and decoding.
+
+_prepared: weakref.WeakKeyDictionary[Any, set[tuple[Any, ...]]] = weakref.WeakKeyDictionary()
+_prepared_lock = threading.Lock()
+
+
+def _prepared_on(conn: Any) -> set[tuple[Any, ...]]:
+    with _prepared_lock:
+        known = _prepared.get(conn)
+        if known is None:
+            known = _prepared[conn] = set()
+        return known
+
+
+def _prepared_key(statement: Statement) -> tuple[Any, ...]:
+    """The statement's text and what decides psycopg's parameter types: each value's Python type,
+    and for an int the Postgres integer type its size takes."""
+    return (statement.sql, *(_int_size(v) if type(v) is int else type(v) for v in statement.params.values()))
+
+
+def _int_size(value: int) -> int:
+    for size, bits in enumerate((15, 31, 63)):
+        if -(2**bits) <= value < 2**bits:
+            return size
+    return 3
+
+
+def _has_rows(cur: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any]) -> bool:
+    # Cheaper than ``cur.description``, which builds an object per column.
+    return cur.pgresult is not None and cur.pgresult.status == pq.ExecStatus.TUPLES_OK
 
 
 def _drive(conn: psycopg.Connection[Any], op: Op[T]) -> T:
-    steps = op.steps
+    steps, prepared = op.steps, _prepared_on(conn)
     try:
         statement = next(steps)
         while True:
-            with conn.pipeline():
+            key = _prepared_key(statement)
+            if key in prepared:
                 cur = conn.execute(statement.sql, statement.params, binary=True)  # type: ignore[arg-type]
-            rows = cur.fetchall() if cur.description else []
+            else:
+                with conn.pipeline():
+                    cur = conn.execute(statement.sql, statement.params, binary=True)  # type: ignore[arg-type]
+                prepared.add(key)
+            rows = cur.fetchall() if _has_rows(cur) else []
             statement = steps.send(rows)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
 
 
 async def _adrive(conn: psycopg.AsyncConnection[Any], op: Op[T]) -> T:
-    steps = op.steps
+    steps, prepared = op.steps, _prepared_on(conn)
     try:
         statement = next(steps)
         while True:
-            async with conn.pipeline():
+            key = _prepared_key(statement)
+            if key in prepared:
                 cur = await conn.execute(statement.sql, statement.params, binary=True)  # type: ignore[arg-type]
-            rows = await cur.fetchall() if cur.description else []
+            else:
+                async with conn.pipeline():
+                    cur = await conn.execute(statement.sql, statement.params, binary=True)  # type: ignore[arg-type]
+                prepared.add(key)
+            rows = await cur.fetchall() if _has_rows(cur) else []
             statement = steps.send(rows)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]

@@ -25,6 +25,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from durable_graph.checkpointers.codec import Codec
 from durable_graph.checkpointers.common import version_counter
+from durable_graph.checkpointers.item_cache import DEFAULT_ITEM_CACHE_BYTES
 from durable_graph.checkpointers.pages import ListPages, cursor_of
 from durable_graph.checkpointers.postgres.pool import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRY_FOR, Pools
 from durable_graph.checkpointers.postgres.sql import CheckpointSQL
@@ -46,7 +47,8 @@ class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
     ``connect_timeout`` seconds with ``BackendUnavailableError``; a connection lost while open (a
     server restart) is retried with backoff for ``retry_for`` seconds before that error. ``keys``
     (``durable_graph.encryption.Keys``) encrypts everything stored; ``open_checkpointer`` passes
-    those of ``$LANGGRAPH_AES_KEY``.
+    those of ``$LANGGRAPH_AES_KEY``. Up to ``item_cache_bytes`` of the list items it has written or
+    read are kept in memory, so reading a thread again fetches only what changed (0: none kept).
 
     Use it through ``open_checkpointer(url)``, or call ``open()``/``close()`` (or
     ``aopen()``/``aclose()``) yourself; the schema is created or migrated on open.
@@ -62,9 +64,13 @@ class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         retry_for: float = DEFAULT_RETRY_FOR,
         keys: Keys | None = None,
+        item_cache_bytes: int = DEFAULT_ITEM_CACHE_BYTES,
     ) -> None:
         super().__init__(serde=serde)
+        if type(item_cache_bytes) is not int or item_cache_bytes < 0:
+            raise ValueError(f"item_cache_bytes must be 0 (no cache) or more bytes, got {item_cache_bytes!r}")
         self.keys = keys
+        self._item_cache_bytes = item_cache_bytes
         self._pools = Pools(
             conninfo, pool_size=pool_size, connect_timeout=connect_timeout, retry_for=retry_for
         )
@@ -86,7 +92,7 @@ class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
         # Rebuilt when ``serde`` changes, as ``with_allowlist`` does on a copy of the checkpointer.
         if self._sql_cache is None or self._sql_cache.codec.serde is not self.serde:
             codec = Codec(self.serde, compress_above=self._compress_above, keys=self.keys)
-            self._sql_cache = CheckpointSQL(codec)
+            self._sql_cache = CheckpointSQL(codec, self._item_cache_bytes)
         return self._sql_cache
 
     # -- lifecycle ----------------------------------------------------------------------------

@@ -9,7 +9,8 @@ statement again, with every list item, only when the parent checkpoint it relied
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections import ChainMap
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -27,7 +28,14 @@ from langgraph.checkpoint.base import (
 )
 from psycopg.types.json import Jsonb
 
-from durable_graph.checkpointers.codec import CHUNKED_TYPE, EMPTY_TYPE, HASH_BYTES, Codec, StoredValue
+from durable_graph.checkpointers.codec import (
+    CHUNKED_TYPE,
+    EMPTY_TYPE,
+    HASH_BYTES,
+    Codec,
+    StoredValue,
+    split_refs,
+)
 from durable_graph.checkpointers.common import (
     DELTA_METADATA_KEY,
     check_copy,
@@ -37,6 +45,7 @@ from durable_graph.checkpointers.common import (
     config_address,
     delta_refusal,
 )
+from durable_graph.checkpointers.item_cache import DEFAULT_ITEM_CACHE_BYTES, ItemCache, StoredItem
 from durable_graph.checkpointers.pages import Cursor
 from durable_graph.checkpointers.postgres.arrays import ByteaArray, IntArray, TextArray
 from durable_graph.checkpointers.postgres.lists import ListMemory, StoredList, ThreadKey, store_list
@@ -149,7 +158,8 @@ _BLOB_REFS = 12
 lengths follow, then the pending writes at ``_WRITES``."""
 _WRITES = _BLOB_REFS + 4
 
-# Checkpoint rows of ``{page}`` with their blobs and pending writes as arrays, plus ``{chunks}``.
+# Checkpoint rows of ``{page}`` with their blobs and pending writes as arrays, plus the list items
+# (``{chunk_columns}``, ``{chunk_join}``) when asked for, in ``{order}``.
 _SELECT_TUPLES = """
 SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.type, c.checkpoint,
        c.metadata, c.channels, c.versions, b.channels, b.types, b.data, b.refs,
@@ -182,11 +192,12 @@ CROSS JOIN LATERAL (
     FROM dg_checkpoint_writes AS wr
     WHERE wr.thread_id = c.thread_id AND wr.checkpoint_ns = c.checkpoint_ns
       AND wr.checkpoint_id = c.checkpoint_id
-) AS w{chunk_join}
-ORDER BY c.checkpoint_id DESC, c.thread_id DESC, c.checkpoint_ns DESC
+) AS w{chunk_join}{order}
 """
+_LIST_ORDER = "\nORDER BY c.checkpoint_id DESC, c.thread_id DESC, c.checkpoint_ns DESC"
 
 _CHUNK_COLUMNS = ",\n       k.hashes, k.types, k.data"
+_NO_CHUNK_COLUMNS = ",\n       NULL::bytea[], NULL::text[], NULL::bytea[]"
 _CHUNK_JOIN = f"""
 CROSS JOIN LATERAL (
     SELECT array_agg(ch.hash) AS hashes, array_agg(ch.type) AS types, array_agg(ch.data) AS data
@@ -196,6 +207,7 @@ CROSS JOIN LATERAL (
         FROM unnest(b.refs) AS r(refs), {_SPLIT_REFS.format(refs="r.refs")} AS i))
 ) AS k"""
 
+# The items ``hashes`` of the threads ``thread_ids`` (pairwise).
 _SELECT_CHUNKS = """
 SELECT ch.thread_id, ch.hash, ch.type, ch.data
 FROM (SELECT DISTINCT * FROM unnest(%(thread_ids)b::text[], %(hashes)b::bytea[])) AS want(thread_id, hash)
@@ -327,9 +339,10 @@ def _done(statement: Statement, result: T) -> Generator[Statement, Rows, T]:
 class CheckpointSQL:
     """Builds the ops of every checkpointer method; ``codec`` turns values into stored bytes."""
 
-    def __init__(self, codec: Codec) -> None:
+    def __init__(self, codec: Codec, item_cache_bytes: int = DEFAULT_ITEM_CACHE_BYTES) -> None:
         self.codec = codec
         self._lists = ListMemory()
+        self._items = ItemCache(item_cache_bytes)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -413,7 +426,8 @@ class CheckpointSQL:
                 "checkpoint_id": checkpoint["id"],
             }
         }
-        return Op(self._put_steps(key, checkpoint["id"], shortcut, fallback, lists, next_config))
+        steps = self._put_steps(key, checkpoint["id"], shortcut, fallback, lists, new_items, next_config)
+        return Op(steps)
 
     def _put_steps(
         self,
@@ -422,6 +436,7 @@ class CheckpointSQL:
         shortcut: dict[str, Any],
         fallback: Callable[[], tuple[dict[str, Any], dict[str, StoredList]]],
         lists: dict[str, StoredList],
+        new_items: dict[bytes, StoredItem],
         next_config: RunnableConfig,
     ) -> Generator[Statement, Rows, RunnableConfig]:
         statement = _PUT_FREE if shortcut["epoch"] is None else _PUT_FENCED
@@ -436,6 +451,7 @@ class CheckpointSQL:
         if not fenced:
             raise LeaseLostError(key[0], TAKEN_OVER)
         self._lists.remember(key, checkpoint_id, lists)
+        self._items.add(key[0], new_items)
         return next_config
 
     @staticmethod
@@ -498,7 +514,13 @@ class CheckpointSQL:
             page += " AND checkpoint_id = %(checkpoint_id)b"
         else:
             page += " ORDER BY checkpoint_id DESC LIMIT 1"
-        sql = _SELECT_TUPLES.format(page=page, chunk_columns=_CHUNK_COLUMNS, chunk_join=_CHUNK_JOIN)
+        if self._items.holds(thread_id):
+            # Its items are (mostly) cached: the row comes without them, the missing ones after.
+            sql = _SELECT_TUPLES.format(page=page, chunk_columns=_NO_CHUNK_COLUMNS, chunk_join="", order="")
+        else:
+            sql = _SELECT_TUPLES.format(
+                page=page, chunk_columns=_CHUNK_COLUMNS, chunk_join=_CHUNK_JOIN, order=""
+            )
         return Op(self._get_tuple_steps(Statement(sql, params)))
 
     def _get_tuple_steps(self, statement: Statement) -> Generator[Statement, Rows, CheckpointTuple | None]:
@@ -507,7 +529,11 @@ class CheckpointSQL:
             return None
         row = rows[0]
         hashes, types, data = row[-3:]
-        chunks = dict(zip(map(bytes, hashes or ()), zip(types or (), data or (), strict=True), strict=True))
+        if hashes is None:  # left out by the statement (cached), or the checkpoint holds no list
+            chunks = (yield from self._chunks_of([row]))[row[0]]
+        else:
+            chunks = dict(zip(map(bytes, hashes), zip(types, data, strict=True), strict=True))
+            self._items.add(row[0], chunks)
         found = self._decode(row[:-3], chunks)
         # A graph run reads its thread's latest checkpoint first, then puts its children.
         self._lists.remember((row[0], row[1]), row[2], self._stored_lists(row))
@@ -551,29 +577,42 @@ class CheckpointSQL:
         if wheres:
             page += " WHERE " + " AND ".join(wheres)
         page += " ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC LIMIT %(limit)b"
-        sql = _SELECT_TUPLES.format(page=page, chunk_columns="", chunk_join="")
+        sql = _SELECT_TUPLES.format(page=page, chunk_columns="", chunk_join="", order=_LIST_ORDER)
         return Op(self._list_steps(Statement(sql, params)), snapshot=True)
 
     def _list_steps(self, statement: Statement) -> Generator[Statement, Rows, list[CheckpointTuple]]:
         rows = yield statement
-        # Versions of one list share most items: each item is asked for once.
-        wanted = list(
-            dict.fromkeys((row[0], bytes(ref)) for row in rows for ref in self._refs(row[_BLOB_REFS]))
-        )
-        chunks_by_thread: dict[str, dict[bytes, tuple[str, bytes]]] = {row[0]: {} for row in rows}
-        if wanted:
-            found = yield Statement(
-                _SELECT_CHUNKS,
-                {"thread_ids": TextArray(w[0] for w in wanted), "hashes": ByteaArray(w[1] for w in wanted)},
-            )
-            for thread_id, hash_, type_, data in found:
-                chunks_by_thread[thread_id][bytes(hash_)] = (type_, data)
+        chunks_by_thread = yield from self._chunks_of(rows)
         return [self._decode(row, chunks_by_thread[row[0]]) for row in rows]
+
+    def _chunks_of(self, rows: Rows) -> Generator[Statement, Rows, Mapping[str, Mapping[bytes, StoredItem]]]:
+        """The list items of checkpoint ``rows`` by thread: the cached ones, and the others fetched
+        in one statement, each once (versions of one list share most items)."""
+        cached = {row[0]: self._items.items_of(row[0]) for row in rows}
+        wanted: dict[tuple[str, bytes], None] = {}
+        for row in rows:
+            in_cache = cached[row[0]]
+            for refs in row[_BLOB_REFS] or ():
+                if refs:
+                    wanted.update(((row[0], name), None) for name in split_refs(refs) if name not in in_cache)
+        if not wanted:
+            return cached
+        found = yield Statement(
+            _SELECT_CHUNKS,
+            {"thread_ids": TextArray(w[0] for w in wanted), "hashes": ByteaArray(w[1] for w in wanted)},
+        )
+        fetched: dict[str, dict[bytes, StoredItem]] = {}
+        for thread_id, hash_, type_, data in found:
+            fetched.setdefault(thread_id, {})[bytes(hash_)] = (type_, data)
+        for thread_id, items in fetched.items():
+            self._items.add(thread_id, items)
+        return {thread_id: ChainMap(fetched.get(thread_id, {}), items) for thread_id, items in cached.items()}
 
     # -- deleting and copying -----------------------------------------------------------------
 
     def delete_threads(self, thread_ids: Sequence[str]) -> Op[None]:
         ids = check_prune_args(thread_ids, "delete")
+        self._items.forget(ids)
         return Op(_done(Statement(_DELETE_THREADS, {"thread_ids": ids}), None))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> Op[int]:
@@ -634,14 +673,6 @@ class CheckpointSQL:
             if list_refs
         }
 
-    @staticmethod
-    def _refs(refs_column: Iterable[bytes | None] | None) -> Iterable[bytes]:
-        for refs in refs_column or ():
-            if refs:
-                refs = bytes(refs)
-                for start in range(0, len(refs), HASH_BYTES):
-                    yield refs[start : start + HASH_BYTES]
-
     def _decode(self, row: Sequence[Any], chunks: Mapping[bytes, tuple[str, bytes]]) -> CheckpointTuple:
         (thread_id, checkpoint_ns, checkpoint_id, parent_id, body_type, body, metadata) = row[:7]
         channels, versions, blob_channels, blob_types, blob_data, blob_refs = row[7 : _BLOB_REFS + 1]
@@ -660,7 +691,7 @@ class CheckpointSQL:
                 raise CorruptCheckpointError(
                     thread_id, checkpoint_id, f"the item list of channel {channel!r} is missing"
                 )
-            stored = StoredValue(type_, data, tuple(self._refs([refs])))
+            stored = StoredValue(type_, data, tuple(split_refs(refs)) if refs else ())
             values[channel] = self.codec.decode_value(stored, chunks, **where)
         checkpoint["id"] = checkpoint_id
         checkpoint.setdefault("channel_versions", dict(zip(channels, versions, strict=True)))
