@@ -25,6 +25,7 @@ from typing import Any
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
+from durable_graph.checkpointers.thread_cache import ENTRY_OVERHEAD, ThreadCache
 from durable_graph.encryption import KEY_ENV, Keys
 from durable_graph.errors import CorruptCheckpointError, EncryptionKeyError
 
@@ -66,11 +67,15 @@ class Codec:
         compress_above: int | None = DEFAULT_COMPRESS_ABOVE,
         chunk_lists: bool = True,
         keys: Keys | None = None,
+        memo_bytes: int = 0,
     ) -> None:
         self.serde = serde
         self.compress_above = compress_above
         self.chunk_lists = chunk_lists
         self.keys = keys
+        self.memo: ThreadCache[tuple[str, bytes], tuple[bytes, str, bytes]] | None = (
+            ThreadCache(memo_bytes, _memo_entry_size) if memo_bytes else None
+        )
 
     # -- single blobs -------------------------------------------------------------------------
 
@@ -79,7 +84,9 @@ class Codec:
         return self._seal(*self._plain(value))
 
     def _plain(self, value: Any) -> tuple[str, bytes]:
-        type_, data = self.serde.dumps_typed(value)
+        return self._compressed(*self.serde.dumps_typed(value))
+
+    def _compressed(self, type_: str, data: bytes) -> tuple[str, bytes]:
         if self.compress_above is not None and len(data) > self.compress_above:
             packed = zlib.compress(data, 1)
             if len(packed) < len(data):
@@ -160,26 +167,26 @@ class Codec:
         return StoredValue(type_, data), []
 
     def _encode_items(self, values: list[Any], thread_id: str) -> list[tuple[bytes, str, bytes]]:
-        """``(address, type, data)`` of each item, as stored."""
-        if self.keys is not None:
-            items = []
-            for item in values:
-                type_, data = self._plain(item)
-                items.append((self.item_address(thread_id, type_, data), *self._seal(type_, data)))
-            return items
-        # Unkeyed: the common case, with one BLAKE2b state per type copied for each item.
-        dumps = self.dumps
-        hashers: dict[str, Any] = {}
+        """``(address, type, data)`` of each item, as stored. An item whose serialized form this
+        codec stored for the thread before (``memo``) is not compressed, encrypted or named again:
+        with a list that grows by appends, every put would otherwise do it again for every item."""
+        dumps_typed = self.serde.dumps_typed
+        memo = self.memo.of(thread_id) if self.memo is not None else {}
+        new: dict[tuple[str, bytes], tuple[bytes, str, bytes]] = {}
         items = []
         for item in values:
-            type_, data = dumps(item)
-            hasher = hashers.get(type_)
-            if hasher is None:
-                hasher = hashers[type_] = _hasher(type_)
-            hasher = hasher.copy()
-            hasher.update(data)
-            items.append((hasher.digest(), type_, data))
+            serialized = dumps_typed(item)
+            stored = memo.get(serialized) or new.get(serialized)
+            if stored is None:
+                stored = new[serialized] = self._stored_item(thread_id, *serialized)
+            items.append(stored)
+        if self.memo is not None:
+            self.memo.add(thread_id, new)
         return items
+
+    def _stored_item(self, thread_id: str, type_: str, data: bytes) -> tuple[bytes, str, bytes]:
+        type_, data = self._compressed(type_, data)
+        return self.item_address(thread_id, type_, data), *self._seal(type_, data)
 
     def decode_value(
         self,
@@ -225,6 +232,5 @@ def split_refs(refs: bytes) -> list[bytes]:
     return [refs[start : start + HASH_BYTES] for start in range(0, len(refs), HASH_BYTES)]
 
 
-def _hasher(type_: str) -> Any:
-    """A BLAKE2b that has hashed ``type_`` and the separator: copies of it hash items of that type."""
-    return hashlib.blake2b(type_.encode() + b"\0", digest_size=HASH_BYTES)
+def _memo_entry_size(serialized: tuple[str, bytes], stored: tuple[bytes, str, bytes]) -> int:
+    return len(serialized[1]) + len(stored[2]) + ENTRY_OVERHEAD

@@ -25,10 +25,10 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from durable_graph.checkpointers.codec import Codec
 from durable_graph.checkpointers.common import version_counter
-from durable_graph.checkpointers.item_cache import DEFAULT_ITEM_CACHE_BYTES
 from durable_graph.checkpointers.pages import ListPages, cursor_of
 from durable_graph.checkpointers.postgres.pool import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRY_FOR, Pools
 from durable_graph.checkpointers.postgres.sql import CheckpointSQL
+from durable_graph.checkpointers.thread_cache import DEFAULT_CACHE_BYTES
 from durable_graph.encryption import Keys
 from durable_graph.leases.fences import Fence, database_key, fence_for
 from durable_graph.lifecycle import ContextManaged
@@ -48,7 +48,9 @@ class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
     server restart) is retried with backoff for ``retry_for`` seconds before that error. ``keys``
     (``durable_graph.encryption.Keys``) encrypts everything stored; ``open_checkpointer`` passes
     those of ``$LANGGRAPH_AES_KEY``. Up to ``item_cache_bytes`` of the list items it has written or
-    read are kept in memory, so reading a thread again fetches only what changed (0: none kept).
+    read are kept in memory, so reading a thread again fetches only what changed, and as much again
+    of their serialized forms, so writing an item again does not compress or encrypt it again (0:
+    nothing kept).
 
     Use it through ``open_checkpointer(url)``, or call ``open()``/``close()`` (or
     ``aopen()``/``aclose()``) yourself; the schema is created or migrated on open.
@@ -64,7 +66,7 @@ class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         retry_for: float = DEFAULT_RETRY_FOR,
         keys: Keys | None = None,
-        item_cache_bytes: int = DEFAULT_ITEM_CACHE_BYTES,
+        item_cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         super().__init__(serde=serde)
         if type(item_cache_bytes) is not int or item_cache_bytes < 0:
@@ -91,7 +93,12 @@ class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
     def _sql(self) -> CheckpointSQL:
         # Rebuilt when ``serde`` changes, as ``with_allowlist`` does on a copy of the checkpointer.
         if self._sql_cache is None or self._sql_cache.codec.serde is not self.serde:
-            codec = Codec(self.serde, compress_above=self._compress_above, keys=self.keys)
+            codec = Codec(
+                self.serde,
+                compress_above=self._compress_above,
+                keys=self.keys,
+                memo_bytes=self._item_cache_bytes,
+            )
             self._sql_cache = CheckpointSQL(codec, self._item_cache_bytes)
         return self._sql_cache
 

@@ -45,10 +45,10 @@ from durable_graph.checkpointers.common import (
     config_address,
     delta_refusal,
 )
-from durable_graph.checkpointers.item_cache import DEFAULT_ITEM_CACHE_BYTES, ItemCache, StoredItem
 from durable_graph.checkpointers.pages import Cursor
 from durable_graph.checkpointers.postgres.arrays import ByteaArray, IntArray, TextArray
 from durable_graph.checkpointers.postgres.lists import ListMemory, StoredList, ThreadKey, store_list
+from durable_graph.checkpointers.thread_cache import DEFAULT_CACHE_BYTES, StoredItem, item_cache
 from durable_graph.errors import CorruptCheckpointError, LeaseLostError
 from durable_graph.leases.fences import TAKEN_OVER
 
@@ -339,10 +339,10 @@ def _done(statement: Statement, result: T) -> Generator[Statement, Rows, T]:
 class CheckpointSQL:
     """Builds the ops of every checkpointer method; ``codec`` turns values into stored bytes."""
 
-    def __init__(self, codec: Codec, item_cache_bytes: int = DEFAULT_ITEM_CACHE_BYTES) -> None:
+    def __init__(self, codec: Codec, item_cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.codec = codec
         self._lists = ListMemory()
-        self._items = ItemCache(item_cache_bytes)
+        self._items = item_cache(item_cache_bytes)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -588,7 +588,7 @@ class CheckpointSQL:
     def _chunks_of(self, rows: Rows) -> Generator[Statement, Rows, Mapping[str, Mapping[bytes, StoredItem]]]:
         """The list items of checkpoint ``rows`` by thread: the cached ones, and the others fetched
         in one statement, each once (versions of one list share most items)."""
-        cached = {row[0]: self._items.items_of(row[0]) for row in rows}
+        cached = {row[0]: self._items.of(row[0]) for row in rows}
         wanted: dict[tuple[str, bytes], None] = {}
         for row in rows:
             in_cache = cached[row[0]]

@@ -1,7 +1,9 @@
-"""The Postgres checkpointer keeps the list items it has written or read (their stored bytes, per
-thread), so reading a thread again fetches only the checkpoint's rows and the items it lacks; and a
-list of msgpack items decodes in one call. Stored items never change, so what the cache returns is
-what the database holds: another client's new items are fetched, a deleted thread reads as gone."""
+"""What the Postgres checkpointer keeps per thread: the stored list items it has written or read,
+so reading a thread again fetches only the checkpoint's rows and the items it lacks; and the stored
+form of each serialized item, so writing it again does not compress, encrypt or name it again.
+Both are bytes, not values: what the cache returns is what the database holds (another client's new
+items are fetched, a deleted thread reads as gone), and an item changed in place is a new item. A
+list of msgpack items decodes in one call."""
 
 from __future__ import annotations
 
@@ -17,8 +19,8 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from durable_graph.checkpointers import open_checkpointer
 from durable_graph.checkpointers.codec import Codec
-from durable_graph.checkpointers.item_cache import ItemCache
 from durable_graph.checkpointers.postgres import PostgresCheckpointer
+from durable_graph.checkpointers.thread_cache import item_cache
 from durable_graph.encryption import Keys
 from durable_graph.errors import CorruptCheckpointError
 from tests.test_postgres_list_hints import put_items
@@ -87,11 +89,11 @@ def test_a_bad_cache_size_is_refused(pg_url: str, bad: Any) -> None:
 
 
 def test_the_cache_drops_the_least_recently_used_threads_past_its_size() -> None:
-    cache = ItemCache(max_bytes=3 * (1000 + 120))
+    cache = item_cache(3 * (1000 + 120))
     names = (bytes([i]) * 16 for i in itertools.count())
     for thread in ("t1", "t2", "t3"):
         cache.add(thread, {next(names): ("msgpack", b"x" * 1000)})
-    assert cache.items_of("t1")  # t1 is now the most recently used
+    assert cache.of("t1")  # t1 is now the most recently used
     cache.add("t4", {next(names): ("msgpack", b"x" * 1000)})
     assert [cache.holds(t) for t in ("t1", "t2", "t3", "t4")] == [True, False, True, True]
     cache.forget(["t1", "t9"])
@@ -131,3 +133,25 @@ def test_a_corrupt_item_is_named_when_the_list_decodes_in_one_call() -> None:
     items[stored.refs[1]] = ("msgpack", b"\xc1")  # a byte msgpack never uses
     with pytest.raises(CorruptCheckpointError, match="blob of type 'msgpack'"):
         codec.decode_value(stored, items, thread_id="t1", checkpoint_id="c1")
+
+
+def test_an_item_written_again_keeps_its_stored_form_and_a_changed_one_gets_a_new_one() -> None:
+    keys = Keys(b"k" * 32)
+    remembering = Codec(JsonPlusSerializer(), keys=keys, memo_bytes=1 << 20)
+    forgetting = Codec(JsonPlusSerializer(), keys=keys)
+    messages: list[Any] = [{"role": "user", "text": "hello"}, {"role": "ai", "text": "hi"}]
+
+    def stored(codec: Codec) -> list[tuple[bytes, str, bytes]]:
+        _, chunks = codec.encode_value(messages, "t1")
+        return [(chunk.hash, chunk.type, chunk.data) for chunk in chunks]
+
+    # Encrypting uses a fresh nonce: equal stored bytes mean the item was not encrypted again.
+    assert stored(remembering) == stored(remembering)
+    assert stored(forgetting) != stored(forgetting)
+    before = stored(remembering)
+    messages[1]["text"] = "changed in place"
+    after = stored(remembering)
+    assert after[0] == before[0] and after[1][0] != before[1][0]
+    value, chunks = remembering.encode_value(messages, "t1")
+    items = {chunk.hash: (chunk.type, chunk.data) for chunk in chunks}
+    assert remembering.decode_value(value, items, thread_id="t1", checkpoint_id="c1") == messages

@@ -1,0 +1,97 @@
+"""What a checkpointer keeps in memory per thread about the list items it has stored or read.
+
+A list item is stored once per thread under a name derived from its content (``codec``), and a
+stored item never changes: the same thread and name always mean the same bytes, and the same
+serialized item always gets the same name. So a client can keep what it has seen and trust it
+without asking the database:
+
+- the stored items by name (the Postgres checkpointer's reads): a read then fetches only the
+  checkpoint's rows and the items it does not hold;
+- the stored form of each serialized item (the codec's writes): an item written again with the next
+  checkpoint is not compressed, encrypted and named again.
+
+Both hold bytes, never the values a graph works with: a value changed in place cannot leak into
+what is stored or read. Deleting a thread forgets it; an item whose row another process deleted
+(``prune``) is only ever asked for by a checkpoint that no longer exists.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Generic, TypeVar
+
+DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+ENTRY_OVERHEAD = 120
+"""About what a cached entry costs in Python objects beyond its bytes."""
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class ThreadCache(Generic[K, V]):
+    """Entries by thread and key; past ``max_bytes`` (as ``size`` counts them) the least recently
+    used threads are dropped: a thread is the unit, since a read or write wants all its items."""
+
+    def __init__(self, max_bytes: int, size: Callable[[K, V], int]) -> None:
+        self._max_bytes = max_bytes
+        self._size = size
+        self._threads: OrderedDict[str, dict[K, V]] = OrderedDict()
+        self._sizes: dict[str, int] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def holds(self, thread_id: str) -> bool:
+        return thread_id in self._threads
+
+    def of(self, thread_id: str) -> dict[K, V]:
+        """The thread's entries: to look up in, not to change or keep (it grows)."""
+        with self._lock:
+            entries = self._threads.get(thread_id)
+            if entries is None:
+                return {}
+            self._threads.move_to_end(thread_id)
+            return entries
+
+    def add(self, thread_id: str, entries: Mapping[K, V]) -> None:
+        """Keeps ``entries`` of the thread; a thread whose entries alone exceed the size is not kept."""
+        if not self._max_bytes or not entries:
+            return
+        with self._lock:
+            cached = self._threads.get(thread_id)
+            if cached is None:
+                cached = self._threads[thread_id] = {}
+                self._sizes[thread_id] = 0
+            else:
+                self._threads.move_to_end(thread_id)
+            added = 0
+            for key, value in entries.items():
+                if key not in cached:
+                    cached[key] = value
+                    added += self._size(key, value)
+            self._sizes[thread_id] += added
+            self._bytes += added
+            if self._sizes[thread_id] > self._max_bytes:
+                self._drop(thread_id)
+            while self._bytes > self._max_bytes:
+                self._drop(next(iter(self._threads)))
+
+    def forget(self, thread_ids: Iterable[str]) -> None:
+        with self._lock:
+            for thread_id in thread_ids:
+                if thread_id in self._threads:
+                    self._drop(thread_id)
+
+    def _drop(self, thread_id: str) -> None:
+        del self._threads[thread_id]
+        self._bytes -= self._sizes.pop(thread_id)
+
+
+StoredItem = tuple[str, bytes]
+"""(type, data) as stored"""
+
+
+def item_cache(max_bytes: int) -> ThreadCache[bytes, StoredItem]:
+    """Stored list items by name."""
+    return ThreadCache(max_bytes, lambda name, item: len(item[1]) + ENTRY_OVERHEAD)
