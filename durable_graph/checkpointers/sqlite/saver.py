@@ -15,6 +15,7 @@ import asyncio
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -94,7 +95,7 @@ class SqliteCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
                 raise BackendUnavailableError(f"SQLite: cannot open {self.path!r}: {exc}") from exc
             try:
                 conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000):d}")
-                conn.execute("PRAGMA journal_mode = WAL")
+                _use_wal(conn, self.busy_timeout)
                 conn.execute("PRAGMA synchronous = FULL")
                 sqlite_schema.migrate(conn, self.path)
             except sqlite3.DatabaseError as exc:
@@ -521,3 +522,19 @@ class SqliteCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         return next_version(current)
+
+
+def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switch the file to WAL mode. The switch needs the file to itself and SQLite does not wait for
+    it (no busy handler), so while another process opens the same new file at the same moment (and
+    switches it, or creates the schema) it is retried until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
