@@ -33,6 +33,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from durable_graph.backoff import backoff_delays
 from durable_graph.checkpointers.codec import CHUNKED_TYPE, EMPTY_TYPE, Codec, StoredValue
 from durable_graph.checkpointers.common import (
     DELTA_METADATA_KEY,
@@ -528,13 +529,14 @@ def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
     """Switch the file to WAL mode. The switch needs the file to itself and SQLite does not wait for
     it (no busy handler), so while another process opens the same new file at the same moment (and
     switches it, or creates the schema) it is retried until ``timeout``."""
-    deadline = time.monotonic() + timeout
+    delays = backoff_delays(timeout)
     while True:
         try:
             if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 conn.execute("PRAGMA journal_mode = WAL")
             return
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
+            delay = next(delays, None)
+            if "locked" not in str(exc) or delay is None:
                 raise
-            time.sleep(0.01)
+            time.sleep(delay)

@@ -7,6 +7,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from durable_graph.checkpointers import codec
 from durable_graph.checkpointers.codec import CHUNKED_TYPE, HASH_BYTES
 from durable_graph.errors import CorruptCheckpointError
 
@@ -86,7 +87,7 @@ def split_refs(refs: bytes | None, *, thread_id: str, checkpoint_id: str) -> tup
     refs = bytes(refs or b"")
     if len(refs) % HASH_BYTES:
         raise CorruptCheckpointError(thread_id, checkpoint_id, f"list references of {len(refs)} bytes")
-    return tuple(refs[i : i + HASH_BYTES] for i in range(0, len(refs), HASH_BYTES))
+    return tuple(codec.split_refs(refs))
 
 
 def json_path(key: str) -> str:
@@ -136,8 +137,7 @@ def collect_garbage(conn: sqlite3.Connection, thread_id: str) -> None:
         if (ns, channel, version) not in used_versions:
             unused.append((thread_id, ns, channel, version))
         elif type_ == CHUNKED_TYPE and refs:
-            refs = bytes(refs)
-            used_refs.update(refs[i : i + HASH_BYTES] for i in range(0, len(refs), HASH_BYTES))
+            used_refs.update(codec.split_refs(refs))
     conn.executemany(
         "DELETE FROM dg_checkpoint_blobs "
         "WHERE thread_id = ? AND checkpoint_ns = ? AND channel = ? AND version = ?",
