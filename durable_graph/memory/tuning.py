@@ -10,8 +10,8 @@ from __future__ import annotations
 # the full-precision re-ranking of CANDIDATE_FACTOR x limit candidates makes up the recall.
 HNSW_M = 12
 HNSW_EF_CONSTRUCTION = 32
-# Search breadth of the graph walk, per connection: 800 keeps recall@10 above 0.95 at 100,000 x 384
-# (200 gave 0.914 there; see docs/memory.md).
+# Search breadth of the graph walk, per connection: 800 gave recall@10 0.944 at 100,000 x 384 in the
+# benchmark, 200 gave 0.914 (see docs/memory.md).
 HNSW_EF_SEARCH = 800
 # The index is asked for this many times the wanted rows; they are re-ranked by exact distance.
 CANDIDATE_FACTOR = 2
