@@ -119,6 +119,21 @@ def test_async_methods_work_across_successive_event_loops(pg_url: str) -> None:
     assert second.values["messages"] == first["messages"]
 
 
+def test_the_async_pool_closes_when_its_event_loop_ends(pg_url: str) -> None:
+    # Left open, its connections still being made in the background would be cancelled by
+    # asyncio.run and retried by psycopg-pool for minutes: asyncio.run hung.
+    with open_checkpointer(pg_url) as saver:
+        graph = growing_chat_graph(saver, 2)
+
+        async def run_once() -> Any:
+            await graph.ainvoke({"messages": []}, thread("pool-" + uuid.uuid4().hex))
+            return await saver.apool()
+
+        pool = asyncio.run(run_once())
+        assert pool.closed
+        assert asyncio.run(graph.aget_state(thread("loops-after"))).values == {}
+
+
 # -- one round trip ----------------------------------------------------------------------------
 
 

@@ -99,6 +99,7 @@ class Pools:
         self._async: AsyncConnectionPool | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._async_opening: asyncio.Task[AsyncConnectionPool] | None = None
+        self._async_closer: asyncio.Task[None] | None = None
         self._closing: set[Any] = set()
 
     def _unavailable(self, exc: Exception) -> BackendUnavailableError:
@@ -211,6 +212,7 @@ class Pools:
         )
         await pool.open()
         self._async = pool
+        self._async_closer = asyncio.get_running_loop().create_task(_close_when_cancelled(pool))
         return pool
 
     async def arun(self, build: Callable[[], Op[T]], fence: Fence | None = None) -> T:
@@ -249,6 +251,9 @@ class Pools:
                 pool = opened if isinstance(opened, AsyncConnectionPool) else None
             if pool is not None:
                 await pool.close()
+            if self._async_closer is not None:
+                self._async_closer.cancel()
+                self._async_closer = None
         else:
             self._drop_async(None)
         with self._lock:
@@ -260,6 +265,7 @@ class Pools:
         """Forget the async pool, closing it in its loop when that loop still runs."""
         pool, loop = self._async, self._async_loop
         self._async, self._async_loop, self._async_opening = None, None, None
+        self._async_closer = None  # the pool is closed below, or its closer did when that loop ended
         if pool is None or loop is None or loop is current or loop.is_closed() or not loop.is_running():
             return
         closing: Coroutine[Any, Any, None] = pool.close()
@@ -334,6 +340,17 @@ def _drive(conn: psycopg.Connection[Any], op: Op[T]) -> T:
             statement = steps.send(rows)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
+
+
+async def _close_when_cancelled(pool: AsyncConnectionPool) -> None:
+    """Waits until cancelled, then closes ``pool``. ``asyncio.run`` cancels every task of its loop when
+    it returns; a pool still open then has its background tasks cancelled, and psycopg-pool retries a
+    connection cancelled mid-way for minutes (``reconnect_timeout``), so ``asyncio.run`` would hang.
+    Closed, the pool drops those retries."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await pool.close()
 
 
 async def _adrive(conn: psycopg.AsyncConnection[Any], op: Op[T]) -> T:
