@@ -1,21 +1,27 @@
 """What the Postgres checkpointer keeps per thread: the stored list items it has written or read,
 so reading a thread again fetches only the checkpoint's rows and the items it lacks; and the stored
-form of each serialized item, so writing it again does not compress, encrypt or name it again.
-Both are bytes, not values: what the cache returns is what the database holds (another client's new
-items are fetched, a deleted thread reads as gone), and an item changed in place is a new item. A
-list of msgpack items decodes in one call."""
+form of each serialized item, so writing it again does not compress, encrypt or name it again; and
+the item objects it serialized with a fingerprint of their contents, so an unchanged one is not
+serialized again. What the cache returns is what the database holds (another client's new items are
+fetched, a deleted thread reads as gone), and an item changed in place, in any way the serializer
+would tell apart, is stored as it is now. A list of msgpack items decodes in one call."""
 
 from __future__ import annotations
 
 import itertools
 import uuid
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any, TypedDict
 
 import psycopg
 import pytest
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
 
 from durable_graph.checkpointers import open_checkpointer
 from durable_graph.checkpointers.codec import Codec
@@ -155,3 +161,131 @@ def test_an_item_written_again_keeps_its_stored_form_and_a_changed_one_gets_a_ne
     value, chunks = remembering.encode_value(messages, "t1")
     items = {chunk.hash: (chunk.type, chunk.data) for chunk in chunks}
     assert remembering.decode_value(value, items, thread_id="t1", checkpoint_id="c1") == messages
+
+
+class CountingSerializer(JsonPlusSerializer):
+    """LangGraph's serializer, counting the values it serializes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dumped = 0
+
+    def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+        self.dumped += 1
+        return super().dumps_typed(obj)
+
+
+def stored_list(codec: Codec, values: list[Any]) -> tuple[list[tuple[str, bytes]], list[Any]]:
+    """What ``codec`` stores for the list (each item as the serializer made it), and the list
+    decoded back from what it stored."""
+    value, chunks = codec.encode_value(values, "t1")
+    items = {chunk.hash: (chunk.type, chunk.data) for chunk in chunks}
+    plain = [codec.opened(items)[ref] for ref in value.refs]
+    return plain, codec.decode_value(value, items, thread_id="t1", checkpoint_id="c1")
+
+
+class Color(Enum):
+    RED = 1
+
+
+def changes_in_place() -> list[tuple[str, Any, Callable[[Any], None]]]:
+    """(what, an item, a change made to it in place)."""
+    call = {"name": "search", "args": {"q": "x", "n": 1}, "id": "c1"}
+
+    def message() -> AIMessage:
+        return AIMessage(content="hi", tool_calls=[dict(call)], id="m1")
+
+    def set_arg(key: str, value: Any) -> Callable[[AIMessage], None]:
+        return lambda m: m.tool_calls[0]["args"].__setitem__(key, value)
+
+    return [
+        ("message content", message(), lambda m: setattr(m, "content", "changed")),
+        ("nested tool call argument", message(), set_arg("q", "y")),
+        ("an int that becomes an equal float", message(), set_arg("n", 1.0)),
+        ("an int that becomes an equal bool", message(), set_arg("n", True)),
+        ("an enum member in place of its value", message(), set_arg("n", Color.RED)),
+        (
+            "a datetime added",
+            message(),
+            lambda m: m.additional_kwargs.__setitem__("at", datetime(2026, 1, 1)),
+        ),
+        ("an extra field added", message(), lambda m: setattr(m, "note", "extra")),
+        ("dict keys reordered", {"a": 1, "b": 2}, lambda d: d.update(a=d.pop("a"))),
+        ("a nested list appended to", {"log": [1, 2]}, lambda d: d["log"].append(3)),
+        ("a list item", [1, "x"], lambda item: item.__setitem__(0, 2)),
+    ]
+
+
+@pytest.mark.parametrize("what, item, change", changes_in_place(), ids=[c[0] for c in changes_in_place()])
+def test_an_item_changed_in_place_is_stored_as_it_is_now(
+    what: str, item: Any, change: Callable[[Any], None]
+) -> None:
+    codec = Codec(JsonPlusSerializer(), memo_bytes=1 << 20)
+    values = ["first", item]
+    stored_list(codec, values)
+    change(item)
+    plain, decoded = stored_list(codec, values)
+    assert plain[1] == JsonPlusSerializer().dumps_typed(item), what
+    assert decoded == values
+
+
+def test_an_unchanged_item_written_again_is_not_serialized_again() -> None:
+    serde = CountingSerializer()
+    codec = Codec(serde, memo_bytes=1 << 20)
+    messages: list[Any] = [HumanMessage(content="hello", id="m1"), {"role": "ai", "text": "hi"}, "text"]
+    stored_list(codec, messages)
+    assert serde.dumped == 3
+    messages.append(AIMessage(content="more", id="m2"))
+    plain, decoded = stored_list(codec, messages)
+    assert serde.dumped == 4  # the new one only
+    assert decoded == messages
+    # An equal but new object (as after decoding the thread again) is serialized, once.
+    messages[0] = HumanMessage(content="hello", id="m1")
+    stored_list(codec, messages)
+    stored_list(codec, messages)
+    assert serde.dumped == 5
+    # Without the memo every item is serialized at every put.
+    forgetting = CountingSerializer()
+    stored_list(Codec(forgetting), messages)
+    stored_list(Codec(forgetting), messages)
+    assert forgetting.dumped == 8
+
+
+def test_an_item_that_cannot_be_fingerprinted_is_serialized_at_every_put() -> None:
+    serde = CountingSerializer()
+    codec = Codec(serde, memo_bytes=1 << 20)
+    values: list[Any] = [{"at": datetime(2026, 1, 1)}, Color.RED]
+    stored_list(codec, values)
+    stored_list(codec, values)
+    assert serde.dumped == 4
+
+
+def test_a_graph_that_changes_a_message_in_place_reads_back_as_it_left_it(pg_url: str) -> None:
+    class State(TypedDict):
+        messages: Annotated[list[AnyMessage], add_messages]
+
+    def ask(state: State) -> dict[str, Any]:
+        return {
+            "messages": [AIMessage(content="draft", tool_calls=[{"name": "t", "args": {"n": 1}, "id": "c1"}])]
+        }
+
+    def revise(state: State) -> dict[str, Any]:
+        first = state["messages"][-1]
+        first.content = "revised"  # in place, as some nodes do
+        first.tool_calls[0]["args"]["n"] = 1.0
+        return {"messages": [HumanMessage(content="ok")]}
+
+    builder = StateGraph(State)
+    builder.add_node("ask", ask)
+    builder.add_node("revise", revise)
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", "revise")
+    builder.add_edge("revise", END)
+    thread = new_thread()
+    with open_checkpointer(pg_url) as saver:
+        final = builder.compile(checkpointer=saver).invoke({"messages": []}, thread, durability="sync")
+    with open_checkpointer(pg_url) as fresh:
+        read = builder.compile(checkpointer=fresh).get_state(thread).values
+    assert [m.content for m in read["messages"]] == ["revised", "ok"]
+    assert type(read["messages"][0].tool_calls[0]["args"]["n"]) is float
+    assert read["messages"] == final["messages"]

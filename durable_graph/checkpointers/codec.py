@@ -25,6 +25,7 @@ from typing import Any
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
+from durable_graph.checkpointers.fingerprints import fingerprint
 from durable_graph.checkpointers.thread_cache import ENTRY_OVERHEAD, ThreadCache
 from durable_graph.encryption import KEY_ENV, Keys
 from durable_graph.errors import CorruptCheckpointError, EncryptionKeyError
@@ -37,6 +38,12 @@ EMPTY_TYPE = "empty"
 """Type tag of a channel version that has no value (the channel was cleared)."""
 DEFAULT_COMPRESS_ABOVE = 16 * 1024
 HASH_BYTES = 16
+
+
+StoredForm = tuple[bytes, str, bytes]
+"""A list item as stored: ``(address, type, data)``."""
+SeenItem = tuple[Any, bytes, StoredForm]
+"""An item object serialized before, its fingerprint then, and its stored form."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +80,11 @@ class Codec:
         self.compress_above = compress_above
         self.chunk_lists = chunk_lists
         self.keys = keys
-        self.memo: ThreadCache[tuple[str, bytes], tuple[bytes, str, bytes]] | None = (
+        self.memo: ThreadCache[tuple[str, bytes], StoredForm] | None = (
             ThreadCache(memo_bytes, _memo_entry_size) if memo_bytes else None
+        )
+        self.seen: ThreadCache[int, SeenItem] | None = (
+            ThreadCache(memo_bytes, _seen_entry_size, replace=True) if memo_bytes else None
         )
 
     # -- single blobs -------------------------------------------------------------------------
@@ -109,6 +119,18 @@ class Codec:
             raise CorruptCheckpointError(
                 thread_id, checkpoint_id, f"blob of type {type_!r}: {type(exc).__name__}: {exc}"
             ) from exc
+
+    def opened(self, items: Mapping[bytes, tuple[str, bytes]]) -> dict[bytes, tuple[str, bytes]]:
+        """Stored list items as the serializer made them (decrypted and decompressed), to be kept
+        and decoded without opening them again; an item that cannot be opened stays as stored, so
+        decoding it names what is wrong and where."""
+        opened = {}
+        for name, (type_, data) in items.items():
+            try:
+                opened[name] = self._unsealed(type_, data)
+            except Exception:
+                opened[name] = (type_, data)
+        return opened
 
     def _unsealed(self, type_: str, data: bytes | None) -> tuple[str, bytes]:
         """The serializer's ``(type, bytes)`` of a stored blob: decrypted and decompressed."""
@@ -159,32 +181,48 @@ class Codec:
                 stored[channel] = StoredValue(EMPTY_TYPE, None)
         return stored, chunks
 
-    def _encode_value(self, value: Any, thread_id: str) -> tuple[StoredValue, list[tuple[bytes, str, bytes]]]:
+    def _encode_value(self, value: Any, thread_id: str) -> tuple[StoredValue, list[StoredForm]]:
         if self.chunk_lists and type(value) is list and value:
             items = self._encode_items(value, thread_id)
             return StoredValue(CHUNKED_TYPE, None, tuple(item[0] for item in items)), items
         type_, data = self.dumps(value)
         return StoredValue(type_, data), []
 
-    def _encode_items(self, values: list[Any], thread_id: str) -> list[tuple[bytes, str, bytes]]:
-        """``(address, type, data)`` of each item, as stored. An item whose serialized form this
-        codec stored for the thread before (``memo``) is not compressed, encrypted or named again:
-        with a list that grows by appends, every put would otherwise do it again for every item."""
+    def _encode_items(self, values: list[Any], thread_id: str) -> list[StoredForm]:
+        """``(address, type, data)`` of each item, as stored. With a list that grows by appends every
+        put would otherwise serialize, compress, encrypt and name every item again, so:
+
+        - an item object this codec serialized for the thread before, with the same contents
+          (``fingerprints``), keeps its stored form without being serialized (``seen``);
+        - an item whose serialized form this codec stored for the thread before is not compressed,
+          encrypted or named again (``memo``)."""
         dumps_typed = self.serde.dumps_typed
         memo = self.memo.of(thread_id) if self.memo is not None else {}
-        new: dict[tuple[str, bytes], tuple[bytes, str, bytes]] = {}
+        seen = self.seen.of(thread_id) if self.seen is not None else {}
+        new: dict[tuple[str, bytes], StoredForm] = {}
+        new_seen: dict[int, SeenItem] = {}
         items = []
         for item in values:
+            # Taken before serializing: a change made meanwhile makes the next put serialize again.
+            contents = fingerprint(item) if self.seen is not None else None
+            known = seen.get(id(item))
+            if known is not None and known[0] is item and contents is not None and known[1] == contents:
+                items.append(known[2])
+                continue
             serialized = dumps_typed(item)
             stored = memo.get(serialized) or new.get(serialized)
             if stored is None:
                 stored = new[serialized] = self._stored_item(thread_id, *serialized)
             items.append(stored)
+            if contents is not None:
+                new_seen[id(item)] = (item, contents, stored)
         if self.memo is not None:
             self.memo.add(thread_id, new)
+        if self.seen is not None:
+            self.seen.add(thread_id, new_seen)
         return items
 
-    def _stored_item(self, thread_id: str, type_: str, data: bytes) -> tuple[bytes, str, bytes]:
+    def _stored_item(self, thread_id: str, type_: str, data: bytes) -> StoredForm:
         type_, data = self._compressed(type_, data)
         return self.item_address(thread_id, type_, data), *self._seal(type_, data)
 
@@ -232,5 +270,10 @@ def split_refs(refs: bytes) -> list[bytes]:
     return [refs[start : start + HASH_BYTES] for start in range(0, len(refs), HASH_BYTES)]
 
 
-def _memo_entry_size(serialized: tuple[str, bytes], stored: tuple[bytes, str, bytes]) -> int:
+def _memo_entry_size(serialized: tuple[str, bytes], stored: StoredForm) -> int:
     return len(serialized[1]) + len(stored[2]) + ENTRY_OVERHEAD
+
+
+def _seen_entry_size(_: int, seen: SeenItem) -> int:
+    # The item object itself is held too: counted as about its fingerprint's size again.
+    return 2 * len(seen[1]) + ENTRY_OVERHEAD

@@ -5,14 +5,18 @@ stored item never changes: the same thread and name always mean the same bytes, 
 serialized item always gets the same name. So a client can keep what it has seen and trust it
 without asking the database:
 
-- the stored items by name (the Postgres checkpointer's reads): a read then fetches only the
-  checkpoint's rows and the items it does not hold;
+- the stored items by name, opened (decrypted and decompressed) as the serializer made them (the
+  Postgres checkpointer's reads): a read then fetches only the checkpoint's rows and the items it
+  does not hold, and decodes them without opening them again;
 - the stored form of each serialized item (the codec's writes): an item written again with the next
-  checkpoint is not compressed, encrypted and named again.
+  checkpoint is not compressed, encrypted and named again;
+- the item objects the codec serialized, with a fingerprint of their contents and their stored form
+  (``fingerprints``): an unchanged object written again is not serialized again.
 
-Both hold bytes, never the values a graph works with: a value changed in place cannot leak into
-what is stored or read. Deleting a thread forgets it; an item whose row another process deleted
-(``prune``) is only ever asked for by a checkpoint that no longer exists.
+What is read or written always comes from bytes: the item objects are only compared with their
+fingerprints, never handed out, so a value changed in place cannot leak into what is stored or
+read. Deleting a thread forgets it; an item whose row another process deleted (``prune``) is only
+ever asked for by a checkpoint that no longer exists.
 """
 
 from __future__ import annotations
@@ -34,9 +38,12 @@ class ThreadCache(Generic[K, V]):
     """Entries by thread and key; past ``max_bytes`` (as ``size`` counts them) the least recently
     used threads are dropped: a thread is the unit, since a read or write wants all its items."""
 
-    def __init__(self, max_bytes: int, size: Callable[[K, V], int]) -> None:
+    def __init__(self, max_bytes: int, size: Callable[[K, V], int], *, replace: bool = False) -> None:
+        """``replace``: an entry added under a key the thread has replaces it (else it is kept, for
+        entries that never change under their key)."""
         self._max_bytes = max_bytes
         self._size = size
+        self._replace = replace
         self._threads: OrderedDict[str, dict[K, V]] = OrderedDict()
         self._sizes: dict[str, int] = {}
         self._bytes = 0
@@ -67,9 +74,13 @@ class ThreadCache(Generic[K, V]):
                 self._threads.move_to_end(thread_id)
             added = 0
             for key, value in entries.items():
-                if key not in cached:
-                    cached[key] = value
-                    added += self._size(key, value)
+                replaced = cached.get(key)
+                if replaced is not None:
+                    if not self._replace:
+                        continue
+                    added -= self._size(key, replaced)
+                cached[key] = value
+                added += self._size(key, value)
             self._sizes[thread_id] += added
             self._bytes += added
             if self._sizes[thread_id] > self._max_bytes:
@@ -89,7 +100,7 @@ class ThreadCache(Generic[K, V]):
 
 
 StoredItem = tuple[str, bytes]
-"""(type, data) as stored"""
+"""(type, data) as stored, or as the serializer made them"""
 
 
 def item_cache(max_bytes: int) -> ThreadCache[bytes, StoredItem]:

@@ -451,7 +451,8 @@ class CheckpointSQL:
         if not fenced:
             raise LeaseLostError(key[0], TAKEN_OVER)
         self._lists.remember(key, checkpoint_id, lists)
-        self._items.add(key[0], new_items)
+        cached = self._items.of(key[0])
+        self._items.add(key[0], self.codec.opened({k: v for k, v in new_items.items() if k not in cached}))
         return next_config
 
     @staticmethod
@@ -532,7 +533,9 @@ class CheckpointSQL:
         if hashes is None:  # left out by the statement (cached), or the checkpoint holds no list
             chunks = (yield from self._chunks_of([row]))[row[0]]
         else:
-            chunks = dict(zip(map(bytes, hashes), zip(types, data, strict=True), strict=True))
+            chunks = self.codec.opened(
+                dict(zip(map(bytes, hashes), zip(types, data, strict=True), strict=True))
+            )
             self._items.add(row[0], chunks)
         found = self._decode(row[:-3], chunks)
         # A graph run reads its thread's latest checkpoint first, then puts its children.
@@ -605,7 +608,8 @@ class CheckpointSQL:
         for thread_id, hash_, type_, data in found:
             fetched.setdefault(thread_id, {})[bytes(hash_)] = (type_, data)
         for thread_id, items in fetched.items():
-            self._items.add(thread_id, items)
+            fetched[thread_id] = self.codec.opened(items)
+            self._items.add(thread_id, fetched[thread_id])
         return {thread_id: ChainMap(fetched.get(thread_id, {}), items) for thread_id, items in cached.items()}
 
     # -- deleting and copying -----------------------------------------------------------------
