@@ -10,6 +10,8 @@ steps (an AI message with a tool call and a ~1 KB tool message per step, ``add_m
 every saver in turn with ``durability="sync"``, and once without a checkpointer for the baseline.
 Overhead per node = time per node with the saver - time per node without; median over the rounds.
 Storage = the bytes of the savers' tables (``pg_total_relation_size``) after the rounds.
+A yardstick runs beside them: ``CommitOnlySaver`` (``floor_saver.py``), which stores nothing and
+commits one row per checkpoint, the least any saver that makes each checkpoint durable costs here.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 import psycopg
 from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
+from floor_saver import CommitOnlySaver
 from postgres_databases import databases, start_embedded
 from reads import loop_graph, write_thread
 from rich.console import Console
@@ -33,6 +36,7 @@ from durable_graph.encryption import Keys
 
 KEY = b"0123456789abcdef0123456789abcdef"
 SAVERS = ("ours", "ours, encrypted", "PostgresSaver", "PostgresSaver, encrypted")
+FLOOR = "yardstick: commit only"
 
 
 def table_bytes(url: str) -> int:
@@ -64,7 +68,7 @@ def main() -> None:
     admin = args.url or start_embedded()
     labels = ["ours", "ours_enc", "theirs", "theirs_enc"]
     with ExitStack() as stack:
-        urls = stack.enter_context(databases(admin, labels))
+        urls = stack.enter_context(databases(admin, [*labels, "floor"]))
         savers: dict[str, Any] = {
             "ours": stack.enter_context(open_checkpointer(urls["ours"], keys=None)),
             "ours, encrypted": stack.enter_context(open_checkpointer(urls["ours_enc"], keys=Keys(KEY))),
@@ -78,13 +82,15 @@ def main() -> None:
                 saver.serde = serde
             saver.setup()
             savers[name] = saver
+        savers[FLOOR] = CommitOnlySaver(urls["floor"])
+        stack.callback(savers[FLOOR].close)
         graphs = {name: loop_graph(agent_like=True).compile(checkpointer=s) for name, s in savers.items()}
         bare = loop_graph(agent_like=True).compile()
 
-        overhead: dict[str, list[float]] = {name: [] for name in SAVERS}
+        overhead: dict[str, list[float]] = {name: [] for name in savers}
         with console.status("running threads") as status:
             for round_ in range(args.rounds):
-                for name in SAVERS:
+                for name in savers:
                     status.update(f"round {round_ + 1}/{args.rounds}: {name}")
                     baseline = per_node_ms(bare, args.steps)
                     overhead[name].append(per_node_ms(graphs[name], args.steps) - baseline)
@@ -98,6 +104,11 @@ def main() -> None:
         ms = statistics.median(overhead[name])
         table.add_row(name, f"{ms:.2f}", f"{size[name]:,}", f"{size[name] / size[plain]:.2f}")
     console.print(table)
+    plain_ours, plain_theirs, floor = (statistics.median(overhead[n]) for n in ("ours", "PostgresSaver", FLOOR))
+    console.print(
+        f"overhead, ours / PostgresSaver's: {plain_ours / plain_theirs:.2f} "
+        f"(the commit-only yardstick: {floor:.2f} ms, {floor / plain_theirs:.2f})"
+    )
     ours, theirs = (statistics.median(overhead[n]) for n in ("ours, encrypted", "PostgresSaver, encrypted"))
     console.print(f"overhead with encryption, ours / PostgresSaver's: {ours / theirs:.2f}")
     ratio = size["ours, encrypted"] / size["ours"]

@@ -124,12 +124,10 @@ class Codec:
         """Stored list items as the serializer made them (decrypted and decompressed), to be kept
         and decoded without opening them again; an item that cannot be opened stays as stored, so
         decoding it names what is wrong and where."""
-        opened = {}
-        for name, (type_, data) in items.items():
-            try:
-                opened[name] = self._unsealed(type_, data)
-            except Exception:
-                opened[name] = (type_, data)
+        opened = dict(items)
+        for name in [name for name, (type_, _) in items.items() if "+" in type_]:  # the suffixes
+            with suppress(Exception):
+                opened[name] = self._unsealed(*items[name])
         return opened
 
     def _unsealed(self, type_: str, data: bytes | None) -> tuple[str, bytes]:
