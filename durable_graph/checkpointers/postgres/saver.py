@@ -49,8 +49,8 @@ class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
     (``durable_graph.encryption.Keys``) encrypts everything stored; ``open_checkpointer`` passes
     those of ``$LANGGRAPH_AES_KEY``. Up to ``item_cache_bytes`` of the list items it has written or
     read are kept in memory, so reading a thread again fetches only what changed, and as much again
-    of their serialized forms, so writing an item again does not compress or encrypt it again (0:
-    nothing kept).
+    for each of two write caches, so an unchanged item written again is not serialized, compressed
+    or encrypted again (0: nothing kept; see "The item cache" in docs/postgres.md).
 
     Use it through ``open_checkpointer(url)``, or call ``open()``/``close()`` (or
     ``aopen()``/``aclose()``) yourself; the schema is created or migrated on open.
