@@ -23,9 +23,9 @@ from contextlib import ExitStack
 from typing import Any
 
 import psycopg
+from floor_saver import CommitOnlySaver
 from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
-from floor_saver import CommitOnlySaver
 from postgres_databases import databases, start_embedded
 from reads import loop_graph, write_thread
 from rich.console import Console
@@ -104,7 +104,9 @@ def main() -> None:
         ms = statistics.median(overhead[name])
         table.add_row(name, f"{ms:.2f}", f"{size[name]:,}", f"{size[name] / size[plain]:.2f}")
     console.print(table)
-    plain_ours, plain_theirs, floor = (statistics.median(overhead[n]) for n in ("ours", "PostgresSaver", FLOOR))
+    plain_ours, plain_theirs, floor = (
+        statistics.median(overhead[n]) for n in ("ours", "PostgresSaver", FLOOR)
+    )
     console.print(
         f"overhead, ours / PostgresSaver's: {plain_ours / plain_theirs:.2f} "
         f"(the commit-only yardstick: {floor:.2f} ms, {floor / plain_theirs:.2f})"

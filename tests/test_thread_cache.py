@@ -22,6 +22,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
+from pydantic import BaseModel, PrivateAttr, model_serializer
 
 from durable_graph.checkpointers import open_checkpointer
 from durable_graph.checkpointers.codec import Codec
@@ -188,8 +189,8 @@ class Color(Enum):
     RED = 1
 
 
-def changes_in_place() -> list[tuple[str, Any, Callable[[Any], None]]]:
-    """(what, an item, a change made to it in place)."""
+def changes_in_place() -> list[tuple[str, Callable[[], Any], Callable[[Any], None]]]:
+    """(what, a maker of a new item, a change made to it in place)."""
     call = {"name": "search", "args": {"q": "x", "n": 1}, "id": "c1"}
 
     def message() -> AIMessage:
@@ -199,31 +200,31 @@ def changes_in_place() -> list[tuple[str, Any, Callable[[Any], None]]]:
         return lambda m: m.tool_calls[0]["args"].__setitem__(key, value)
 
     return [
-        ("message content", message(), lambda m: setattr(m, "content", "changed")),
-        ("nested tool call argument", message(), set_arg("q", "y")),
-        ("an int that becomes an equal float", message(), set_arg("n", 1.0)),
-        ("an int that becomes an equal bool", message(), set_arg("n", True)),
-        ("an enum member in place of its value", message(), set_arg("n", Color.RED)),
-        (
-            "a datetime added",
-            message(),
-            lambda m: m.additional_kwargs.__setitem__("at", datetime(2026, 1, 1)),
-        ),
-        ("an extra field added", message(), lambda m: setattr(m, "note", "extra")),
-        ("dict keys reordered", {"a": 1, "b": 2}, lambda d: d.update(a=d.pop("a"))),
-        ("a nested list appended to", {"log": [1, 2]}, lambda d: d["log"].append(3)),
-        ("a list item", [1, "x"], lambda item: item.__setitem__(0, 2)),
+        ("message content", message, lambda m: setattr(m, "content", "changed")),
+        ("nested tool call argument", message, set_arg("q", "y")),
+        ("an int that becomes an equal float", message, set_arg("n", 1.0)),
+        ("an int that becomes an equal bool", message, set_arg("n", True)),
+        ("an enum member in place of its value", message, set_arg("n", Color.RED)),
+        ("a datetime added", message, lambda m: m.additional_kwargs.__setitem__("at", datetime(2026, 1, 1))),
+        ("an extra field added", message, lambda m: setattr(m, "note", "extra")),
+        ("dict keys reordered", lambda: {"a": 1, "b": 2}, lambda d: d.update(a=d.pop("a"))),
+        ("a nested list appended to", lambda: {"log": [1, 2]}, lambda d: d["log"].append(3)),
+        ("a list item", lambda: [1, "x"], lambda item: item.__setitem__(0, 2)),
     ]
 
 
-@pytest.mark.parametrize("what, item, change", changes_in_place(), ids=[c[0] for c in changes_in_place()])
+@pytest.mark.parametrize("grown", [False, True], ids=["same list", "list grown too"])
+@pytest.mark.parametrize("what, make, change", changes_in_place(), ids=[c[0] for c in changes_in_place()])
 def test_an_item_changed_in_place_is_stored_as_it_is_now(
-    what: str, item: Any, change: Callable[[Any], None]
+    what: str, make: Callable[[], Any], change: Callable[[Any], None], grown: bool
 ) -> None:
     codec = Codec(JsonPlusSerializer(), memo_bytes=1 << 20)
-    values = ["first", item]
+    item = make()
+    values = ["first", item, {"role": "user", "text": "later"}]
     stored_list(codec, values)
     change(item)
+    if grown:  # the same objects first, a new one after: the list is checked in one call
+        values.append(AIMessage(content="new", id="m9"))
     plain, decoded = stored_list(codec, values)
     assert plain[1] == JsonPlusSerializer().dumps_typed(item), what
     assert decoded == values
@@ -249,6 +250,43 @@ def test_an_unchanged_item_written_again_is_not_serialized_again() -> None:
     stored_list(Codec(forgetting), messages)
     stored_list(Codec(forgetting), messages)
     assert forgetting.dumped == 8
+
+
+def test_a_list_that_grows_by_appends_serializes_only_its_new_items() -> None:
+    serde = CountingSerializer()
+    codec = Codec(serde, memo_bytes=1 << 20)
+    messages: list[Any] = []
+    for step in range(50):
+        messages = [*messages, AIMessage(content=f"call {step}", id=f"a{step}"), {"result": step}]
+        plain, decoded = stored_list(codec, messages)
+        assert decoded == messages
+    assert serde.dumped == 100
+    assert plain == [JsonPlusSerializer().dumps_typed(m) for m in messages]
+
+
+class Draft(BaseModel):
+    """A model whose serialized form shows a private attribute."""
+
+    text: str
+    _revision: int = PrivateAttr(default=0)
+
+    @model_serializer
+    def _dump(self) -> dict[str, Any]:
+        return {"text": self.text, "revision": self._revision}
+
+
+@pytest.mark.parametrize("grown", [False, True], ids=["same list", "list grown too"])
+def test_a_model_whose_private_attribute_changed_is_stored_as_it_is_now(grown: bool) -> None:
+    codec = Codec(JsonPlusSerializer(), memo_bytes=1 << 20)
+    draft = Draft(text="hello")
+    values: list[Any] = ["first", draft]
+    stored_list(codec, values)
+    draft._revision = 2
+    if grown:
+        values.append("new")
+    value, chunks = codec.encode_value(values, "t1")
+    stored = {chunk.hash: (chunk.type, chunk.data) for chunk in chunks}
+    assert codec.opened(stored)[value.refs[1]] == JsonPlusSerializer().dumps_typed(draft)
 
 
 def test_an_item_that_cannot_be_fingerprinted_is_serialized_at_every_put() -> None:

@@ -15,6 +15,7 @@ in the stored bytes without the key.
 from __future__ import annotations
 
 import hashlib
+import operator
 import zlib
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
@@ -25,7 +26,7 @@ from typing import Any
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from durable_graph.checkpointers.fingerprints import fingerprint
+from durable_graph.checkpointers.fingerprints import fingerprint, list_fingerprint
 from durable_graph.checkpointers.thread_cache import ENTRY_OVERHEAD, ThreadCache
 from durable_graph.encryption import KEY_ENV, Keys
 from durable_graph.errors import CorruptCheckpointError, EncryptionKeyError
@@ -44,6 +45,8 @@ StoredForm = tuple[bytes, str, bytes]
 """A list item as stored: ``(address, type, data)``."""
 SeenItem = tuple[Any, bytes, StoredForm]
 """An item object serialized before, its fingerprint then, and its stored form."""
+ListRecord = tuple[list[Any], bytes, list[StoredForm]]
+"""The items of a list as last encoded, their ``list_fingerprint`` then, and their stored forms."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,9 @@ class Codec:
         )
         self.seen: ThreadCache[int, SeenItem] | None = (
             ThreadCache(memo_bytes, _seen_entry_size, replace=True) if memo_bytes else None
+        )
+        self.lists: ThreadCache[tuple[str, str], ListRecord] | None = (
+            ThreadCache(memo_bytes, _list_entry_size, replace=True) if memo_bytes else None
         )
 
     # -- single blobs -------------------------------------------------------------------------
@@ -165,26 +171,54 @@ class Codec:
         return stored, {hash_: Chunk(hash_, *item) for hash_, item in items.items()}
 
     def encode_channel_items(
-        self, values: Mapping[str, Any], versions: Iterable[str], thread_id: str
+        self, values: Mapping[str, Any], versions: Iterable[str], thread_id: str, checkpoint_ns: str = ""
     ) -> tuple[dict[str, StoredValue], dict[bytes, tuple[str, bytes]]]:
         """``encode_channels`` with each chunk as ``hash: (type, data)``, without ``Chunk`` objects."""
         stored: dict[str, StoredValue] = {}
         chunks: dict[bytes, tuple[str, bytes]] = {}
         for channel in versions:
             if channel in values:
-                stored[channel], items = self._encode_value(values[channel], thread_id)
+                stored[channel], items = self._encode_value(
+                    values[channel], thread_id, (checkpoint_ns, channel)
+                )
                 for hash_, type_, data in items:
                     chunks[hash_] = (type_, data)
             else:
                 stored[channel] = StoredValue(EMPTY_TYPE, None)
         return stored, chunks
 
-    def _encode_value(self, value: Any, thread_id: str) -> tuple[StoredValue, list[StoredForm]]:
+    def _encode_value(
+        self, value: Any, thread_id: str, slot: tuple[str, str] = ("", "")
+    ) -> tuple[StoredValue, list[StoredForm]]:
+        """``slot``: the namespace and channel the value is put in, where the list it grew from was."""
         if self.chunk_lists and type(value) is list and value:
-            items = self._encode_items(value, thread_id)
+            items = self._encode_list(value, thread_id, slot)
             return StoredValue(CHUNKED_TYPE, None, tuple(item[0] for item in items)), items
         type_, data = self.dumps(value)
         return StoredValue(type_, data), []
+
+    def _encode_list(self, values: list[Any], thread_id: str, slot: tuple[str, str]) -> list[StoredForm]:
+        """``(address, type, data)`` of each item, as stored. A list that only grew since it was last
+        encoded in ``slot``, its old items unchanged (``fingerprints``), keeps their stored forms
+        (``lists``): only the new items are encoded."""
+        if self.lists is None:
+            return self._encode_items(values, thread_id)
+        # Taken before encoding: a change made meanwhile makes the next put encode the items again.
+        packed = list_fingerprint(values)
+        record = self.lists.of(thread_id).get(slot)
+        if (
+            packed is not None
+            and record is not None
+            and len(values) >= len(record[0])
+            and all(map(operator.is_, values, record[0]))
+            and packed.startswith(record[1])
+        ):
+            items = record[2] + self._encode_items(values[len(record[0]) :], thread_id)
+        else:
+            items = self._encode_items(values, thread_id)
+        if packed is not None:
+            self.lists.add(thread_id, {slot: (list(values), packed, items)})
+        return items
 
     def _encode_items(self, values: list[Any], thread_id: str) -> list[StoredForm]:
         """``(address, type, data)`` of each item, as stored. With a list that grows by appends every
@@ -270,6 +304,11 @@ def split_refs(refs: bytes) -> list[bytes]:
 
 def _memo_entry_size(serialized: tuple[str, bytes], stored: StoredForm) -> int:
     return len(serialized[1]) + len(stored[2]) + ENTRY_OVERHEAD
+
+
+def _list_entry_size(_: tuple[str, str], record: ListRecord) -> int:
+    # The packed contents, about as large again in objects, and the list of stored forms.
+    return 2 * len(record[1]) + 8 * len(record[2]) + ENTRY_OVERHEAD
 
 
 def _seen_entry_size(_: int, seen: SeenItem) -> int:

@@ -13,10 +13,16 @@ tells apart: a value's type (``1``, ``1.0`` and ``True`` pack differently), key 
 lists and dicts; an enum, a dataclass, a datetime, a UUID, a nested model or a subclass of a builtin
 type cannot be packed this way, and an item holding one gets no fingerprint (it is serialized at
 every put, as before).
+
+A list that only grew since the last put (the same objects first, new ones after) is checked in
+one call: the fingerprint of the whole list starts with the old one exactly when the old items
+are unchanged (msgpack values are self-delimiting, so the old items' bytes can only be read back
+as the same items).
 """
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Any
 
 import ormsgpack
@@ -52,3 +58,26 @@ def fingerprint(item: Any) -> bytes | None:
     except TypeError:  # holds a value of another type (ormsgpack.MsgpackEncodeError)
         return None
     return None
+
+
+def list_fingerprint(items: list[Any]) -> bytes | None:
+    """The fingerprints of ``items`` one after the other (each packed as ``fingerprint`` would take
+    it, in one call), or None when some item cannot be taken this way. The fingerprint of a list
+    that grew by appends starts with the old list's."""
+    for kind in set(map(type, items)):
+        if not (kind in _IMMUTABLE or kind in _CONTAINERS or issubclass(kind, BaseModel)):
+            return None
+    for attribute in ("__pydantic_extra__", "__pydantic_private__"):
+        if any(map(getattr, items, repeat(attribute), repeat(None))):
+            return None  # left to ``fingerprint``, one by one
+    # A model's fields (its ``__dict__``), any other item itself: mapped in C, packed in one call.
+    contents = list(map(getattr, items, repeat("__dict__"), items))
+    try:
+        packed = ormsgpack.packb(contents, option=_STRICT)
+    except TypeError:
+        return None
+    return packed[_ARRAY_HEADER_SIZE.get(packed[0], 1) :]
+
+
+# Bytes before the first item of a packed msgpack array: array 16, array 32, else a fixarray's one.
+_ARRAY_HEADER_SIZE = {0xDC: 3, 0xDD: 5}

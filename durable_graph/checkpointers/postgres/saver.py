@@ -49,7 +49,7 @@ class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
     (``durable_graph.encryption.Keys``) encrypts everything stored; ``open_checkpointer`` passes
     those of ``$LANGGRAPH_AES_KEY``. Up to ``item_cache_bytes`` of the list items it has written or
     read are kept in memory, so reading a thread again fetches only what changed, and as much again
-    for each of two write caches, so an unchanged item written again is not serialized, compressed
+    for each of its write caches, so an unchanged item written again is not serialized, compressed
     or encrypted again (0: nothing kept; see "The item cache" in docs/postgres.md).
 
     Use it through ``open_checkpointer(url)``, or call ``open()``/``close()`` (or

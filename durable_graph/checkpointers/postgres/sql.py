@@ -358,7 +358,7 @@ class CheckpointSQL:
         thread_id, checkpoint_ns, parent_id = config_address(config)
         key = (thread_id, checkpoint_ns)
         values = checkpoint["channel_values"]
-        stored, chunks = self.codec.encode_channel_items(values, new_versions, thread_id)
+        stored, chunks = self.codec.encode_channel_items(values, new_versions, thread_id, checkpoint_ns)
         channel_versions = checkpoint["channel_versions"]
         parent_lists = self._lists.lists_of(key, parent_id)
         # The lists of the new checkpoint, as the next put will find them.
