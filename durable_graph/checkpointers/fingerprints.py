@@ -18,6 +18,9 @@ A list that only grew since the last put (the same objects first, new ones after
 one call: the fingerprint of the whole list starts with the old one exactly when the old items
 are unchanged (msgpack values are self-delimiting, so the old items' bytes can only be read back
 as the same items).
+
+A fingerprint is taken before the items are serialized, so an item changed while a put encodes
+it (a node running beside a background put) is serialized again by the next put.
 """
 
 from __future__ import annotations
@@ -61,9 +64,9 @@ def fingerprint(item: Any) -> bytes | None:
 
 
 def list_fingerprint(items: list[Any]) -> bytes | None:
-    """The fingerprints of ``items`` one after the other (each packed as ``fingerprint`` would take
-    it, in one call), or None when some item cannot be taken this way. The fingerprint of a list
-    that grew by appends starts with the old list's."""
+    """The contents of ``items`` (a model's fields, any other item itself) packed one after the other
+    in one call, or None when some item cannot be taken this way (``fingerprint`` then takes them
+    one by one). The fingerprint of a list that grew by appends starts with the old list's."""
     for kind in set(map(type, items)):
         if not (kind in _IMMUTABLE or kind in _CONTAINERS or issubclass(kind, BaseModel)):
             return None
