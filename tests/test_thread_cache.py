@@ -80,6 +80,18 @@ def test_a_deleted_thread_reads_as_gone_and_can_start_again(pg_url: str) -> None
         assert saver.get_tuple(thread).checkpoint["channel_values"]["items"] == ["b", "c"]  # type: ignore[union-attr]
 
 
+def test_deleting_a_thread_drops_what_the_write_caches_kept_of_it(pg_url: str) -> None:
+    thread = new_thread()
+    thread_id = thread["configurable"]["thread_id"]
+    with PostgresCheckpointer(pg_url) as saver:
+        put_items(saver, thread, ["a", "b"], 0)
+        codec = saver._sql.codec
+        caches = [codec.memo, codec.seen, codec.lists]
+        assert all(cache is not None and cache.holds(thread_id) for cache in caches)
+        saver.delete_thread(thread_id)
+        assert not any(cache is not None and cache.holds(thread_id) for cache in caches)
+
+
 def test_without_a_cache_every_read_fetches_the_items(pg_url: str) -> None:
     thread = new_thread()
     with PostgresCheckpointer(pg_url, item_cache_bytes=0) as saver:

@@ -93,6 +93,13 @@ class Codec:
             ThreadCache(memo_bytes, _list_entry_size, replace=True) if memo_bytes else None
         )
 
+    def forget(self, thread_ids: Iterable[str]) -> None:
+        """Drops what the write caches keep of these threads (deleted)."""
+        thread_ids = list(thread_ids)
+        for cache in (self.memo, self.seen, self.lists):
+            if cache is not None:
+                cache.forget(thread_ids)
+
     # -- single blobs -------------------------------------------------------------------------
 
     def dumps(self, value: Any) -> tuple[str, bytes]:

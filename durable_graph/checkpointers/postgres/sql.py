@@ -617,6 +617,7 @@ class CheckpointSQL:
     def delete_threads(self, thread_ids: Sequence[str]) -> Op[None]:
         ids = check_prune_args(thread_ids, "delete")
         self._items.forget(ids)
+        self.codec.forget(ids)
         return Op(_done(Statement(_DELETE_THREADS, {"thread_ids": ids}), None))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> Op[int]:
