@@ -24,8 +24,9 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from durable_graph.checkpointers.codec import Codec
-from durable_graph.checkpointers.common import version_counter
+from durable_graph.checkpointers.common import config_address, version_counter
 from durable_graph.checkpointers.pages import ListPages, cursor_of
+from durable_graph.checkpointers.postgres.outbox import WritesOutbox
 from durable_graph.checkpointers.postgres.pool import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRY_FOR, Pools
 from durable_graph.checkpointers.postgres.sql import CheckpointSQL
 from durable_graph.checkpointers.thread_cache import DEFAULT_CACHE_BYTES
@@ -78,6 +79,7 @@ class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
         )
         self._compress_above = compress_above
         self._sql_cache: CheckpointSQL | None = None
+        self._outbox = WritesOutbox()
         self._database = database_key(conninfo)
 
     def _fence(self, config: RunnableConfig) -> Fence | None:
@@ -168,7 +170,8 @@ class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
     ) -> None:
         fence = self._fence(config)
         epoch = fence.epoch if fence else None
-        self._pools.run(lambda: self._sql.put_writes(config, writes, task_id, task_path, epoch), fence)
+        task_writes = self._sql.task_writes(config, writes, task_id, task_path)
+        self._pools.run(lambda: self._sql.put_writes(task_writes, epoch), fence)
 
     def delete_thread(self, thread_id: str) -> None:
         self._pools.run(lambda: self._sql.delete_threads([thread_id]))
@@ -220,16 +223,29 @@ class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
     ) -> RunnableConfig:
         fence = self._fence(config)
         epoch = fence.epoch if fence else None
-        return await self._pools.arun(
-            lambda: self._sql.put(config, checkpoint, metadata, new_versions, epoch), fence
-        )
+        thread_id, checkpoint_ns, parent_id = config_address(config)
+        offers = self._outbox.take(thread_id, checkpoint_ns, parent_id, epoch)
+        carried = [offer.writes for offer in offers]
+        try:
+            stored = await self._pools.arun(
+                lambda: self._sql.put(config, checkpoint, metadata, new_versions, epoch, carried), fence
+            )
+        except BaseException:
+            self._outbox.settle(offers, stored=False)
+            raise
+        self._outbox.settle(offers, stored=True)
+        return stored
 
     async def aput_writes(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None:
         fence = self._fence(config)
         epoch = fence.epoch if fence else None
-        await self._pools.arun(lambda: self._sql.put_writes(config, writes, task_id, task_path, epoch), fence)
+        task_writes = self._sql.task_writes(config, writes, task_id, task_path)
+        # Usually the put of the next checkpoint starts in the same turn and stores them with it.
+        if await self._outbox.carried(task_writes, epoch):
+            return
+        await self._pools.arun(lambda: self._sql.put_writes(task_writes, epoch), fence)
 
     async def adelete_thread(self, thread_id: str) -> None:
         await self._pools.arun(lambda: self._sql.delete_threads([thread_id]))

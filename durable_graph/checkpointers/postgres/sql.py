@@ -62,6 +62,18 @@ class Statement:
     params: Mapping[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class TaskWrites:
+    """One ``put_writes`` call, checked and encoded: rows of ``(idx, channel, type, data)``."""
+
+    thread_id: str
+    checkpoint_ns: str
+    checkpoint_id: str
+    task_id: str
+    task_path: str
+    rows: list[tuple[int, str, str, bytes]]
+
+
 @dataclass(slots=True)
 class Op(Generic[T]):
     """An operation's statements; ``snapshot`` runs them in one read-only REPEATABLE READ transaction."""
@@ -111,16 +123,37 @@ WITH guard AS MATERIALIZED (
     ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
         channels = EXCLUDED.channels, versions = EXCLUDED.versions, type = EXCLUDED.type,
         checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
-)
+){carried}
 SELECT ok, fenced FROM guard
 """
 
-
 # A task's regular writes are kept as first saved; its special writes (errors, interrupts...)
-# are replaced, as LangGraph's own savers do. The commit does not wait for the disk: the next
-# checkpoint's commit flushes the log up to itself, these writes included (see docs/postgres.md).
-_PUT_WRITES = """
-WITH fence AS MATERIALIZED (SELECT {fence} AS ok), written AS (
+# are replaced, as LangGraph's own savers do.
+_WRITES_CONFLICT = """ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SET
+        task_path = EXCLUDED.task_path, channel = EXCLUDED.channel, type = EXCLUDED.type,
+        data = EXCLUDED.data
+    WHERE EXCLUDED.idx < 0"""
+
+# Pending writes of the parent checkpoint that a put carries (``CarriedWrites``): stored whether or
+# not the parent exists, as ``put_writes`` stores them, but only while the run holds the thread.
+_CARRIED = f""", carried_writes AS (
+    INSERT INTO dg_checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path,
+                                      idx, channel, type, data)
+    SELECT %(thread_id)b, %(checkpoint_ns)b, %(parent_checkpoint_id)b, u.task_id, u.task_path,
+           u.idx, u.channel, u.type, u.data
+    FROM guard AS g,
+         unnest(%(w_task_ids)b::text[], %(w_task_paths)b::text[], %(w_idxs)b::int[],
+                %(w_channels)b::text[], %(w_types)b::text[], %(w_data)b::bytea[])
+             AS u(task_id, task_path, idx, channel, type, data)
+    WHERE g.fenced
+    {_WRITES_CONFLICT}
+)"""
+
+
+# The commit does not wait for the disk: the next checkpoint's commit flushes the log up to
+# itself, these writes included (see docs/postgres.md).
+_PUT_WRITES = f"""
+WITH fence AS MATERIALIZED (SELECT {{fence}} AS ok), written AS (
     INSERT INTO dg_checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path,
                                       idx, channel, type, data)
     SELECT %(thread_id)b, %(checkpoint_ns)b, %(checkpoint_id)b, %(task_id)b, %(task_path)b,
@@ -130,10 +163,7 @@ WITH fence AS MATERIALIZED (SELECT {fence} AS ok), written AS (
              AS u(idx, channel, type, data)
     CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS commit_without_flush
     WHERE fence.ok
-    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SET
-        task_path = EXCLUDED.task_path, channel = EXCLUDED.channel, type = EXCLUDED.type,
-        data = EXCLUDED.data
-    WHERE EXCLUDED.idx < 0
+    {_WRITES_CONFLICT}
 )
 SELECT ok FROM fence
 """
@@ -150,7 +180,8 @@ def _fenced(statement: str) -> tuple[str, str]:
     return statement.format(fence="true"), statement.format(fence=_FENCE)
 
 
-_PUT_FREE, _PUT_FENCED = _fenced(_PUT)
+_PUT_FREE, _PUT_FENCED = _fenced(_PUT.replace("{carried}", ""))
+_PUT_CARRYING_FREE, _PUT_CARRYING_FENCED = _fenced(_PUT.replace("{carried}", _CARRIED))
 _PUT_WRITES_FREE, _PUT_WRITES_FENCED = _fenced(_PUT_WRITES)
 
 _BLOB_REFS = 12
@@ -336,6 +367,28 @@ def _done(statement: Statement, result: T) -> Generator[Statement, Rows, T]:
     return result
 
 
+def _carried_params(
+    carried: Sequence[TaskWrites], thread_id: str, checkpoint_ns: str, parent_id: str | None
+) -> dict[str, Any]:
+    """The ``_CARRIED`` parameters of the writes a put carries (none: no parameters)."""
+    if not carried:
+        return {}
+    if any(
+        (w.thread_id, w.checkpoint_ns, w.checkpoint_id) != (thread_id, checkpoint_ns, parent_id)
+        for w in carried
+    ):
+        raise ValueError("a put carries only pending writes of its own parent checkpoint")
+    rows = [(w.task_id, w.task_path, *row) for w in carried for row in w.rows]
+    return {
+        "w_task_ids": TextArray(row[0] for row in rows),
+        "w_task_paths": TextArray(row[1] for row in rows),
+        "w_idxs": IntArray(row[2] for row in rows),
+        "w_channels": TextArray(row[3] for row in rows),
+        "w_types": TextArray(row[4] for row in rows),
+        "w_data": ByteaArray(row[5] for row in rows),
+    }
+
+
 class CheckpointSQL:
     """Builds the ops of every checkpointer method; ``codec`` turns values into stored bytes."""
 
@@ -353,8 +406,10 @@ class CheckpointSQL:
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
         epoch: int | None = None,
+        carried: Sequence[TaskWrites] = (),
     ) -> Op[RunnableConfig]:
-        """``epoch``: the thread's epoch when a lease of this process holds the thread (fenced)."""
+        """``epoch``: the thread's epoch when a lease of this process holds the thread (fenced).
+        ``carried``: pending writes of the parent checkpoint, stored in the same statement."""
         thread_id, checkpoint_ns, parent_id = config_address(config)
         key = (thread_id, checkpoint_ns)
         values = checkpoint["channel_values"]
@@ -398,6 +453,7 @@ class CheckpointSQL:
             "blob_versions": TextArray(str(new_versions[channel]) for channel in stored),
             "blob_types": TextArray(v.type for v in stored.values()),
             "blob_data": ByteaArray(v.data for v in stored.values()),
+            **_carried_params(carried, thread_id, checkpoint_ns, parent_id),
         }
         shortcut = {
             **params,
@@ -439,7 +495,10 @@ class CheckpointSQL:
         new_items: dict[bytes, StoredItem],
         next_config: RunnableConfig,
     ) -> Generator[Statement, Rows, RunnableConfig]:
-        statement = _PUT_FREE if shortcut["epoch"] is None else _PUT_FENCED
+        if "w_task_ids" in shortcut:
+            statement = _PUT_CARRYING_FREE if shortcut["epoch"] is None else _PUT_CARRYING_FENCED
+        else:
+            statement = _PUT_FREE if shortcut["epoch"] is None else _PUT_FENCED
         rows = yield Statement(statement, shortcut)
         parent_found, fenced = rows[0]
         if fenced and not parent_found:
@@ -463,14 +522,10 @@ class CheckpointSQL:
             "chunk_data": ByteaArray(c[1] for c in chunks.values()),
         }
 
-    def put_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str,
-        epoch: int | None = None,
-    ) -> Op[None]:
+    def task_writes(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str
+    ) -> TaskWrites:
+        """``put_writes``'s arguments, checked and encoded."""
         thread_id, checkpoint_ns, checkpoint_id = config_address(config)
         if not checkpoint_id:
             raise ValueError(
@@ -482,21 +537,24 @@ class CheckpointSQL:
             idx = WRITES_IDX_MAP.get(channel, i)
             if idx < 0 or idx not in by_idx:
                 by_idx[idx] = (channel, value)
-        encoded = [(idx, channel, *self.codec.dumps(value)) for idx, (channel, value) in by_idx.items()]
+        rows = [(idx, channel, *self.codec.dumps(value)) for idx, (channel, value) in by_idx.items()]
+        return TaskWrites(thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, rows)
+
+    def put_writes(self, writes: TaskWrites, epoch: int | None = None) -> Op[None]:
         params = {
-            "thread_id": thread_id,
+            "thread_id": writes.thread_id,
             "epoch": epoch,
-            "checkpoint_ns": checkpoint_ns,
-            "checkpoint_id": checkpoint_id,
-            "task_id": task_id,
-            "task_path": task_path,
-            "idxs": IntArray(e[0] for e in encoded),
-            "channels": TextArray(e[1] for e in encoded),
-            "types": TextArray(e[2] for e in encoded),
-            "data": ByteaArray(e[3] for e in encoded),
+            "checkpoint_ns": writes.checkpoint_ns,
+            "checkpoint_id": writes.checkpoint_id,
+            "task_id": writes.task_id,
+            "task_path": writes.task_path,
+            "idxs": IntArray(row[0] for row in writes.rows),
+            "channels": TextArray(row[1] for row in writes.rows),
+            "types": TextArray(row[2] for row in writes.rows),
+            "data": ByteaArray(row[3] for row in writes.rows),
         }
         statement = _PUT_WRITES_FREE if epoch is None else _PUT_WRITES_FENCED
-        return Op(self._fenced_steps(thread_id, Statement(statement, params)))
+        return Op(self._fenced_steps(writes.thread_id, Statement(statement, params)))
 
     @staticmethod
     def _fenced_steps(thread_id: str, statement: Statement) -> Generator[Statement, Rows, None]:

@@ -1,0 +1,129 @@
+"""In async runs a task's pending writes ride with the put of the checkpoint that follows them when
+that put starts in the same turn of the event loop: one statement instead of two. ``aput_writes``
+still returns only once its writes are stored, whether a put carried them, the put failed, or no
+put came."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import create_checkpoint, empty_checkpoint
+
+from durable_graph.checkpointers.postgres import PostgresCheckpointer
+from durable_graph.checkpointers.postgres import pool as pool_module
+
+
+@contextmanager
+def counted_statements() -> Iterator[list[str]]:
+    """The statements the checkpointers' async pools run meanwhile (their first lines)."""
+    seen: list[str] = []
+    original = pool_module._adrive
+
+    async def counting(conn: Any, op: Any) -> Any:
+        steps = op.steps
+
+        def recorded() -> Any:
+            statement = next(steps)
+            while True:
+                seen.append(statement.sql.strip().splitlines()[0])
+                rows = yield statement
+                try:
+                    statement = steps.send(rows)
+                except StopIteration as stop:
+                    return stop.value
+
+        op.steps = recorded()
+        return await original(conn, op)
+
+    pool_module._adrive = counting
+    try:
+        yield seen
+    finally:
+        pool_module._adrive = original
+
+
+async def first_checkpoint(saver: PostgresCheckpointer) -> RunnableConfig:
+    thread: RunnableConfig = {
+        "configurable": {"thread_id": "outbox-" + uuid.uuid4().hex, "checkpoint_ns": ""}
+    }
+    return await saver.aput(thread, create_checkpoint(empty_checkpoint(), None, 0), {"step": 0}, {})
+
+
+async def child_of(saver: PostgresCheckpointer, parent: RunnableConfig) -> RunnableConfig:
+    checkpoint = create_checkpoint(empty_checkpoint(), None, 1)
+    return await saver.aput(parent, checkpoint, {"step": 1, "source": "loop", "parents": {}}, {})
+
+
+async def pending_of(saver: PostgresCheckpointer, config: RunnableConfig) -> list[tuple[str, str, Any]]:
+    found = await saver.aget_tuple(config)
+    assert found is not None
+    return sorted(found.pending_writes or [])
+
+
+async def test_writes_submitted_with_the_next_put_are_stored_in_its_statement(pg_url: str) -> None:
+    async with PostgresCheckpointer(pg_url) as saver:
+        parent = await first_checkpoint(saver)
+        with counted_statements() as statements:
+            writes = asyncio.ensure_future(
+                saver.aput_writes(parent, [("items", ["a"]), ("step", 1)], "task-1")
+            )
+            child = asyncio.ensure_future(child_of(saver, parent))
+            await asyncio.gather(writes, child)
+        assert len(statements) == 1, statements
+        assert await pending_of(saver, parent) == [("task-1", "items", ["a"]), ("task-1", "step", 1)]
+        assert (await saver.aget_tuple(child.result())) is not None
+
+
+async def test_writes_no_put_comes_for_are_stored_by_themselves(pg_url: str) -> None:
+    async with PostgresCheckpointer(pg_url) as saver:
+        parent = await first_checkpoint(saver)
+        with counted_statements() as statements:
+            await saver.aput_writes(parent, [("items", ["a"])], "task-1")
+        assert len(statements) == 1
+        assert await pending_of(saver, parent) == [("task-1", "items", ["a"])]
+
+
+async def test_writes_whose_put_failed_are_stored_by_themselves(pg_url: str) -> None:
+    async with PostgresCheckpointer(pg_url) as saver:
+        parent = await first_checkpoint(saver)
+        checkpoint = create_checkpoint(empty_checkpoint(), None, 1)
+        unstorable = {"step": 1, "source": "loop", "parents": {}, "run": object()}  # metadata must be JSON
+        writes = asyncio.ensure_future(saver.aput_writes(parent, [("items", ["a"])], "task-1"))
+        failing = asyncio.ensure_future(saver.aput(parent, checkpoint, unstorable, {}))  # type: ignore[arg-type]
+        results = await asyncio.gather(writes, failing, return_exceptions=True)
+        assert results[0] is None and isinstance(results[1], Exception)
+        assert await pending_of(saver, parent) == [("task-1", "items", ["a"])]
+
+
+async def test_a_put_carries_only_the_writes_of_its_own_parent(pg_url: str) -> None:
+    async with PostgresCheckpointer(pg_url) as saver:
+        parent, other = await first_checkpoint(saver), await first_checkpoint(saver)
+        with counted_statements() as statements:
+            writes = asyncio.ensure_future(saver.aput_writes(other, [("items", ["b"])], "task-2"))
+            await asyncio.gather(writes, child_of(saver, parent))
+        assert len(statements) == 2
+        assert await pending_of(saver, other) == [("task-2", "items", ["b"])]
+        assert await pending_of(saver, parent) == []
+
+
+@pytest.mark.parametrize("special", [False, True], ids=["regular writes", "special writes"])
+async def test_a_task_offered_twice_keeps_what_its_own_statements_would_store(
+    pg_url: str, special: bool
+) -> None:
+    channel = "__error__" if special else "items"
+    async with PostgresCheckpointer(pg_url) as saver:
+        parent = await first_checkpoint(saver)
+        # Both are offered in the same turn as the put starts.
+        first = asyncio.ensure_future(saver.aput_writes(parent, [(channel, "first")], "task-1"))
+        second = asyncio.ensure_future(saver.aput_writes(parent, [(channel, "second")], "task-1"))
+        await asyncio.gather(first, second, child_of(saver, parent))
+        # Neither rode with the put (one statement cannot store a row twice): each was sent on its
+        # own, as two calls always were, and the put stored its checkpoint.
+        stored = await pending_of(saver, parent)
+        assert len(stored) == 1 and stored[0][2] in {"first", "second"}
