@@ -127,3 +127,45 @@ async def test_a_task_offered_twice_keeps_what_its_own_statements_would_store(
         # own, as two calls always were, and the put stored its checkpoint.
         stored = await pending_of(saver, parent)
         assert len(stored) == 1 and stored[0][2] in {"first", "second"}
+
+
+async def test_writes_of_a_checkpoint_still_being_put_ride_with_the_put_chained_after_it(pg_url: str) -> None:
+    async with PostgresCheckpointer(pg_url) as saver:
+        thread: RunnableConfig = {
+            "configurable": {"thread_id": "outbox-" + uuid.uuid4().hex, "checkpoint_ns": ""}
+        }
+        first = create_checkpoint(empty_checkpoint(), None, 0)
+        written_to: RunnableConfig = {
+            "configurable": {**thread["configurable"], "checkpoint_id": first["id"]}
+        }
+        with counted_statements() as statements:
+            # As LangGraph does after an input: the input checkpoint's put is under way when the
+            # input's writes come, and the next put starts once that one has ended.
+            first_put = asyncio.ensure_future(saver.aput(thread, first, {"step": -1}, {}))
+            await asyncio.sleep(0)
+            writes = asyncio.ensure_future(saver.aput_writes(written_to, [("items", ["a"])], "task-1"))
+
+            async def next_put() -> RunnableConfig:
+                return await child_of(saver, await first_put)
+
+            await asyncio.gather(writes, next_put())
+        assert len(statements) == 2, statements
+        assert await pending_of(saver, written_to) == [("task-1", "items", ["a"])]
+
+
+async def test_writes_of_a_checkpoint_being_put_that_no_put_follows_are_stored_by_themselves(
+    pg_url: str,
+) -> None:
+    async with PostgresCheckpointer(pg_url) as saver:
+        thread: RunnableConfig = {
+            "configurable": {"thread_id": "outbox-" + uuid.uuid4().hex, "checkpoint_ns": ""}
+        }
+        first = create_checkpoint(empty_checkpoint(), None, 0)
+        written_to: RunnableConfig = {
+            "configurable": {**thread["configurable"], "checkpoint_id": first["id"]}
+        }
+        first_put = asyncio.ensure_future(saver.aput(thread, first, {"step": -1}, {}))
+        await asyncio.sleep(0)
+        writes = saver.aput_writes(written_to, [("items", ["a"])], "task-1")
+        await asyncio.wait_for(asyncio.gather(first_put, writes), timeout=10)
+        assert await pending_of(saver, written_to) == [("task-1", "items", ["a"])]

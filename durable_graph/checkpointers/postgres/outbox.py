@@ -7,12 +7,14 @@ statements; most of a checkpointer's client time per checkpoint goes to a statem
 psycopg, the pool and the event loop, so under load that second statement is what limits
 throughput.
 
-So ``aput_writes`` first offers its writes here for one turn of the event loop. A put of the
-checkpoint that follows them (same thread and namespace, its parent is the writes' checkpoint,
-the same lease epoch) that starts in that turn takes them and stores them in its own statement;
-``aput_writes`` then returns once that statement has committed, as it would after its own. Writes
-not taken in that turn, or whose put failed, are sent by ``aput_writes`` itself, so what
-``aput_writes`` guarantees does not change: when it returns, its writes are stored.
+So ``aput_writes`` first offers its writes here for one turn of the event loop, or, when the put
+of their own checkpoint is still under way (after an input, LangGraph saves the writes while the
+input's checkpoint is being put, and chains the next put to that one), until that put has ended
+and two turns more. A put of the checkpoint that follows them (same thread and namespace, its
+parent is the writes' checkpoint, the same lease epoch) that starts meanwhile takes them and
+stores them in its own statement; ``aput_writes`` then returns once that statement has committed,
+as it would after its own. Writes not taken, or whose put failed, are sent by ``aput_writes``
+itself, so what ``aput_writes`` guarantees does not change: when it returns, its writes are stored.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from durable_graph.checkpointers.postgres.sql import TaskWrites
 
 _Key = tuple[str, str, str, int | None]
 """thread, namespace, checkpoint id of the writes, lease epoch"""
+_TURNS_AFTER_PUT = 2
+"""Turns of the event loop from the end of a put to the start of the next one LangGraph chains to it."""
 
 
 @dataclass(slots=True)
@@ -35,19 +39,43 @@ class Offer:
 
 
 class WritesOutbox:
-    """Writes offered by ``aput_writes`` for one turn of the event loop; one per checkpointer."""
+    """Writes offered by ``aput_writes``, and the puts under way; one per checkpointer."""
 
     def __init__(self) -> None:
         self._offers: dict[_Key, list[Offer]] = {}
+        self._putting: dict[_Key, asyncio.Event] = {}
+
+    def putting(
+        self, thread_id: str, checkpoint_ns: str, checkpoint_id: str, epoch: int | None
+    ) -> tuple[_Key, asyncio.Event]:
+        """Notes that the put of this checkpoint has started (``put_done`` when it ends)."""
+        key, ended = (thread_id, checkpoint_ns, checkpoint_id, epoch), asyncio.Event()
+        self._putting[key] = ended
+        return key, ended
+
+    def put_done(self, putting: tuple[_Key, asyncio.Event]) -> None:
+        key, ended = putting
+        if self._putting.get(key) is ended:
+            del self._putting[key]
+        ended.set()
 
     async def carried(self, writes: TaskWrites, epoch: int | None) -> bool:
-        """Offers ``writes`` for one turn of the loop: True when a put took and stored them, False
-        when the caller must send them itself."""
+        """Offers ``writes`` (see the module): True when a put took and stored them, False when the
+        caller must send them itself."""
         key = (writes.thread_id, writes.checkpoint_ns, writes.checkpoint_id, epoch)
         offer = Offer(writes)
         self._offers.setdefault(key, []).append(offer)
         try:
             await asyncio.sleep(0)
+            being_put = self._putting.get(key)
+            if being_put is not None and self._offered(key, offer):
+                # The checkpoint these writes belong to is still being put, and LangGraph starts the
+                # put of its child when that one ends: the offer stands until then.
+                await being_put.wait()
+                for _ in range(_TURNS_AFTER_PUT):
+                    if not self._offered(key, offer):
+                        break
+                    await asyncio.sleep(0)
         finally:
             taken = not self._withdraw(key, offer)
         return taken and await offer.carried
@@ -55,8 +83,8 @@ class WritesOutbox:
     def take(
         self, thread_id: str, checkpoint_ns: str, parent_id: str | None, epoch: int | None
     ) -> list[Offer]:
-        """The offered writes of checkpoint ``parent_id`` that a put of its child may carry: one
-        offer per task (a task offered twice keeps the order of its own statements)."""
+        """The offered writes of checkpoint ``parent_id`` that a put of its child may carry: those of
+        tasks that offered once (one statement cannot store a row twice)."""
         if not parent_id:
             return []
         offers = self._offers.pop((thread_id, checkpoint_ns, parent_id, epoch), [])
@@ -73,6 +101,9 @@ class WritesOutbox:
         for offer in offers:
             if not offer.carried.done():
                 offer.carried.set_result(stored)
+
+    def _offered(self, key: _Key, offer: Offer) -> bool:
+        return offer in self._offers.get(key, ())
 
     def _withdraw(self, key: _Key, offer: Offer) -> bool:
         """Removes ``offer`` if no put took it; whether it was still there."""

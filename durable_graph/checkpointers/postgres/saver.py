@@ -226,6 +226,7 @@ class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
         thread_id, checkpoint_ns, parent_id = config_address(config)
         offers = self._outbox.take(thread_id, checkpoint_ns, parent_id, epoch)
         carried = [offer.writes for offer in offers]
+        putting = self._outbox.putting(thread_id, checkpoint_ns, checkpoint["id"], epoch)
         try:
             stored = await self._pools.arun(
                 lambda: self._sql.put(config, checkpoint, metadata, new_versions, epoch, carried), fence
@@ -233,6 +234,8 @@ class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
         except BaseException:
             self._outbox.settle(offers, stored=False)
             raise
+        finally:
+            self._outbox.put_done(putting)
         self._outbox.settle(offers, stored=True)
         return stored
 
