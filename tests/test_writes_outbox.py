@@ -1,7 +1,7 @@
 """In async runs a task's pending writes ride with the put of the checkpoint that follows them when
-that put starts in the same turn of the event loop: one statement instead of two. ``aput_writes``
-still returns only once its writes are stored, whether a put carried them, the put failed, or no
-put came."""
+that put starts while they wait (a turn of the event loop): one statement instead of two.
+``aput_writes`` still returns only once its writes are stored, whether a put carried them, the put
+failed, or no put came; writes no put follows at once are not held at all."""
 
 from __future__ import annotations
 
@@ -169,3 +169,29 @@ async def test_writes_of_a_checkpoint_being_put_that_no_put_follows_are_stored_b
         writes = saver.aput_writes(written_to, [("items", ["a"])], "task-1")
         await asyncio.wait_for(asyncio.gather(first_put, writes), timeout=10)
         assert await pending_of(saver, written_to) == [("task-1", "items", ["a"])]
+
+
+@pytest.mark.parametrize(
+    "writes, metadata",
+    [
+        ([("__error__", "boom")], {}),
+        ([("__interrupt__", ["ask"])], {}),
+        ([("items", ["a"])], {"counters_since_delta_snapshot": {}}),
+    ],
+    ids=["an error", "an interrupt", "a thread with a DeltaChannel"],
+)
+async def test_writes_no_put_follows_at_once_are_not_held(
+    pg_url: str, writes: list[tuple[str, Any]], metadata: dict[str, Any]
+) -> None:
+    async with PostgresCheckpointer(pg_url) as saver:
+        thread: RunnableConfig = {
+            "configurable": {"thread_id": "outbox-" + uuid.uuid4().hex, "checkpoint_ns": ""}
+        }
+        parent = await saver.aput(
+            thread, create_checkpoint(empty_checkpoint(), None, 0), {"step": 0, **metadata}, {}
+        )
+        with counted_statements() as statements:
+            sent = asyncio.ensure_future(saver.aput_writes(parent, writes, "task-1"))
+            await asyncio.gather(sent, child_of(saver, parent))
+        assert len(statements) == 2  # sent at once, on their own
+        assert len(await pending_of(saver, parent)) == 1

@@ -20,7 +20,9 @@ are unchanged (msgpack values are self-delimiting, so the old items' bytes can o
 as the same items).
 
 A fingerprint is taken before the items are serialized, so an item changed while a put encodes
-it (a node running beside a background put) is serialized again by the next put.
+it (a node running beside a background put, with ``durability="async"``) is serialized again by
+the next put, unless it was changed back, before that put, to exactly what it was when the
+fingerprint was taken: the stored form would then be the one caught in between.
 """
 
 from __future__ import annotations

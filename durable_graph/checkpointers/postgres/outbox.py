@@ -7,7 +7,8 @@ statements; most of a checkpointer's client time per checkpoint goes to a statem
 psycopg, the pool and the event loop, so under load that second statement is what limits
 throughput.
 
-So ``aput_writes`` first offers its writes here for one turn of the event loop, or, when the put
+So ``aput_writes`` first offers its writes here (unless no put follows them at once: an error, an
+interrupt, a thread with a ``DeltaChannel``) for one turn of the event loop, or, when the put
 of their own checkpoint is still under way (after an input, LangGraph saves the writes while the
 input's checkpoint is being put, and chains the next put to that one), until that put has ended
 and two turns more. A put of the checkpoint that follows them (same thread and namespace, its
@@ -15,6 +16,10 @@ parent is the writes' checkpoint, the same lease epoch) that starts meanwhile ta
 stores them in its own statement; ``aput_writes`` then returns once that statement has committed,
 as it would after its own. Writes not taken, or whose put failed, are sent by ``aput_writes``
 itself, so what ``aput_writes`` guarantees does not change: when it returns, its writes are stored.
+
+Sync calls are not held: LangGraph runs them on its thread pool, which a graph may limit to one
+thread (``max_concurrency``), and a held call would then hold up the very put it waits for.
+Measured on the 10-node benchmark, holding them for 2 ms gained 4%.
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ _Key = tuple[str, str, str, int | None]
 """thread, namespace, checkpoint id of the writes, lease epoch"""
 _TURNS_AFTER_PUT = 2
 """Turns of the event loop from the end of a put to the start of the next one LangGraph chains to it."""
+# Writes after which no put follows at once: an error (LangGraph waits for it before an error
+# handler runs, or the run ends) or an interrupt (the step does not complete).
+_NOT_FOLLOWED = frozenset({"__error__", "__interrupt__", "__error_source_node__"})  # langgraph's ERROR...
+_DELTA_THREADS_KEPT = 10_000
 
 
 @dataclass(slots=True)
@@ -44,6 +53,14 @@ class WritesOutbox:
     def __init__(self) -> None:
         self._offers: dict[_Key, list[Offer]] = {}
         self._putting: dict[_Key, asyncio.Event] = {}
+        self._delta_threads: set[tuple[str, str]] = set()
+
+    def note_delta(self, thread_id: str, checkpoint_ns: str) -> None:
+        """This thread's checkpoints hold a ``DeltaChannel`` (their metadata says so): LangGraph waits
+        for its writes before it starts the next put, so they are not offered."""
+        if len(self._delta_threads) >= _DELTA_THREADS_KEPT:
+            self._delta_threads.clear()
+        self._delta_threads.add((thread_id, checkpoint_ns))
 
     def putting(
         self, thread_id: str, checkpoint_ns: str, checkpoint_id: str, epoch: int | None
@@ -62,6 +79,10 @@ class WritesOutbox:
     async def carried(self, writes: TaskWrites, epoch: int | None) -> bool:
         """Offers ``writes`` (see the module): True when a put took and stored them, False when the
         caller must send them itself."""
+        if (writes.thread_id, writes.checkpoint_ns) in self._delta_threads or any(
+            row[1] in _NOT_FOLLOWED for row in writes.rows
+        ):
+            return False
         key = (writes.thread_id, writes.checkpoint_ns, writes.checkpoint_id, epoch)
         offer = Offer(writes)
         self._offers.setdefault(key, []).append(offer)

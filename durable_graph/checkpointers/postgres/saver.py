@@ -24,7 +24,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from durable_graph.checkpointers.codec import Codec
-from durable_graph.checkpointers.common import config_address, version_counter
+from durable_graph.checkpointers.common import DELTA_METADATA_KEY, config_address, version_counter
 from durable_graph.checkpointers.pages import ListPages, cursor_of
 from durable_graph.checkpointers.postgres.outbox import WritesOutbox
 from durable_graph.checkpointers.postgres.pool import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRY_FOR, Pools
@@ -224,6 +224,8 @@ class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
         fence = self._fence(config)
         epoch = fence.epoch if fence else None
         thread_id, checkpoint_ns, parent_id = config_address(config)
+        if DELTA_METADATA_KEY in metadata:
+            self._outbox.note_delta(thread_id, checkpoint_ns)
         offers = self._outbox.take(thread_id, checkpoint_ns, parent_id, epoch)
         carried = [offer.writes for offer in offers]
         putting = self._outbox.putting(thread_id, checkpoint_ns, checkpoint["id"], epoch)
