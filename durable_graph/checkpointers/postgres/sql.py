@@ -134,7 +134,7 @@ _WRITES_CONFLICT = """ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task
         data = EXCLUDED.data
     WHERE EXCLUDED.idx < 0"""
 
-# Pending writes of the parent checkpoint that a put carries (``CarriedWrites``): stored whether or
+# Pending writes of the parent checkpoint that a put carries (``outbox``): stored whether or
 # not the parent exists, as ``put_writes`` stores them, but only while the run holds the thread.
 _CARRIED = f""", carried_writes AS (
     INSERT INTO dg_checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path,
