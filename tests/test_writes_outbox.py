@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import create_checkpoint, empty_checkpoint
+from langgraph.checkpoint.base import Checkpoint, create_checkpoint, empty_checkpoint
 
 from durable_graph.checkpointers.postgres import PostgresCheckpointer
 from durable_graph.checkpointers.postgres import pool as pool_module
@@ -129,15 +129,18 @@ async def test_a_task_offered_twice_keeps_what_its_own_statements_would_store(
         assert len(stored) == 1 and stored[0][2] in {"first", "second"}
 
 
+def checkpoint_to_put() -> tuple[RunnableConfig, Checkpoint, RunnableConfig]:
+    """A new thread, its first checkpoint (not yet put), and the config of writes to that checkpoint."""
+    thread: RunnableConfig = {
+        "configurable": {"thread_id": "outbox-" + uuid.uuid4().hex, "checkpoint_ns": ""}
+    }
+    first = create_checkpoint(empty_checkpoint(), None, 0)
+    return thread, first, {"configurable": {**thread["configurable"], "checkpoint_id": first["id"]}}
+
+
 async def test_writes_of_a_checkpoint_still_being_put_ride_with_the_put_chained_after_it(pg_url: str) -> None:
     async with PostgresCheckpointer(pg_url) as saver:
-        thread: RunnableConfig = {
-            "configurable": {"thread_id": "outbox-" + uuid.uuid4().hex, "checkpoint_ns": ""}
-        }
-        first = create_checkpoint(empty_checkpoint(), None, 0)
-        written_to: RunnableConfig = {
-            "configurable": {**thread["configurable"], "checkpoint_id": first["id"]}
-        }
+        thread, first, written_to = checkpoint_to_put()
         with counted_statements() as statements:
             # As LangGraph does after an input: the input checkpoint's put is under way when the
             # input's writes come, and the next put starts once that one has ended.
@@ -157,13 +160,7 @@ async def test_writes_of_a_checkpoint_being_put_that_no_put_follows_are_stored_b
     pg_url: str,
 ) -> None:
     async with PostgresCheckpointer(pg_url) as saver:
-        thread: RunnableConfig = {
-            "configurable": {"thread_id": "outbox-" + uuid.uuid4().hex, "checkpoint_ns": ""}
-        }
-        first = create_checkpoint(empty_checkpoint(), None, 0)
-        written_to: RunnableConfig = {
-            "configurable": {**thread["configurable"], "checkpoint_id": first["id"]}
-        }
+        thread, first, written_to = checkpoint_to_put()
         first_put = asyncio.ensure_future(saver.aput(thread, first, {"step": -1}, {}))
         await asyncio.sleep(0)
         writes = saver.aput_writes(written_to, [("items", ["a"])], "task-1")
