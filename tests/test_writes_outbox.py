@@ -16,6 +16,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import Checkpoint, create_checkpoint, empty_checkpoint
 
 from durable_graph.checkpointers.postgres import PostgresCheckpointer
+from durable_graph.checkpointers.postgres import outbox as outbox_module
 from durable_graph.checkpointers.postgres import pool as pool_module
 
 
@@ -192,3 +193,27 @@ async def test_writes_no_put_follows_at_once_are_not_held(
             await asyncio.gather(sent, child_of(saver, parent))
         assert len(statements) == 2  # sent at once, on their own
         assert len(await pending_of(saver, parent)) == 1
+
+
+def test_what_a_closed_event_loop_left_in_the_outbox_is_ignored(pg_url: str) -> None:
+    """Offers and puts left behind by a loop that was closed without running them to the end."""
+    with PostgresCheckpointer(pg_url) as saver:
+        thread, first, written_to = checkpoint_to_put()
+        parent = saver.put(thread, first, {"step": 0}, {})
+        task_writes = saver._sql.task_writes(written_to, [("items", ["stale"])], "task-0", "")
+
+        async def abandon() -> None:
+            saver._outbox._offers.setdefault(
+                (task_writes.thread_id, "", task_writes.checkpoint_id, None), []
+            ).append(outbox_module.Offer(task_writes))
+            saver._outbox.putting(task_writes.thread_id, "", task_writes.checkpoint_id, None)
+
+        asyncio.run(abandon())
+
+        async def next_loop() -> None:
+            await asyncio.wait_for(saver.aput_writes(parent, [("items", ["a"])], "task-1"), timeout=10)
+            await child_of(saver, parent)
+
+        asyncio.run(next_loop())
+        found = saver.get_tuple(parent)
+        assert found is not None and found.pending_writes == [("task-1", "items", ["a"])]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 from durable_graph.checkpointers.postgres.sql import TaskWrites
@@ -34,6 +35,9 @@ _Key = tuple[str, str, str, int | None]
 """thread, namespace, checkpoint id of the writes, lease epoch"""
 _TURNS_AFTER_PUT = 2
 """Turns of the event loop from the end of a put to the start of the next one LangGraph chains to it."""
+_PUT_WAIT = 5.0
+"""Seconds at most that writes wait for the put of their own checkpoint to end (a put that takes
+longer, say while the database restarts, lets them go on their own)."""
 # Writes after which no put follows at once: an error (LangGraph waits for it before an error
 # handler runs, or the run ends) or an interrupt (the step does not complete).
 _NOT_FOLLOWED = frozenset({"__error__", "__interrupt__", "__error_source_node__"})  # langgraph's ERROR...
@@ -52,7 +56,7 @@ class WritesOutbox:
 
     def __init__(self) -> None:
         self._offers: dict[_Key, list[Offer]] = {}
-        self._putting: dict[_Key, asyncio.Event] = {}
+        self._putting: dict[_Key, tuple[asyncio.Event, asyncio.AbstractEventLoop]] = {}
         self._delta_threads: set[tuple[str, str]] = set()
 
     def note_delta(self, thread_id: str, checkpoint_ns: str) -> None:
@@ -67,12 +71,12 @@ class WritesOutbox:
     ) -> tuple[_Key, asyncio.Event]:
         """Notes that the put of this checkpoint has started (``put_done`` when it ends)."""
         key, ended = (thread_id, checkpoint_ns, checkpoint_id, epoch), asyncio.Event()
-        self._putting[key] = ended
+        self._putting[key] = (ended, asyncio.get_running_loop())
         return key, ended
 
     def put_done(self, putting: tuple[_Key, asyncio.Event]) -> None:
         key, ended = putting
-        if self._putting.get(key) is ended:
+        if key in self._putting and self._putting[key][0] is ended:
             del self._putting[key]
         ended.set()
 
@@ -89,10 +93,15 @@ class WritesOutbox:
         try:
             await asyncio.sleep(0)
             being_put = self._putting.get(key)
-            if being_put is not None and self._offered(key, offer):
+            if (
+                being_put is not None
+                and being_put[1] is asyncio.get_running_loop()
+                and self._offered(key, offer)
+            ):
                 # The checkpoint these writes belong to is still being put, and LangGraph starts the
                 # put of its child when that one ends: the offer stands until then.
-                await being_put.wait()
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(being_put[0].wait(), _PUT_WAIT)
                 for _ in range(_TURNS_AFTER_PUT):
                     if not self._offered(key, offer):
                         break
@@ -109,6 +118,10 @@ class WritesOutbox:
         if not parent_id:
             return []
         offers = self._offers.pop((thread_id, checkpoint_ns, parent_id, epoch), [])
+        # Offers left behind by an event loop that was closed without running them to the end are
+        # dropped: nobody waits for them.
+        loop = asyncio.get_running_loop()
+        offers = [offer for offer in offers if offer.carried.get_loop() is loop]
         tasks = [offer.writes.task_id for offer in offers]
         taken = [offer for offer in offers if tasks.count(offer.writes.task_id) == 1]
         if len(taken) < len(offers):
