@@ -8,14 +8,15 @@ psycopg, the pool and the event loop, so under load that second statement is wha
 throughput.
 
 So ``aput_writes`` first offers its writes here (unless no put follows them at once: an error, an
-interrupt, a thread with a ``DeltaChannel``) for one turn of the event loop, or, when the put
-of their own checkpoint is still under way (after an input, LangGraph saves the writes while the
-input's checkpoint is being put, and chains the next put to that one), until that put has ended
-and two turns more. A put of the checkpoint that follows them (same thread and namespace, its
-parent is the writes' checkpoint, the same lease epoch) that starts meanwhile takes them and
-stores them in its own statement; ``aput_writes`` then returns once that statement has committed,
-as it would after its own. Writes not taken, or whose put failed, are sent by ``aput_writes``
-itself, so what ``aput_writes`` guarantees does not change: when it returns, its writes are stored.
+interrupt, a thread with a ``DeltaChannel``) for one turn of the event loop, or, when the put of
+their own checkpoint is still under way (after an input, LangGraph saves the writes while the
+input's checkpoint is being put, and chains the next put to that one), until that put has ended and
+two turns more (``_PUT_WAIT`` at most). A put of the checkpoint that follows them (same thread and
+namespace, its parent is the writes' checkpoint, the same lease epoch) that starts meanwhile takes
+them and stores them in its own statement; ``aput_writes`` then returns once that statement has
+committed, as it would after its own. Writes not taken, or whose put failed, are sent by
+``aput_writes`` itself, so what ``aput_writes`` guarantees does not change: when it returns, its
+writes are stored.
 
 Sync calls are not held: LangGraph runs them on its thread pool, which a graph may limit to one
 thread (``max_concurrency``), and a held call would then hold up the very put it waits for.
