@@ -138,7 +138,8 @@ class Codec:
         and decoded without opening them again; an item that cannot be opened stays as stored, so
         decoding it names what is wrong and where."""
         opened = dict(items)
-        for name in [name for name, (type_, _) in items.items() if "+" in type_]:  # the suffixes
+        sealed = (COMPRESSED_SUFFIX, ENCRYPTED_SUFFIX)
+        for name in [name for name, (type_, _) in items.items() if type_.endswith(sealed)]:
             with suppress(Exception):
                 opened[name] = self._unsealed(*items[name])
         return opened

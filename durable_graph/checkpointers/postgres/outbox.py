@@ -40,8 +40,9 @@ _PUT_WAIT = 5.0
 """Seconds at most that writes wait for the put of their own checkpoint to end (a put that takes
 longer, say while the database restarts, lets them go on their own)."""
 # Writes after which no put follows at once: an error (LangGraph waits for it before an error
-# handler runs, or the run ends) or an interrupt (the step does not complete).
-_NOT_FOLLOWED = frozenset({"__error__", "__interrupt__", "__error_source_node__"})  # langgraph's ERROR...
+# handler runs, or the run ends) or an interrupt (the step does not complete). LangGraph's ERROR,
+# INTERRUPT and ERROR_SOURCE_NODE channels, which it does not export.
+_NOT_FOLLOWED = frozenset({"__error__", "__interrupt__", "__error_source_node__"})
 _DELTA_THREADS_KEPT = 10_000
 
 
