@@ -24,7 +24,7 @@ from pgvector.psycopg import register_vector
 from psycopg.types.json import Jsonb
 
 from durable_graph.errors import EmbeddingError, InvalidFilterError, StoreConfigError
-from durable_graph.memory import HashingEmbedder, PgVectorStore, schema
+from durable_graph.memory import HashingEmbedder, PgVectorStore, schema, tuning
 from durable_graph.memory.sql import search_sql
 from durable_graph.migrations import migrate
 from tests.pg import fresh_database
@@ -163,7 +163,7 @@ def test_vector_search_is_served_by_the_hnsw_index(pg_server: str) -> None:
             store.batch([PutOp(("docs",), str(i), {"text": f"document number {i}"}) for i in range(300)])
         finally:
             store.close()
-        statement, params = search_sql(
+        statement, params, _ = search_sql(
             SearchOp(("docs",), query="number 7", limit=5), store.settings, Vector([1.0] + [0.0] * 31)
         )
         with psycopg.connect(url) as conn:
@@ -189,6 +189,46 @@ def test_vector_search_is_served_by_the_hnsw_index(pg_server: str) -> None:
 def test_hnsw_settings_outside_pgvectors_bounds_are_refused(settings: dict, message: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(StoreConfigError, match=message):
         schema.HNSWConfig(**settings)
+
+
+def ef_search_of(store: PgVectorStore) -> str:
+    with store._sync_pool().connection() as conn:
+        row = conn.execute("SHOW hnsw.ef_search").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+async def aef_search_of(store: PgVectorStore) -> str:
+    async with (await store._async_pool()).connection() as conn:
+        row = await (await conn.execute("SHOW hnsw.ef_search")).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+async def test_an_index_is_searched_as_wide_as_its_build_needs(pg_server: str) -> None:
+    with fresh_database(pg_server, "ef_search") as url:
+        # as an earlier version built it: a sparser graph than today's default
+        old = PgVectorStore(
+            url, embed=keyword_embed, dims=DIMS, hnsw=schema.HNSWConfig(m=12, ef_construction=32)
+        )
+        assert ef_search_of(old) == str(tuning.HNSW_EF_SEARCH)
+        old.close()
+
+        reopened = PgVectorStore(url, embed=keyword_embed, dims=DIMS)
+        assert ef_search_of(reopened) == str(tuning.SPARSE_INDEX_EF_SEARCH)
+        assert await aef_search_of(reopened) == str(tuning.SPARSE_INDEX_EF_SEARCH)
+        assert (reopened.hnsw.m, reopened.hnsw.ef_construction) == (12, 32)
+        await reopened.aclose()
+
+        chosen = PgVectorStore(url, embed=keyword_embed, dims=DIMS, hnsw=schema.HNSWConfig(ef_search=60))
+        assert ef_search_of(chosen) == "60"
+        chosen.close()
+
+    with fresh_database(pg_server, "ef_search_new") as url:
+        new = PgVectorStore(url, embed=keyword_embed, dims=DIMS)
+        assert ef_search_of(new) == str(tuning.HNSW_EF_SEARCH)
+        assert (new.hnsw.m, new.hnsw.ef_construction) == (tuning.HNSW_M, tuning.HNSW_EF_CONSTRUCTION)
+        new.close()
 
 
 def test_dims_beyond_what_the_index_takes_are_refused() -> None:

@@ -1,6 +1,6 @@
 """The memory store's logic, written once for the sync and the async store.
 
-``batch_steps(settings, ops)`` is a generator: it validates every op first (so a bad op changes
+``batch_steps(settings, ops, scopes)`` is a generator: it validates every op first (so a bad op changes
 nothing), yields ``EmbedRequest``s (texts to embed, at most one for documents and one for queries
 per batch) and then ``(sql, params)`` statements, receives each one's result (vectors or rows),
 and finally returns the batch's results. The drivers in ``store`` only run the steps; they run all
@@ -30,7 +30,15 @@ from pgvector import Vector
 from durable_graph.errors import EmbeddingError
 from durable_graph.memory import namespaces as ns
 from durable_graph.memory.config import IndexSettings, Settings
-from durable_graph.memory.sql import get_sql, list_namespaces_sql, search_sql, strip_mode, write_statements
+from durable_graph.memory.scopes import ScopeSizes
+from durable_graph.memory.sql import (
+    Statement,
+    get_sql,
+    list_namespaces_sql,
+    search_sql,
+    strip_mode,
+    write_statements,
+)
 from durable_graph.memory.validation import validate
 
 
@@ -39,7 +47,7 @@ class EmbedRequest(NamedTuple):
     kind: Literal["documents", "queries"]
 
 
-Step = EmbedRequest | tuple[str, list[Any]]
+Step = EmbedRequest | tuple[str, list[Any]] | Statement
 
 
 def to_vectors(raw: Any, count: int, dims: int, what: str) -> list[Vector]:
@@ -94,7 +102,7 @@ def _item(row: Sequence[Any]) -> Item:
 
 
 def _search_item(row: Sequence[Any]) -> SearchItem:
-    prefix, key, value, created_at, updated_at, score = row
+    prefix, key, value, created_at, updated_at, score = row[:6]
     return SearchItem(
         namespace=ns.from_text(prefix),
         key=key,
@@ -110,7 +118,11 @@ def needs_transaction(ops: Sequence[Op]) -> bool:
     return len(ops) != 1 or isinstance(ops[0], PutOp)
 
 
-def batch_steps(settings: Settings, ops: Sequence[Op]) -> Generator[Step, Any, list[Result]]:
+def batch_steps(
+    settings: Settings, ops: Sequence[Op], scopes: ScopeSizes | None = None
+) -> Generator[Step, Any, list[Result]]:
+    """``scopes``: what earlier searches counted of their namespaces (``scopes.ScopeSizes``), reused
+    and updated."""
     for op in ops:
         validate(op)
     results: list[Result] = [None] * len(ops)
@@ -151,7 +163,11 @@ def batch_steps(settings: Settings, ops: Sequence[Op]) -> Generator[Step, Any, l
             results[i] = found.get((tuple(op.namespace), op.key))
     for i, op in searches:
         vector = query_vectors.get(strip_mode(op.query)) if op.query else None
-        rows = yield search_sql(op, settings, vector)
+        prefix = ns.to_text(tuple(op.namespace_prefix))
+        small = scopes.small(prefix) if scopes else None
+        rows = yield search_sql(op, settings, vector, small)
+        if scopes and small is None and rows and rows[0][6] is not None:
+            scopes.remember(prefix, rows[0][6])
         results[i] = [_search_item(row) for row in rows]
     for i, op in enumerate(ops):
         if isinstance(op, ListNamespacesOp):

@@ -65,13 +65,15 @@ def from_text(text: str) -> tuple[str, ...]:
 def prefix_condition(column: str, prefix: tuple[str, ...]) -> tuple[str, list[Any]]:
     """SQL matching the namespaces in ``column`` (``COLLATE "C"``) that start with ``prefix``.
 
-    ``a.b`` itself, or anything in ``("a.b.", "a.b/")``: in byte order exactly the strings that begin
-    with ``a.b.`` ("/" follows "."), so the btree index serves it and no LIKE escaping is needed.
+    In byte order the namespaces below ``a.b`` all lie in ``["a.b", "a.b/")`` ("/" follows "."):
+    one range, which the btree index serves even in a generic plan (parameter values unknown),
+    and no LIKE escaping. The range also holds names such as ``a.b-c``; the second condition,
+    ``a.b`` itself or past ``a.b.``, drops them.
     """
     if not prefix:
         return "TRUE", []
     text = to_text(prefix)
     return (
-        f"({column} = %s OR ({column} > %s AND {column} < %s))",
-        [text, text + SEPARATOR, text + chr(ord(SEPARATOR) + 1)],
+        f"({column} >= %s AND {column} < %s AND ({column} = %s OR {column} > %s))",
+        [text, text + chr(ord(SEPARATOR) + 1), text, text + SEPARATOR],
     )

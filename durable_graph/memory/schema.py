@@ -18,6 +18,7 @@ from durable_graph.migrations import Migration, Rows, Step
 ITEMS = "dg_store_items"
 VECTORS = "dg_store_vectors"
 META = "dg_store_meta"
+INDEX = f"{VECTORS}_hnsw_idx"
 TEXT_SEARCH_CONFIG = "english"
 
 STORE_MIGRATIONS = [
@@ -49,8 +50,8 @@ CREATE TABLE {META} (name text PRIMARY KEY, value jsonb NOT NULL);
 class HNSWConfig:
     """HNSW build parameters ``m`` and ``ef_construction`` (fixed when the index is first created)
     and the search breadth ``ef_search`` (per connection). pgvector's defaults are 16, 64 and 40;
-    ours (``tuning``) build a sparser graph, which makes writes about twice as cheap, and re-rank
-    twice the wanted candidates by their full vectors (see docs/memory.md for the measurements)."""
+    ours (``tuning``) build a graph with fewer links, which makes writes cheaper, search it
+    wider, and re-rank twice the wanted candidates by their full vectors (docs/memory.md)."""
 
     m: int = tuning.HNSW_M
     ef_construction: int = tuning.HNSW_EF_CONSTRUCTION
@@ -93,8 +94,8 @@ INSERT INTO {META} (name, value) VALUES ('dims', '{int(dims)}'), ('distance', '"
         Migration(
             2,
             f"""
-DROP INDEX IF EXISTS {VECTORS}_hnsw_idx;
-CREATE INDEX {VECTORS}_hnsw_idx ON {VECTORS} USING hnsw ({index_expression(dims)} halfvec_ip_ops)
+DROP INDEX IF EXISTS {INDEX};
+CREATE INDEX {INDEX} ON {VECTORS} USING hnsw ({index_expression(dims)} halfvec_ip_ops)
     WITH (m = {int(hnsw.m)}, ef_construction = {int(hnsw.ef_construction)});
 """,
         ),
@@ -113,6 +114,17 @@ def stored_dims_steps() -> Generator[Step, Rows, int | None]:
         return None
     rows = yield f"SELECT value FROM {META} WHERE name = 'dims'", None
     return int(rows[0][0]) if rows else None
+
+
+def built_index_steps() -> Generator[Step, Rows, HNSWConfig | None]:
+    """The HNSW index as it was built (its ``m`` and ``ef_construction``, pgvector's defaults where
+    unset) with the ``ef_search`` it needs (``tuning.default_ef_search``); None when there is none."""
+    rows = yield f"SELECT reloptions FROM pg_class WHERE oid = to_regclass('{INDEX}')", None
+    if not rows:
+        return None
+    options = dict(option.split("=", 1) for option in rows[0][0] or [])
+    m, ef_construction = int(options.get("m", 16)), int(options.get("ef_construction", 64))
+    return HNSWConfig(m, ef_construction, tuning.default_ef_search(m, ef_construction))
 
 
 def check_dims(stored: int | None, wanted: int) -> None:

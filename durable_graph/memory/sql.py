@@ -6,7 +6,7 @@ Each function returns ``(sql, params)``; nothing here touches a connection.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from langgraph.store.base import GetOp, ListNamespacesOp, PutOp, SearchOp
 from pgvector import Vector
@@ -21,6 +21,17 @@ from durable_graph.memory.validation import checked_conditions, json_value, ttl_
 HYBRID_PREFIX = "hybrid:"
 RRF_K = 60
 _NOT_EXPIRED = "({a}.expires_at IS NULL OR {a}.expires_at > now())"
+
+
+class Statement(NamedTuple):
+    """A search statement. ``plan_each_run``: its best plan depends on its parameter values (how
+    common the query's words are, how large the namespace is), so it is sent with its values bound
+    in its text and planned for them at every run; other searches run the generic plan of their
+    prepared statement (``tuning.session_settings``)."""
+
+    sql: str
+    params: list[Any]
+    plan_each_run: bool = False
 
 
 def get_sql(gets: Sequence[GetOp]) -> tuple[str, list[Any]]:
@@ -74,7 +85,18 @@ query_terms AS (
 )"""
 
 
-def _vector_ctes(where_ns_v: str, where_v: str, dims: int) -> str:
+def _scope_cte(where_ns_v: str, small: bool | None) -> str:
+    """Whether the searched namespaces hold few vectors: counted, or as a search counted it recently
+    (``scopes``: a parameter then)."""
+    if small is not None:
+        return "scope AS (SELECT %s::bool AS small)"
+    return f"""scope AS (
+    SELECT count(*) < {tuning.EXACT_SCAN_MAX_VECTORS} AS small
+    FROM (SELECT 1 FROM {VECTORS} v WHERE {where_ns_v} LIMIT {tuning.EXACT_SCAN_MAX_VECTORS}) s
+)"""
+
+
+def _vector_ctes(scope: str, where_v: str, dims: int) -> str:
     # Two ways to the nearest vectors, chosen at run time by one-time filters (the branch not taken
     # is never executed): the HNSW index, which finds the candidates by their half-precision
     # vectors; or an exact scan, ordered by the full vectors (which the index cannot serve), when the
@@ -82,10 +104,7 @@ def _vector_ctes(where_ns_v: str, where_v: str, dims: int) -> str:
     # Both score and rank by the full vectors; an item with several vectors (several fields)
     # scores by its best one (max pooling).
     return f"""
-scope AS (
-    SELECT count(*) < {tuning.EXACT_SCAN_MAX_VECTORS} AS small
-    FROM (SELECT 1 FROM {VECTORS} v WHERE {where_ns_v} LIMIT {tuning.EXACT_SCAN_MAX_VECTORS}) s
-), index_hits AS MATERIALIZED (
+{scope}, index_hits AS MATERIALIZED (
     SELECT v.prefix, v.key, v.embedding <#> %b AS distance
     FROM {VECTORS} v JOIN {ITEMS} i ON i.prefix = v.prefix AND i.key = v.key
     WHERE {where_v} AND NOT (SELECT small FROM scope)
@@ -109,8 +128,12 @@ scope AS (
 )"""
 
 
-def search_sql(op: SearchOp, settings: Settings, query_vector: Vector | None) -> tuple[str, list[Any]]:
-    """One statement answering ``op``: ranked page, TTL refresh, rows."""
+def search_sql(
+    op: SearchOp, settings: Settings, query_vector: Vector | None, small: bool | None = None
+) -> Statement:
+    """One statement answering ``op``: ranked page, TTL refresh, rows. Each row ends with whether the
+    searched namespaces hold few vectors (``scopes``; NULL without a vector search); ``small``
+    is that answer when known, else the statement counts."""
     prefix = ns.validate_labels(op.namespace_prefix, what="namespace prefix")
     where_ns, ns_params = ns.prefix_condition("i.prefix", prefix)
     where_ns_v, _ = ns.prefix_condition("v.prefix", prefix)
@@ -123,15 +146,15 @@ def search_sql(op: SearchOp, settings: Settings, query_vector: Vector | None) ->
         ranked = f"""SELECT i.prefix, i.key, NULL::float8 AS score,
            row_number() OVER (ORDER BY i.updated_at DESC, i.prefix, i.key) AS ord
     FROM {ITEMS} i WHERE {where}"""
-        return _search_tail(op, "", ranked, where_params)
+        return _search_tail(op, "", ranked, where_params, scoped=False)
 
     wanted = op.offset + op.limit
     # A filtered walk costs in proportion to the candidates it must find: it takes no spare ones.
     factor = 1 if op.filter else tuning.CANDIDATE_FACTOR
     candidates = factor * wanted * settings.index.vectors_per_item
-    head = _vector_ctes(where_ns_v, where_v, settings.index.dims) + ","
+    head = _vector_ctes(_scope_cte(where_ns_v, small), where_v, settings.index.dims) + ","
     params: list[Any] = [
-        *ns_params,
+        *(ns_params if small is None else [small]),
         *[query_vector, *where_params, query_vector, candidates],
         *[query_vector, *where_params, wanted, query_vector, candidates],
     ]
@@ -150,10 +173,18 @@ def search_sql(op: SearchOp, settings: Settings, query_vector: Vector | None) ->
     ranked = (
         "SELECT prefix, key, score, row_number() OVER (ORDER BY score DESC, prefix, key) AS ord FROM fused"
     )
-    return _search_tail(op, head, ranked, params)
+    return _search_tail(op, head, ranked, params, plan_each_run=True)
 
 
-def _search_tail(op: SearchOp, head: str, ranked: str, params: list[Any]) -> tuple[str, list[Any]]:
+def _search_tail(
+    op: SearchOp,
+    head: str,
+    ranked: str,
+    params: list[Any],
+    *,
+    scoped: bool = True,
+    plan_each_run: bool = False,
+) -> Statement:
     refresh = (
         f""", refreshed AS (
     UPDATE {ITEMS} i SET expires_at = now() + i.ttl_minutes * interval '1 minute'
@@ -169,10 +200,11 @@ ranked AS (
 ), page AS (
     SELECT prefix, key, score, ord FROM ranked ORDER BY ord LIMIT %s OFFSET %s
 ){refresh}
-SELECT i.prefix, i.key, i.value, i.created_at, i.updated_at, p.score
+SELECT i.prefix, i.key, i.value, i.created_at, i.updated_at, p.score,
+       {"(SELECT small FROM scope)" if scoped else "NULL::bool"}
 FROM page p JOIN {ITEMS} i ON i.prefix = p.prefix AND i.key = p.key
 ORDER BY p.ord"""
-    return sql, [*params, op.limit, op.offset]
+    return Statement(sql, [*params, op.limit, op.offset], plan_each_run)
 
 
 def list_namespaces_sql(op: ListNamespacesOp) -> tuple[str, list[Any]]:

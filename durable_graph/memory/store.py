@@ -20,11 +20,19 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from durable_graph.memory import core, schema, tuning
 from durable_graph.memory.config import Settings, resolve_index
 from durable_graph.memory.scoped import ScopedStore
+from durable_graph.memory.scopes import ScopeSizes
+from durable_graph.memory.sql import Statement
 from durable_graph.migrations import amigrate, arun_steps, migrate, run_steps
 
 logger = logging.getLogger(__name__)
 
 SWEEP_SQL = f"DELETE FROM {schema.ITEMS} WHERE expires_at <= now()"
+
+
+def _plan_each_run(step: tuple[str, list[Any]] | Statement) -> bool:
+    """Whether ``step`` is sent with its values in its text (psycopg's client-side binding), so that
+    Postgres plans it for them, as a one-off (see ``sql.Statement``)."""
+    return isinstance(step, Statement) and step.plan_each_run
 
 
 class PgVectorStore(BaseStore):
@@ -59,12 +67,14 @@ class PgVectorStore(BaseStore):
         self.index = self.settings.index
         self.ttl_config = ttl
         self.hnsw = hnsw or schema.HNSWConfig()
+        self._hnsw_given = hnsw is not None
         self._pool_sizes = (min_size, max_size)
         self._pool: ConnectionPool | None = None
         self._apool: AsyncConnectionPool | None = None
         self._lock = threading.Lock()
         self._sweeper: threading.Thread | None = None
         self._stop_sweeping = threading.Event()
+        self._scopes = ScopeSizes()
 
     def __repr__(self) -> str:
         dims = self.index.dims if self.index else None
@@ -77,6 +87,12 @@ class PgVectorStore(BaseStore):
         if self.index:
             parts.append(("store-vectors", schema.vector_migrations(self.index.dims, self.hnsw)))
         return parts
+
+    def _search_as_built(self, built: schema.HNSWConfig | None) -> None:
+        """Without ``hnsw=``, search the index with the breadth its build needs (an index built by
+        an earlier version is sparser than today's default)."""
+        if built is not None and not self._hnsw_given:
+            self.hnsw = built
 
     def _session_sql(self) -> str:
         return tuning.session_settings(self.hnsw.ef_search)
@@ -99,6 +115,7 @@ class PgVectorStore(BaseStore):
                         migrate(conn, component, migrations)
                     if self.index:
                         schema.check_dims(run_steps(conn, schema.stored_dims_steps()), self.index.dims)
+                        self._search_as_built(run_steps(conn, schema.built_index_steps()))
                 pool = ConnectionPool(
                     self.conninfo,
                     min_size=self._pool_sizes[0],
@@ -119,6 +136,7 @@ class PgVectorStore(BaseStore):
                 if self.index:
                     stored = await arun_steps(conn, schema.stored_dims_steps())
                     schema.check_dims(stored, self.index.dims)
+                    self._search_as_built(await arun_steps(conn, schema.built_index_steps()))
             pool = AsyncConnectionPool(
                 self.conninfo,
                 min_size=self._pool_sizes[0],
@@ -191,7 +209,8 @@ class PgVectorStore(BaseStore):
                     conn = stack.enter_context(self._sync_pool().connection())
                     if atomic:
                         stack.enter_context(conn.transaction())
-                cur = conn.execute(step[0].encode(), step[1])
+                cur = psycopg.ClientCursor(conn) if _plan_each_run(step) else conn.cursor()
+                cur.execute(step[0].encode(), step[1])
                 value = cur.fetchall() if cur.description else None
 
     async def _arun(self, steps: Generator[core.Step, Any, Any], atomic: bool) -> Any:
@@ -212,17 +231,19 @@ class PgVectorStore(BaseStore):
                     if atomic:
                         await stack.enter_async_context(new_conn.transaction())
                     conn = new_conn
-                cur = await conn.execute(step[0].encode(), step[1])
+                acur = psycopg.AsyncClientCursor(conn) if _plan_each_run(step) else conn.cursor()
+                cur = await acur.execute(step[0].encode(), step[1])
                 value = await cur.fetchall() if cur.description else None
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         ops = list(ops)
-        result: list[Result] = self._run(core.batch_steps(self.settings, ops), core.needs_transaction(ops))
+        steps = core.batch_steps(self.settings, ops, self._scopes)
+        result: list[Result] = self._run(steps, core.needs_transaction(ops))
         return result
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         ops = list(ops)
-        steps = core.batch_steps(self.settings, ops)
+        steps = core.batch_steps(self.settings, ops, self._scopes)
         result: list[Result] = await self._arun(steps, core.needs_transaction(ops))
         return result
 

@@ -6,18 +6,31 @@ Every pooled connection of a store gets ``session_settings``: per connection rat
 
 from __future__ import annotations
 
-# HNSW build parameters: a sparse graph keeps puts cheap (index insertion is most of a put's cost);
-# the full-precision re-ranking of CANDIDATE_FACTOR x limit candidates makes up the recall.
-HNSW_M = 12
-HNSW_EF_CONSTRUCTION = 32
-# Search breadth of the graph walk, per connection: 800 gave recall@10 0.944 at 100,000 x 384 in the
-# benchmark, 200 gave 0.914 (see docs/memory.md).
-HNSW_EF_SEARCH = 800
+# HNSW build parameters. Index insertion is most of a put's cost, and it grows with m (each new
+# vector rewrites the neighbour lists of up to 2m others) far more than with ef_construction:
+# a graph of few links (m 10) built with a wide search (ef_construction 64) puts 1.9x (64 dims) to
+# 3x (384 dims) as fast as pgvector's 16/64 and still finds the true neighbours (docs/memory.md).
+HNSW_M = 10
+HNSW_EF_CONSTRUCTION = 64
+# Search breadth of the graph walk, per connection: at 120, recall@10 1.000 at 20,000 x 64 and
+# 0.912 at 100,000 x 384 in the benchmark, above PostgresStore at its defaults (see docs/memory.md).
+HNSW_EF_SEARCH = 120
+# Indexes built sparser than the above (earlier versions built 12/32) need a wider walk for their
+# recall: 800 was the default they were measured with.
+SPARSE_INDEX_EF_SEARCH = 800
+
+
+def default_ef_search(m: int, ef_construction: int) -> int:
+    """The walk breadth for an index built with ``m`` and ``ef_construction``."""
+    sparser = m < HNSW_M or ef_construction < HNSW_EF_CONSTRUCTION
+    return SPARSE_INDEX_EF_SEARCH if sparser else HNSW_EF_SEARCH
 # The index is asked for this many times the wanted rows; they are re-ranked by exact distance.
 CANDIDATE_FACTOR = 2
 # A namespace holding fewer vectors than this is searched exactly (scanned in key order and
 # sorted): faster than the graph walk at that size, and exact.
 EXACT_SCAN_MAX_VECTORS = 2000
+# How long a store reuses what a search counted of a namespace prefix (``scopes``).
+SCOPE_SIZE_SECONDS = 60.0
 # Filters narrower than the graph walk's candidates: pgvector's iterative scan keeps walking until
 # the page is full (relaxed order: the rows are re-ranked anyway). Should it stop short (after
 # hnsw.max_scan_tuples), the search falls back to an exact scan, so a page is never short.
@@ -32,10 +45,17 @@ def session_settings(ef_search: int) -> str:
     the planner never trades it for a sequential scan and sort on a stale row estimate. Where an
     exact scan is faster the statement itself chooses it at run time (``sql.search_sql``); a
     sort that has no alternative still runs.
+
+    ``plan_cache_mode = force_generic_plan``: a search statement, once prepared (psycopg prepares
+    a statement from its fifth run), is planned once per connection instead of at every run.
+    Postgres would otherwise keep planning it for each set of parameters, because the generic
+    plan's estimates look worse than the custom plans' (they are not: the statement picks its
+    path at run time); planning cost about 0.5 ms per search, as much as the search itself.
     """
     return f"""
 SET hnsw.ef_search = {int(ef_search)};
 SET enable_sort = off;
+SET plan_cache_mode = force_generic_plan;
 DO $$ BEGIN
     PERFORM set_config('hnsw.iterative_scan', '{ITERATIVE_SCAN}', false);
 EXCEPTION WHEN OTHERS THEN NULL;

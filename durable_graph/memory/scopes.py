@@ -1,0 +1,41 @@
+"""Which namespace prefixes hold few vectors, remembered for a while by each store.
+
+A vector search first decides its path: an exact scan for a namespace prefix holding fewer than
+``tuning.EXACT_SCAN_MAX_VECTORS`` vectors, else the HNSW index. Counting up to that many vectors
+is a noticeable share of a search (docs/memory.md), so a search reports what it counted and the
+next searches of the same prefix reuse the answer for ``tuning.SCOPE_SIZE_SECONDS``.
+
+A stale answer costs speed, never results: a namespace that grew past the threshold is searched
+exactly a little longer (exact is exact), and one that shrank is walked through the index, whose
+short pages fall back to the exact scan anyway.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from durable_graph.memory import tuning
+
+MAX_REMEMBERED = 10_000
+
+
+class ScopeSizes:
+    def __init__(
+        self, seconds: float = tuning.SCOPE_SIZE_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._seconds = seconds
+        self._clock = clock
+        self._small: dict[str, tuple[bool, float]] = {}
+
+    def small(self, prefix: str) -> bool | None:
+        """Whether ``prefix`` held few vectors when last counted; None if unknown or too old."""
+        known = self._small.get(prefix)
+        if known is None or self._clock() - known[1] > self._seconds:
+            return None
+        return known[0]
+
+    def remember(self, prefix: str, small: bool) -> None:
+        if len(self._small) >= MAX_REMEMBERED:
+            self._small.clear()
+        self._small[prefix] = (small, self._clock())
