@@ -8,8 +8,9 @@ vectors, pgvector's m=16, ef_construction=64, ef_search=40); ours with its defau
 Measured, per size:
 - put throughput (each store's batch put, 500 items per batch);
 - search latency p50/p95 and recall@10 against exact search (numpy), limit 10: --rounds rounds of
-  --queries queries, each query on ours then on theirs (interleaved), first right after the bulk
-  load ("fresh": no ANALYZE, as an application sees it) and then after VACUUM ANALYZE ("settled");
+  --queries queries, each query on ours then on theirs (interleaved), after one untimed pass, first
+  right after the bulk load ("fresh": no ANALYZE, as an application sees it) and then after VACUUM
+  ANALYZE ("settled");
 - the same with a filter that 1% of the items match (recall against exact search among them, and
   how many searches came back with fewer than 10 results);
 - our store with hybrid=True on the same (vector) queries: the full-text side's cost;
@@ -140,10 +141,13 @@ class Measured:
 def interleaved(
     stores: Sequence[BaseStore], queries: int, rounds: int, exact: Any, filter: dict[str, Any] | None
 ) -> list[Measured]:
-    """Each query on every store in turn; ``rounds`` passes over the queries."""
+    """Each query on every store in turn; ``rounds`` timed passes over the queries, after one untimed
+    pass (pools opened, statements prepared, index pages in memory for both stores, whichever of
+    them was loaded last)."""
     results = [Measured() for _ in stores]
-    for store in stores:  # warm the pools
-        store.search(NAMESPACE, query="q-0", filter=filter, limit=LIMIT)
+    for j in range(queries):
+        for store in stores:
+            store.search(NAMESPACE, query=f"q-{j}", filter=filter, limit=LIMIT)
     for _ in range(rounds):
         for j in range(queries):
             for store, measured in zip(stores, results, strict=True):

@@ -71,14 +71,34 @@ def test_a_search_remembers_what_it_counted_until_it_is_old(store: PgVectorStore
     assert store.search(("grows",), query="note 7 on topic 7", limit=1)[0].key == "7"
     assert store._scopes.small("grows") is True
 
-    put_notes(store, ("grows",), 50, LARGE)
-    # still the remembered answer: an exact scan, whose results are exact
+    # another process fills the namespace: this store's answer is stale until it is old
+    other = PgVectorStore(store.conninfo, embed=HashingEmbedder(32), fields=["text"])
+    try:
+        put_notes(other, ("grows",), 50, LARGE)
+    finally:
+        other.close()
     assert store.search(("grows",), query="note 2000 on topic 32", limit=1)[0].key == "2000"
-    assert store._scopes.small("grows") is True
+    assert store._scopes.small("grows") is True  # reused: an exact scan, whose results are exact
 
     clock.now += 61
     assert store.search(("grows",), query="note 2000 on topic 32", limit=1)[0].key == "2000"
     assert store._scopes.small("grows") is False
+
+
+def test_a_put_forgets_what_was_remembered_of_the_prefixes_above_it(store: PgVectorStore) -> None:
+    put_notes(store, ("users", "ann"), 0, 3)
+    put_notes(store, ("users", "bob"), 0, 3)
+    for prefix in [(), ("users",), ("users", "ann"), ("users", "bob")]:
+        store.search(prefix, query="note 1 on topic 1", limit=1)
+    assert all(store._scopes.small(p) is True for p in ["", "users", "users.ann", "users.bob"])
+
+    put_notes(store, ("users", "ann"), 3, 1)
+    assert [store._scopes.small(p) for p in ["", "users", "users.ann", "users.bob"]] == [
+        None,
+        None,
+        None,
+        True,
+    ]
 
 
 async def test_async_searches_remember_too(store: PgVectorStore) -> None:

@@ -175,4 +175,7 @@ def batch_steps(
             results[i] = [tuple(row[0]) for row in rows]
 
     yield from write_statements(deletes, upserts, embedded, doc_vectors, replace_vectors=bool(index))
+    if scopes:
+        for op in upserts:
+            scopes.forget_above(tuple(op.namespace))
     return results

@@ -5,9 +5,10 @@ A vector search first decides its path: an exact scan for a namespace prefix hol
 is a noticeable share of a search (docs/memory.md), so a search reports what it counted and the
 next searches of the same prefix reuse the answer for ``tuning.SCOPE_SIZE_SECONDS``.
 
-A stale answer costs speed, never results: a namespace that grew past the threshold is searched
-exactly a little longer (exact is exact), and one that shrank is walked through the index, whose
-short pages fall back to the exact scan anyway.
+A store's own puts drop what it remembered of the prefixes they write below. A stale answer, from
+another process's writes, costs speed, never results: a namespace that grew past the threshold is
+searched exactly a little longer (exact is exact), and one that shrank is walked through the index,
+whose short pages fall back to the exact scan anyway.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from durable_graph.memory import tuning
+from durable_graph.memory.namespaces import to_text
 
 MAX_REMEMBERED = 10_000
 
@@ -34,6 +36,12 @@ class ScopeSizes:
         if known is None or self._clock() - known[1] > self._seconds:
             return None
         return known[0]
+
+    def forget_above(self, namespace: tuple[str, ...]) -> None:
+        """Drop what was remembered of ``namespace`` and of every prefix of it (a put there changes
+        their sizes)."""
+        for depth in range(len(namespace) + 1):
+            self._small.pop(to_text(namespace[:depth]), None)
 
     def remember(self, prefix: str, small: bool) -> None:
         if len(self._small) >= MAX_REMEMBERED:

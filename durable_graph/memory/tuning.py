@@ -9,21 +9,17 @@ from __future__ import annotations
 # HNSW build parameters. Index insertion is most of a put's cost, and it grows with m (each new
 # vector rewrites the neighbour lists of up to 2m others) far more than with ef_construction:
 # a graph of few links (m 10) built with a wide search (ef_construction 64) puts 1.9x (64 dims) to
-# 3x (384 dims) as fast as pgvector's 16/64 and still finds the true neighbours (docs/memory.md).
+# 3.2x (384 dims) as fast as PostgresStore (pgvector's 16/64 on full vectors) and still finds the
+# true neighbours (docs/memory.md).
 HNSW_M = 10
 HNSW_EF_CONSTRUCTION = 64
 # Search breadth of the graph walk, per connection: at 120, recall@10 1.000 at 20,000 x 64 and
-# 0.912 at 100,000 x 384 in the benchmark, above PostgresStore at its defaults (see docs/memory.md).
+# 0.912-0.927 at 100,000 x 384 in the benchmark, above PostgresStore at its defaults (docs/memory.md).
 HNSW_EF_SEARCH = 120
 # Indexes built sparser than the above (earlier versions built 12/32) need a wider walk for their
 # recall: 800 was the default they were measured with.
 SPARSE_INDEX_EF_SEARCH = 800
 
-
-def default_ef_search(m: int, ef_construction: int) -> int:
-    """The walk breadth for an index built with ``m`` and ``ef_construction``."""
-    sparser = m < HNSW_M or ef_construction < HNSW_EF_CONSTRUCTION
-    return SPARSE_INDEX_EF_SEARCH if sparser else HNSW_EF_SEARCH
 # The index is asked for this many times the wanted rows; they are re-ranked by exact distance.
 CANDIDATE_FACTOR = 2
 # A namespace holding fewer vectors than this is searched exactly (scanned in key order and
@@ -35,6 +31,12 @@ SCOPE_SIZE_SECONDS = 60.0
 # the page is full (relaxed order: the rows are re-ranked anyway). Should it stop short (after
 # hnsw.max_scan_tuples), the search falls back to an exact scan, so a page is never short.
 ITERATIVE_SCAN = "relaxed_order"
+
+
+def default_ef_search(m: int, ef_construction: int) -> int:
+    """The walk breadth for an index built with ``m`` and ``ef_construction``."""
+    sparser = m < HNSW_M or ef_construction < HNSW_EF_CONSTRUCTION
+    return SPARSE_INDEX_EF_SEARCH if sparser else HNSW_EF_SEARCH
 
 
 def session_settings(ef_search: int) -> str:
