@@ -9,12 +9,13 @@ from __future__ import annotations
 # HNSW build parameters. Index insertion is most of a put's cost, and it grows with m (each new
 # vector rewrites the neighbour lists of up to 2m others) far more than with ef_construction:
 # a graph of few links (m 10) built with a wide search (ef_construction 64) puts 1.9x (64 dims) to
-# 3.2x (384 dims) as fast as PostgresStore (pgvector's 16/64 on full vectors) and still finds the
+# 3.1x (384 dims) as fast as PostgresStore (pgvector's 16/64 on full vectors) and still finds the
 # true neighbours (docs/memory.md).
 HNSW_M = 10
 HNSW_EF_CONSTRUCTION = 64
-# Search breadth of the graph walk, per connection: at 120, recall@10 1.000 at 20,000 x 64 and
-# 0.912-0.927 at 100,000 x 384 in the benchmark, above PostgresStore at its defaults (docs/memory.md).
+# Search breadth of the graph walk, per connection: at 120, recall@10 0.99-1.00 at 20,000 x 64 and
+# 0.89-0.93 at 100,000 x 384 in the benchmark (PostgresStore at its defaults: 0.99-1.00 and
+# 0.83-0.88), in less time (docs/memory.md).
 HNSW_EF_SEARCH = 120
 # Indexes built sparser than the above (earlier versions built 12/32) need a wider walk for their
 # recall: 800 was the default they were measured with.
