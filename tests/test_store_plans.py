@@ -4,6 +4,7 @@ narrower than the index walk reaches. On a real Postgres with pgvector."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import psycopg
@@ -83,5 +84,21 @@ def test_a_common_filter_is_served_by_the_index(loaded: PgVectorStore) -> None:
 def test_a_filter_narrower_than_a_page_returns_every_match_exactly(loaded: PgVectorStore) -> None:
     plan = explain_search(loaded, ("big",), query="note about topic 5", filter={"group": "rare"})
     assert vector_path(plan) == "exact", plan
+    # the items that pass the filter first, then their vectors: not every vector of the namespace
+    assert vectors_read_by_exact_scan(plan) <= RARE, plan
     found = loaded.search(("big",), query="note about topic 5", filter={"group": "rare"}, limit=10)
     assert sorted(item.key for item in found) == [str(i) for i in range(RARE)]
+
+
+
+def vectors_read_by_exact_scan(plan: str) -> float:
+    """Rows the exact scan read from the vector table (rows x loops of its steps on that table)."""
+    lines = plan.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "CTE exact_hits")
+    end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith("    "))
+    read = 0.0
+    for line in lines[start:end]:
+        found = re.search(r"on dg_store_vectors \w+ \(actual rows=([\d.]+) loops=(\d+)\)", line)
+        if found:
+            read += float(found.group(1)) * int(found.group(2))
+    return read

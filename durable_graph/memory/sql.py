@@ -96,13 +96,16 @@ def _scope_cte(where_ns_v: str, small: bool | None) -> str:
 )"""
 
 
-def _vector_ctes(scope: str, where_v: str, dims: int) -> str:
+def _vector_ctes(scope: str, where: str, where_v: str, dims: int) -> str:
     # Two ways to the nearest vectors, chosen at run time by one-time filters (the branch not taken
     # is never executed): the HNSW index, which finds the candidates by their half-precision
     # vectors; or an exact scan, ordered by the full vectors (which the index cannot serve), when the
     # namespace is small or the index walk came back short (a filter narrower than it could reach).
     # Both score and rank by the full vectors; an item with several vectors (several fields)
-    # scores by its best one (max pooling).
+    # scores by its best one (max pooling). The exact scan reads the items that pass the filter
+    # first, then their vectors (OFFSET 0 keeps that order in the generic plan: vectors first, it
+    # looked up the item of every vector in the namespace: 28 ms instead of 6 for a 1% filter over
+    # 20,000 vectors).
     return f"""
 {scope}, index_hits AS MATERIALIZED (
     SELECT v.prefix, v.key, v.embedding <#> %b AS distance
@@ -111,10 +114,9 @@ def _vector_ctes(scope: str, where_v: str, dims: int) -> str:
     ORDER BY {index_expression(dims, "v.embedding")} <#> %b::halfvec({int(dims)}) LIMIT %s
 ), exact_hits AS MATERIALIZED (
     SELECT v.prefix, v.key, v.embedding <#> %b AS distance
-    FROM {VECTORS} v JOIN {ITEMS} i ON i.prefix = v.prefix AND i.key = v.key
-    WHERE {where_v} AND (
-        (SELECT small FROM scope) OR (SELECT count(DISTINCT (prefix, key)) FROM index_hits) < %s
-    )
+    FROM (SELECT i.prefix, i.key FROM {ITEMS} i WHERE {where} OFFSET 0) i
+    JOIN {VECTORS} v ON v.prefix = i.prefix AND v.key = i.key
+    WHERE (SELECT small FROM scope) OR (SELECT count(DISTINCT (prefix, key)) FROM index_hits) < %s
     ORDER BY v.embedding <#> %b LIMIT %s
 ), vector_hits AS (
     SELECT * FROM exact_hits
@@ -152,7 +154,7 @@ def search_sql(
     # A filtered walk costs in proportion to the candidates it must find: it takes no spare ones.
     factor = 1 if op.filter else tuning.CANDIDATE_FACTOR
     candidates = factor * wanted * settings.index.vectors_per_item
-    head = _vector_ctes(_scope_cte(where_ns_v, small), where_v, settings.index.dims) + ","
+    head = _vector_ctes(_scope_cte(where_ns_v, small), where, where_v, settings.index.dims) + ","
     params: list[Any] = [
         *(ns_params if small is None else [small]),
         *[query_vector, *where_params, query_vector, candidates],
