@@ -41,26 +41,31 @@ def explain_search(
     vector = to_vectors(raw, 1, index.dims, "query")[0]
     sql, params, plan_each_run = search_sql(op, store.settings, vector)
     explain = "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) "
-    if plan_each_run:
-        with store._sync_pool().connection() as conn, conn.transaction(force_rollback=True):
-            rows = psycopg.ClientCursor(conn).execute((explain + sql).encode(), params).fetchall()
-        return "\n".join(row[0] for row in rows)
-    name = f"dg_explained_search_{uuid.uuid4().hex}"
     with store._sync_pool().connection() as conn, conn.transaction(force_rollback=True):
-        conn.execute(f"PREPARE {name} AS {_numbered(sql)}".encode())
-        row = conn.execute(
-            "SELECT parameter_types::text[] FROM pg_prepared_statements WHERE name = %s", [name]
-        ).fetchone()
-        assert row is not None
-        arguments = ", ".join(
-            f"{psycopg.sql.Literal(value).as_string(conn)}::{type_name}"
-            for value, type_name in zip(params, row[0], strict=True)
-        )
-        rows = conn.execute(f"{explain}EXECUTE {name}({arguments})".encode()).fetchall()
-        # A prepared statement outlives the transaction. (A failed EXPLAIN leaves it behind, under
-        # a name nothing else uses.)
-        conn.execute(f"DEALLOCATE {name}".encode())
+        if plan_each_run:
+            rows = psycopg.ClientCursor(conn).execute((explain + sql).encode(), params).fetchall()
+        else:
+            rows = _explain_prepared(conn, explain, sql, params)
     return "\n".join(row[0] for row in rows)
+
+
+def _explain_prepared(conn: psycopg.Connection[Any], explain: str, sql: str, params: list[Any]) -> list[Any]:
+    """``explain`` of ``sql`` as a prepared statement's ``EXECUTE``, under the connection's plan mode."""
+    name = f"dg_explained_search_{uuid.uuid4().hex}"
+    conn.execute(f"PREPARE {name} AS {_numbered(sql)}".encode())
+    row = conn.execute(
+        "SELECT parameter_types::text[] FROM pg_prepared_statements WHERE name = %s", [name]
+    ).fetchone()
+    assert row is not None
+    arguments = ", ".join(
+        f"{psycopg.sql.Literal(value).as_string(conn)}::{type_name}"
+        for value, type_name in zip(params, row[0], strict=True)
+    )
+    rows = conn.execute(f"{explain}EXECUTE {name}({arguments})".encode()).fetchall()
+    # A prepared statement outlives the transaction. (A failed EXPLAIN leaves it behind, under a
+    # name nothing else uses.)
+    conn.execute(f"DEALLOCATE {name}".encode())
+    return rows
 
 
 def _numbered(sql: str) -> str:
