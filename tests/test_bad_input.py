@@ -31,11 +31,13 @@ from tests.pg import fresh_database
 class Counter(TypedDict, total=False):
     count: int
     note: str
+    detail: dict[str, int]  # stored apart from the checkpoint row on Postgres, as a short note is not
 
 
 def counter_graph() -> StateGraph:
     def inc(state: Counter) -> Counter:
-        return {"count": state.get("count", 0) + 1, "note": f"at {state.get('count', 0) + 1}"}
+        count = state.get("count", 0) + 1
+        return {"count": count, "note": f"at {count}", "detail": {"at": count}}
 
     graph = StateGraph(Counter)
     graph.add_node("inc", inc)
@@ -101,7 +103,7 @@ def test_newer_schema_is_refused_and_data_kept(own_url: str) -> None:
             pass
 
     bump_schema(own_url, None)
-    assert stored_state(own_url, "kept") == {"count": 42, "note": "at 42"}
+    assert stored_state(own_url, "kept") == {"count": 42, "note": "at 42", "detail": {"at": 42}}
 
 
 # -- corrupt blobs ----------------------------------------------------------------------------------
@@ -109,11 +111,11 @@ def test_newer_schema_is_refused_and_data_kept(own_url: str) -> None:
 # The same tables on both backends; ``%s`` becomes ``?`` for SQLite.
 _CORRUPTIONS: dict[str, tuple[str, Any]] = {
     "value bytes": (
-        "UPDATE dg_checkpoint_blobs SET data = %s WHERE thread_id = %s AND channel = 'note'",
+        "UPDATE dg_checkpoint_blobs SET data = %s WHERE thread_id = %s AND channel = 'detail'",
         b"\xc1",
     ),
     "value type": (
-        "UPDATE dg_checkpoint_blobs SET type = %s WHERE thread_id = %s AND channel = 'note'",
+        "UPDATE dg_checkpoint_blobs SET type = %s WHERE thread_id = %s AND channel = 'detail'",
         "nope",
     ),
     "checkpoint body": ("UPDATE dg_checkpoints SET checkpoint = %s WHERE thread_id = %s", b"\xc1"),
@@ -149,7 +151,7 @@ def test_corrupt_blob_names_thread_and_checkpoint(own_url: str, what: str) -> No
             assert info.value.checkpoint_id == checkpoint_id
         with pytest.raises(CorruptCheckpointError):
             counter_graph().compile(checkpointer=saver).invoke(None, cfg("damaged"))
-    assert stored_state(own_url, "healthy") == {"count": 2, "note": "at 2"}
+    assert stored_state(own_url, "healthy") == {"count": 2, "note": "at 2", "detail": {"at": 2}}
 
 
 # -- wrong resume values, states that do not validate ----------------------------------------------

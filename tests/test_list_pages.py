@@ -52,7 +52,8 @@ def put_history(
         if ids is not None:
             checkpoint["id"] = ids[step]
         version = saver.get_next_version(checkpoint["channel_versions"].get("note"), None)
-        checkpoint["channel_values"] = {"note": f"step {step}"}
+        # A dict: every backend stores it apart from the checkpoint, and decodes it on its own.
+        checkpoint["channel_values"] = {"note": {"step": step}}
         checkpoint["channel_versions"] = {"note": version}
         metadata: Any = {"step": step, "source": "loop", "parents": {}, "marker": thread_id[:8]}
         config = saver.put(config, checkpoint, metadata, {"note": version})

@@ -292,7 +292,7 @@ def test_prune_removes_chunks_and_blobs_nothing_uses(saver: PostgresCheckpointer
     saver.prune([thread_id], strategy="keep_latest")
     assert chunk_texts(saver, pg_url, thread_id) == {"shared", "new-1"}
     blobs = scalar(pg_url, "SELECT count(*) FROM dg_checkpoint_blobs WHERE thread_id = %s", thread_id)
-    assert blobs == 2
+    assert blobs == 1  # the kept list; the short note is stored in the checkpoint row
     kept = saver.get_tuple({"configurable": {"thread_id": thread_id}})
     assert kept is not None
     assert kept.checkpoint["channel_values"] == {"items": ["shared", "new-1"], "note": "second"}
@@ -383,7 +383,8 @@ def test_corrupt_stored_values_raise_naming_thread_and_checkpoint(
     saver: PostgresCheckpointer, pg_url: str
 ) -> None:
     thread_id = "corrupt-" + uuid.uuid4().hex
-    cfg = put_checkpoint(saver, thread_id, {"note": "fine", "items": ["one", "two"]})
+    # A dict is stored as a blob of its own (a short string would be in the checkpoint row).
+    cfg = put_checkpoint(saver, thread_id, {"note": {"text": "fine"}, "items": ["one", "two"]})
     checkpoint_id = cfg["configurable"]["checkpoint_id"]
     corruptions = [
         "UPDATE dg_checkpoint_blobs SET data = '\\xdeadbeef' WHERE thread_id = %s AND channel = 'note'",

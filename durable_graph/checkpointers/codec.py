@@ -39,6 +39,10 @@ EMPTY_TYPE = "empty"
 """Type tag of a channel version that has no value (the channel was cleared)."""
 DEFAULT_COMPRESS_ABOVE = 16 * 1024
 HASH_BYTES = 16
+INLINE_MAX_CHARS = 256
+INLINE_VERSIONS = "dg_inline_versions"
+"""Key of a stored checkpoint body that holds the versions of the values stored in it (``inlined``)."""
+_INLINE_TYPES = (bool, float, type(None))
 
 
 StoredForm = tuple[bytes, str, bytes]
@@ -47,6 +51,19 @@ SeenItem = tuple[Any, bytes, StoredForm]
 """An item object serialized before, its fingerprint then, and its stored form."""
 ListRecord = tuple[list[Any], bytes, list[StoredForm]]
 """The items of a list as last encoded, their ``list_fingerprint`` then, and their stored forms."""
+
+
+def inlined(value: Any) -> bool:
+    """Whether a channel value is stored in the checkpoint itself rather than as a blob of its
+    version: ``None``, a bool, a float, a 64-bit int or a string of at most 256 characters, as
+    LangGraph's ``PostgresSaver`` keeps primitive values. Repeated by every checkpoint (a few
+    bytes), it saves a row per version written and a lookup per channel read."""
+    kind = type(value)
+    if kind is str:
+        return len(value) <= INLINE_MAX_CHARS
+    if kind is int:
+        return -(2**63) <= value < 2**63
+    return kind in _INLINE_TYPES
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +156,8 @@ class Codec:
         decoding it names what is wrong and where."""
         opened = dict(items)
         sealed = (COMPRESSED_SUFFIX, ENCRYPTED_SUFFIX)
+        if not any(type_.endswith(sealed) for type_ in set(map(_type_of, items.values()))):
+            return opened
         for name in [name for name, (type_, _) in items.items() if type_.endswith(sealed)]:
             with suppress(Exception):
                 opened[name] = self._unsealed(*items[name])
@@ -278,7 +297,7 @@ class Codec:
         if stored.type != CHUNKED_TYPE:
             return self.loads(stored.type, stored.data, thread_id=thread_id, checkpoint_id=checkpoint_id)
         try:
-            found = [chunks[ref] for ref in stored.refs]
+            found = list(map(chunks.__getitem__, stored.refs))
         except KeyError:
             missing = next(ref for ref in stored.refs if ref not in chunks)
             raise CorruptCheckpointError(
@@ -293,15 +312,19 @@ class Codec:
     def _loads_msgpack_items(self, items: list[tuple[str, bytes]]) -> list[Any]:
         """Items that are all msgpack, decoded as one msgpack array: one call instead of one per
         item, with the same result for each."""
-        if not all(type_ == "msgpack" for type_, _ in items):
+        if set(map(_type_of, items)) != {"msgpack"}:
             items = [self._unsealed(type_, data) for type_, data in items]
-            if not all(type_ == "msgpack" for type_, _ in items):
+            if set(map(_type_of, items)) != {"msgpack"}:
                 raise ValueError("not every item is msgpack")
-        array = b"\xdd" + len(items).to_bytes(4, "big") + b"".join([data for _, data in items])
+        array = b"\xdd" + len(items).to_bytes(4, "big") + b"".join(map(_data_of, items))
         decoded = self.serde.loads_typed(("msgpack", array))
         if not isinstance(decoded, list) or len(decoded) != len(items):
             raise ValueError("the items did not decode as one list")
         return decoded
+
+
+_type_of = operator.itemgetter(0)
+_data_of = operator.itemgetter(1)
 
 
 def split_refs(refs: bytes) -> list[bytes]:

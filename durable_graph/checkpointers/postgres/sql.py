@@ -32,8 +32,10 @@ from durable_graph.checkpointers.codec import (
     CHUNKED_TYPE,
     EMPTY_TYPE,
     HASH_BYTES,
+    INLINE_VERSIONS,
     Codec,
     StoredValue,
+    inlined,
     split_refs,
 )
 from durable_graph.checkpointers.common import (
@@ -229,20 +231,73 @@ _LIST_ORDER = "\nORDER BY c.checkpoint_id DESC, c.thread_id DESC, c.checkpoint_n
 
 _CHUNK_COLUMNS = ",\n       k.hashes, k.types, k.data"
 _NO_CHUNK_COLUMNS = ",\n       NULL::bytea[], NULL::text[], NULL::bytea[]"
+# The list items the row's lists reference. The thread's items are read in key order, up to one more
+# than twice the number wanted: when that reads them all (a list that grows by appends, the usual
+# case, holds all but a few of the thread's items), they are the answer, for a fraction of the cost
+# of looking each one up. Otherwise (lists replaced at every step, a checkpoint far back in a long
+# thread) each wanted item is looked up.
 _CHUNK_JOIN = f"""
+CROSS JOIN LATERAL (
+    SELECT coalesce(sum(length(r.refs)) / {HASH_BYTES}, 0) AS wanted FROM unnest(b.refs) AS r(refs)
+) AS n
+CROSS JOIN LATERAL (
+    SELECT array_agg(t.hash) AS hashes, array_agg(t.type) AS types, array_agg(t.data) AS data,
+           count(*) <= 2 * n.wanted AS complete
+    FROM (
+        SELECT ch.hash, ch.type, ch.data FROM dg_checkpoint_chunks AS ch
+        WHERE n.wanted > 0 AND ch.thread_id = c.thread_id ORDER BY ch.hash LIMIT 2 * n.wanted + 1
+    ) AS t
+) AS thread_items
 CROSS JOIN LATERAL (
     SELECT array_agg(ch.hash) AS hashes, array_agg(ch.type) AS types, array_agg(ch.data) AS data
     FROM dg_checkpoint_chunks AS ch
-    WHERE ch.thread_id = c.thread_id AND ch.hash = ANY(ARRAY(
+    WHERE NOT thread_items.complete AND ch.thread_id = c.thread_id AND ch.hash = ANY(ARRAY(
         SELECT {_REF_AT.format(refs="r.refs", i="i")}
         FROM unnest(b.refs) AS r(refs), {_SPLIT_REFS.format(refs="r.refs")} AS i))
+) AS looked_up
+CROSS JOIN LATERAL (
+    SELECT thread_items.hashes, thread_items.types, thread_items.data WHERE thread_items.complete
+    UNION ALL
+    SELECT looked_up.hashes, looked_up.types, looked_up.data WHERE NOT thread_items.complete
 ) AS k"""
 
-# The items ``hashes`` of the threads ``thread_ids`` (pairwise).
+_THREAD_PAGE = (
+    "SELECT * FROM dg_checkpoints WHERE thread_id = %(thread_id)b AND checkpoint_ns = %(checkpoint_ns)b"
+)
+_GET_TUPLE = {
+    (by_id, with_items): _SELECT_TUPLES.format(
+        page=_THREAD_PAGE
+        + (" AND checkpoint_id = %(checkpoint_id)b" if by_id else " ORDER BY checkpoint_id DESC LIMIT 1"),
+        chunk_columns=_CHUNK_COLUMNS if with_items else _NO_CHUNK_COLUMNS,
+        chunk_join=_CHUNK_JOIN if with_items else "",
+        order="",
+    )
+    for by_id in (False, True)
+    for with_items in (False, True)
+}
+"""``get_tuple``'s statement by (whether the config names the checkpoint, whether the items come too)."""
+
+# The items ``hashes`` of the threads ``thread_ids`` (pairwise), read as in ``_CHUNK_JOIN``: each
+# thread's items in key order, up to one more than twice the number wanted of it, and when that
+# does not read them all, each wanted item looked up.
 _SELECT_CHUNKS = """
+WITH want AS MATERIALIZED (
+    SELECT DISTINCT * FROM unnest(%(thread_ids)b::text[], %(hashes)b::bytea[]) AS w(thread_id, hash)
+), thread_items AS MATERIALIZED (
+    SELECT t.thread_id, t.wanted, i.hash, i.type, i.data,
+           count(*) OVER (PARTITION BY t.thread_id) AS read
+    FROM (SELECT thread_id, count(*) AS wanted FROM want GROUP BY thread_id) AS t
+    CROSS JOIN LATERAL (
+        SELECT ch.hash, ch.type, ch.data FROM dg_checkpoint_chunks AS ch
+        WHERE ch.thread_id = t.thread_id ORDER BY ch.hash LIMIT 2 * t.wanted + 1
+    ) AS i
+)
+SELECT thread_id, hash, type, data FROM thread_items WHERE read <= 2 * wanted
+UNION ALL
 SELECT ch.thread_id, ch.hash, ch.type, ch.data
-FROM (SELECT DISTINCT * FROM unnest(%(thread_ids)b::text[], %(hashes)b::bytea[])) AS want(thread_id, hash)
-JOIN dg_checkpoint_chunks AS ch ON ch.thread_id = want.thread_id AND ch.hash = want.hash
+FROM want AS w
+JOIN dg_checkpoint_chunks AS ch ON ch.thread_id = w.thread_id AND ch.hash = w.hash
+WHERE w.thread_id IN (SELECT thread_id FROM thread_items WHERE read > 2 * wanted)
 """
 
 _DELETE_THREADS = """
@@ -413,11 +468,21 @@ class CheckpointSQL:
         thread_id, checkpoint_ns, parent_id = config_address(config)
         key = (thread_id, checkpoint_ns)
         values = checkpoint["channel_values"]
-        stored, chunks = self.codec.encode_channel_items(values, new_versions, thread_id, checkpoint_ns)
         channel_versions = checkpoint["channel_versions"]
+        # Small values, and new versions that have no value, are kept in the checkpoint's body.
+        in_body = dict.fromkeys(
+            c for c in channel_versions if (inlined(values[c]) if c in values else c in new_versions)
+        )
+        inline = {c: values[c] for c in in_body if c in values}
+        in_blobs = [c for c in new_versions if c not in in_body]
+        stored, chunks = self.codec.encode_channel_items(values, in_blobs, thread_id, checkpoint_ns)
         parent_lists = self._lists.lists_of(key, parent_id)
         # The lists of the new checkpoint, as the next put will find them.
-        lists = {c: v for c, v in parent_lists.items() if c in channel_versions and c not in stored}
+        lists = {
+            c: v
+            for c, v in parent_lists.items()
+            if c in channel_versions and c not in stored and c not in in_body
+        }
         bases: list[str | None] = []
         refs: list[bytes | None] = []
         new_items: dict[bytes, tuple[str, bytes]] = {}
@@ -433,21 +498,23 @@ class CheckpointSQL:
             refs.append(lists[channel].stored_refs)
             for ref in value.refs[known // HASH_BYTES :]:
                 new_items[ref] = chunks[ref]
-        # The id and (when all are strings) the channel versions are columns already.
-        omitted = {"channel_values", "id"}
+        # The id and (when all are strings) the versions of the channels in blobs are columns.
+        body = {k: v for k, v in checkpoint.items() if k != "id"}
+        body["channel_values"] = inline
         if all(isinstance(v, str) for v in channel_versions.values()):
-            omitted.add("channel_versions")
-        body_type, body = self.codec.dumps({k: v for k, v in checkpoint.items() if k not in omitted})
+            del body["channel_versions"]
+            body[INLINE_VERSIONS] = {c: channel_versions[c] for c in in_body}
+        body_type, body_data = self.codec.dumps(body)
         params = {
             "thread_id": thread_id,
             "epoch": epoch,
             "checkpoint_ns": checkpoint_ns,
             "checkpoint_id": checkpoint["id"],
             "parent_checkpoint_id": parent_id,
-            "channels": TextArray(channel_versions),
-            "versions": TextArray(str(v) for v in channel_versions.values()),
+            "channels": TextArray(c for c in channel_versions if c not in in_body),
+            "versions": TextArray(str(v) for c, v in channel_versions.items() if c not in in_body),
             "type": body_type,
-            "checkpoint": body,
+            "checkpoint": body_data,
             "metadata": Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
             "blob_channels": TextArray(stored),
             "blob_versions": TextArray(str(new_versions[channel]) for channel in stored),
@@ -566,20 +633,11 @@ class CheckpointSQL:
 
     def get_tuple(self, config: RunnableConfig) -> Op[CheckpointTuple | None]:
         thread_id, checkpoint_ns, checkpoint_id = config_address(config)
-        params = {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": checkpoint_id}
-        page = "SELECT * FROM dg_checkpoints WHERE thread_id = %(thread_id)b"
-        page += " AND checkpoint_ns = %(checkpoint_ns)b"
-        if params["checkpoint_id"]:
-            page += " AND checkpoint_id = %(checkpoint_id)b"
-        else:
-            page += " ORDER BY checkpoint_id DESC LIMIT 1"
-        if self._items.holds(thread_id):
-            # Its items are (mostly) cached: the row comes without them, the missing ones after.
-            sql = _SELECT_TUPLES.format(page=page, chunk_columns=_NO_CHUNK_COLUMNS, chunk_join="", order="")
-        else:
-            sql = _SELECT_TUPLES.format(
-                page=page, chunk_columns=_CHUNK_COLUMNS, chunk_join=_CHUNK_JOIN, order=""
-            )
+        params = {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns}
+        if checkpoint_id:
+            params["checkpoint_id"] = checkpoint_id
+        # When the thread's items are (mostly) cached, the row comes without them, the missing ones after.
+        sql = _GET_TUPLE[bool(checkpoint_id), not self._items.holds(thread_id)]
         return Op(self._get_tuple_steps(Statement(sql, params)))
 
     def _get_tuple_steps(self, statement: Statement) -> Generator[Statement, Rows, CheckpointTuple | None]:
@@ -591,9 +649,7 @@ class CheckpointSQL:
         if hashes is None:  # left out by the statement (cached), or the checkpoint holds no list
             chunks = (yield from self._chunks_of([row]))[row[0]]
         else:
-            chunks = self.codec.opened(
-                dict(zip(map(bytes, hashes), zip(types, data, strict=True), strict=True))
-            )
+            chunks = self.codec.opened(dict(zip(hashes, zip(types, data, strict=True), strict=True)))
             self._items.add(row[0], chunks)
         found = self._decode(row[:-3], chunks)
         # A graph run reads its thread's latest checkpoint first, then puts its children.
@@ -650,25 +706,32 @@ class CheckpointSQL:
         """The list items of checkpoint ``rows`` by thread: the cached ones, and the others fetched
         in one statement, each once (versions of one list share most items)."""
         cached = {row[0]: self._items.of(row[0]) for row in rows}
-        wanted: dict[tuple[str, bytes], None] = {}
+        wanted: dict[str, set[bytes]] = {}
         for row in rows:
-            in_cache = cached[row[0]]
             for refs in row[_BLOB_REFS] or ():
                 if refs:
-                    wanted.update(((row[0], name), None) for name in split_refs(refs) if name not in in_cache)
-        if not wanted:
+                    wanted.setdefault(row[0], set()).update(split_refs(refs))
+        for thread_id, names in wanted.items():
+            names.difference_update(cached[thread_id])
+        if not any(wanted.values()):
             return cached
         found = yield Statement(
             _SELECT_CHUNKS,
-            {"thread_ids": TextArray(w[0] for w in wanted), "hashes": ByteaArray(w[1] for w in wanted)},
+            {
+                "thread_ids": TextArray(t for t, names in wanted.items() for _ in names),
+                "hashes": ByteaArray(name for names in wanted.values() for name in names),
+            },
         )
         fetched: dict[str, dict[bytes, StoredItem]] = {}
         for thread_id, hash_, type_, data in found:
-            fetched.setdefault(thread_id, {})[bytes(hash_)] = (type_, data)
+            fetched.setdefault(thread_id, {})[hash_] = (type_, data)
+        found_by_thread: dict[str, Mapping[bytes, StoredItem]] = dict(cached)
         for thread_id, items in fetched.items():
-            fetched[thread_id] = self.codec.opened(items)
-            self._items.add(thread_id, fetched[thread_id])
-        return {thread_id: ChainMap(fetched.get(thread_id, {}), items) for thread_id, items in cached.items()}
+            opened = self.codec.opened(items)
+            self._items.add(thread_id, opened)
+            in_cache = cached[thread_id]
+            found_by_thread[thread_id] = ChainMap(opened, in_cache) if in_cache else opened
+        return found_by_thread
 
     # -- deleting and copying -----------------------------------------------------------------
 
@@ -744,7 +807,7 @@ class CheckpointSQL:
         checkpoint = self.codec.loads(body_type, body, **where)
         if not isinstance(checkpoint, dict):
             raise CorruptCheckpointError(thread_id, checkpoint_id, "the checkpoint is not a mapping")
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = checkpoint.get("channel_values") or {}
         for channel, type_, data, refs in zip(
             blob_channels or (), blob_types or (), blob_data or (), blob_refs or (), strict=True
         ):
@@ -757,7 +820,12 @@ class CheckpointSQL:
             stored = StoredValue(type_, data, tuple(split_refs(refs)) if refs else ())
             values[channel] = self.codec.decode_value(stored, chunks, **where)
         checkpoint["id"] = checkpoint_id
-        checkpoint.setdefault("channel_versions", dict(zip(channels, versions, strict=True)))
+        # Small values are in the body with their versions (``inlined``); the others in blobs.
+        inline_versions = checkpoint.pop(INLINE_VERSIONS, None)
+        if "channel_versions" not in checkpoint:
+            checkpoint["channel_versions"] = dict(zip(channels, versions, strict=True))
+            if inline_versions:
+                checkpoint["channel_versions"].update(inline_versions)
         checkpoint["channel_values"] = values
         writes = sorted(
             zip(

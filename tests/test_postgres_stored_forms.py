@@ -1,0 +1,209 @@
+"""Where the Postgres checkpointer keeps what, and that every form reads back the same values.
+
+Small values live in the checkpoint row, larger ones in blobs of their version, list items in
+chunks; a cold read fetches a thread's items in one of two ways. Each is checked through a reader
+that has seen nothing (``item_cache_bytes=0``) as well as through the writer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import ChannelVersions
+from langgraph.checkpoint.conformance.test_utils import generate_checkpoint, generate_metadata
+
+from durable_graph.checkpointers import open_checkpointer
+from durable_graph.checkpointers.codec import INLINE_VERSIONS
+from durable_graph.checkpointers.postgres import PostgresCheckpointer
+
+
+@pytest.fixture(scope="module")
+def saver(pg_url: str) -> Iterator[PostgresCheckpointer]:
+    with open_checkpointer(pg_url) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def fresh_reader(pg_url: str) -> Iterator[PostgresCheckpointer]:
+    """A checkpointer that keeps no items: each read is that of a process new to the thread."""
+    with PostgresCheckpointer(pg_url, item_cache_bytes=0) as opened:
+        yield opened
+
+
+def put(
+    saver: PostgresCheckpointer,
+    thread_id: str,
+    values: dict[str, Any],
+    changed: list[str],
+    parent: RunnableConfig | None = None,
+) -> RunnableConfig:
+    """Put a child of ``parent`` holding ``values``, of which ``changed`` get new versions. (Nothing
+    is read: a read would make the checkpointer forget what it remembers of the thread's lists.)"""
+    versions: ChannelVersions = dict(_versions[parent["configurable"]["checkpoint_id"]]) if parent else {}
+    for channel in changed:
+        versions[channel] = saver.get_next_version(versions.get(channel), None)  # type: ignore[arg-type]
+    checkpoint = generate_checkpoint(channel_values=values, channel_versions=versions)
+    config: RunnableConfig = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+    if parent is not None:
+        config["configurable"]["checkpoint_id"] = parent["configurable"]["checkpoint_id"]
+    stored = saver.put(config, checkpoint, generate_metadata(), {c: versions[c] for c in changed})
+    _versions[stored["configurable"]["checkpoint_id"]] = versions
+    return stored
+
+
+_versions: dict[str, ChannelVersions] = {}
+"""The channel versions of each checkpoint ``put`` wrote."""
+
+
+def blob_channels(url: str, thread_id: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT channel FROM dg_checkpoint_blobs WHERE thread_id = %s", (thread_id,)
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
+def read_back(readers: list[PostgresCheckpointer], config: RunnableConfig) -> list[dict[str, Any]]:
+    found = []
+    for reader in readers:
+        tuple_ = reader.get_tuple(config)
+        assert tuple_ is not None
+        found.append(tuple_.checkpoint["channel_values"])
+    return found
+
+
+def test_small_values_are_kept_in_the_checkpoint_row_and_read_back_with_their_versions(
+    saver: PostgresCheckpointer, fresh_reader: PostgresCheckpointer, pg_url: str
+) -> None:
+    thread_id = "inline-" + uuid.uuid4().hex
+    values = {
+        "count": 3,
+        "ratio": 0.5,
+        "done": False,
+        "nothing": None,
+        "label": "short",
+        "long_text": "x" * 257,
+        "record": {"a": 1},
+    }
+    first = put(saver, thread_id, values, list(values))
+    assert blob_channels(pg_url, thread_id) == {"long_text", "record"}
+
+    # A child that changes one small value and none of the others: every value is still there.
+    second = put(saver, thread_id, {**values, "count": 4}, ["count"], parent=first)
+    for reader in (saver, fresh_reader):
+        read = reader.get_tuple(second)
+        parent = reader.get_tuple(first)
+        assert read is not None and parent is not None
+        assert read.checkpoint["channel_values"] == {**values, "count": 4}
+        assert set(read.checkpoint["channel_versions"]) == set(values)
+        assert read.checkpoint["channel_versions"]["count"] > parent.checkpoint["channel_versions"]["count"]
+        unchanged = {c: v for c, v in read.checkpoint["channel_versions"].items() if c != "count"}
+        assert unchanged == {c: v for c, v in parent.checkpoint["channel_versions"].items() if c != "count"}
+        assert INLINE_VERSIONS not in read.checkpoint
+
+
+def test_a_channel_that_turns_from_a_list_to_a_small_value_and_back_reads_right(
+    saver: PostgresCheckpointer, fresh_reader: PostgresCheckpointer
+) -> None:
+    thread_id = "switch-" + uuid.uuid4().hex
+    first = put(saver, thread_id, {"items": ["a", "b"]}, ["items"])
+    second = put(saver, thread_id, {"items": "cleared"}, ["items"], parent=first)
+    # The first list and its items go; a list put after the small value must not build on them.
+    saver.prune([thread_id], strategy="keep_latest")
+    third = put(saver, thread_id, {"items": ["a", "b", "c"]}, ["items"], parent=second)
+    fourth = put(saver, thread_id, {"items": ["a", "b", "c", "d"]}, ["items"], parent=third)
+    for config, expected in ((second, "cleared"), (third, ["a", "b", "c"]), (fourth, ["a", "b", "c", "d"])):
+        assert read_back([saver, fresh_reader], config) == [{"items": expected}] * 2
+
+
+def test_a_new_version_without_a_value_reads_as_absent(
+    saver: PostgresCheckpointer, fresh_reader: PostgresCheckpointer, pg_url: str
+) -> None:
+    thread_id = "cleared-" + uuid.uuid4().hex
+    first = put(saver, thread_id, {"gone": {"big": "value"}, "kept": 1}, ["gone", "kept"])
+    second = put(saver, thread_id, {"kept": 1}, ["gone"], parent=first)
+    for reader in (saver, fresh_reader):
+        read = reader.get_tuple(second)
+        assert read is not None
+        assert read.checkpoint["channel_values"] == {"kept": 1}
+        assert set(read.checkpoint["channel_versions"]) == {"gone", "kept"}
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute("SELECT count(*) FROM dg_checkpoint_blobs WHERE thread_id = %s", (thread_id,))
+        assert rows.fetchone() == (1,)  # the first version of "gone"; the empty one is in the row
+
+
+def test_checkpoints_stored_before_values_were_kept_in_the_row_still_read(
+    saver: PostgresCheckpointer, fresh_reader: PostgresCheckpointer, pg_url: str
+) -> None:
+    """A row of an earlier version: its body has no values, and every version names a blob."""
+    thread_id = "old-form-" + uuid.uuid4().hex
+    config = put(saver, thread_id, {"record": {"a": 1}, "items": ["x", "y"]}, ["record", "items"])
+    serde = saver.serde
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        type_, body = conn.execute(
+            "SELECT type, checkpoint FROM dg_checkpoints WHERE thread_id = %s", (thread_id,)
+        ).fetchone()  # type: ignore[misc]
+        decoded = serde.loads_typed((type_, body))
+        assert decoded.pop("channel_values") == {} and decoded.pop(INLINE_VERSIONS) == {}
+        conn.execute(
+            "UPDATE dg_checkpoints SET type = %s, checkpoint = %s WHERE thread_id = %s",
+            (*serde.dumps_typed(decoded), thread_id),
+        )
+    with PostgresCheckpointer(pg_url) as reader:
+        assert read_back([reader, fresh_reader], config) == [{"record": {"a": 1}, "items": ["x", "y"]}] * 2
+
+
+def test_a_fresh_read_fetches_the_whole_thread_only_when_the_checkpoint_uses_most_of_it(
+    pg_url: str, fresh_reader: PostgresCheckpointer
+) -> None:
+    """Reading every item of a thread in key order is cheaper than looking each up, unless the
+    thread holds more than twice what the checkpoint uses; both ways give the same values."""
+    with open_checkpointer(pg_url) as writer:
+        grown = "grown-" + uuid.uuid4().hex
+        config = None
+        for n in range(1, 41):  # a list that grows by appends
+            config = put(writer, grown, {"log": [f"line {i}" for i in range(n)]}, ["log"], parent=config)
+        # The last checkpoint drops the first line: it uses 39 of the thread's 40 items.
+        config = put(writer, grown, {"log": [f"line {i}" for i in range(1, 40)]}, ["log"], parent=config)
+        replaced = "replaced-" + uuid.uuid4().hex
+        other = None
+        for n in range(40):  # a list replaced at every step: the last uses 3 items of 120
+            other = put(
+                writer, replaced, {"plan": [f"step {n}.{i}" for i in range(3)]}, ["plan"], parent=other
+            )
+    assert config is not None and other is not None
+
+    with PostgresCheckpointer(pg_url) as reader:
+        read = reader.get_tuple(config)
+        assert read is not None and read.checkpoint["channel_values"]["log"] == [
+            f"line {i}" for i in range(1, 40)
+        ]
+        assert len(reader._sql._items.of(grown)) == 40  # the whole thread, in one range read
+        read = reader.get_tuple(other)
+        assert read is not None and read.checkpoint["channel_values"]["plan"] == [
+            f"step 39.{i}" for i in range(3)
+        ]
+        assert len(reader._sql._items.of(replaced)) == 3  # only what the checkpoint uses
+
+    # A page of history fetches its items the same two ways.
+    logs = [
+        t.checkpoint["channel_values"]["log"]
+        for t in fresh_reader.list({"configurable": {"thread_id": grown}})
+    ]
+    assert logs == [[f"line {i}" for i in range(1, 40)]] + [
+        [f"line {i}" for i in range(n)] for n in range(40, 0, -1)
+    ]
+    plans = [
+        t.checkpoint["channel_values"]["plan"]
+        for t in fresh_reader.list({"configurable": {"thread_id": replaced}})
+    ]
+    assert plans == [[f"step {n}.{i}" for i in range(3)] for n in range(39, -1, -1)]
+    read = fresh_reader.get_tuple(other)
+    assert read is not None and read.checkpoint["channel_values"]["plan"] == [
+        f"step 39.{i}" for i in range(3)
+    ]
