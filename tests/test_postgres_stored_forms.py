@@ -207,3 +207,15 @@ def test_a_fresh_read_fetches_the_whole_thread_only_when_the_checkpoint_uses_mos
     assert read is not None and read.checkpoint["channel_values"]["plan"] == [
         f"step 39.{i}" for i in range(3)
     ]
+
+
+def test_the_format_is_a_schema_version_that_earlier_versions_refuse(
+    saver: PostgresCheckpointer, pg_url: str
+) -> None:
+    """An earlier durable-graph would read small values as missing: it knows version 1 only, and
+    refuses a database whose ``checkpoints`` schema is newer than that."""
+    with psycopg.connect(pg_url) as conn:
+        row = conn.execute(
+            "SELECT max(version) FROM durable_graph_migrations WHERE component = 'checkpoints'"
+        ).fetchone()
+    assert row == (2,)

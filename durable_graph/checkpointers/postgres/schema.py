@@ -1,8 +1,9 @@
 """The checkpointer's tables, created by versioned migrations (component ``checkpoints``).
 
-- ``dg_checkpoints``: one row per checkpoint. The channel values are not in it: ``channels`` and
-  ``versions`` name the blob of each channel, and ``checkpoint`` holds the rest of the checkpoint
-  (versions seen, timestamps) serialized. ``metadata`` is jsonb for ``list(filter=...)``.
+- ``dg_checkpoints``: one row per checkpoint. ``channels`` and ``versions`` name the blob of each
+  channel whose value is stored apart, and ``checkpoint`` holds the rest of the checkpoint (small
+  values with their versions, versions seen, timestamps) serialized. ``metadata`` is jsonb for
+  ``list(filter=...)``.
 - ``dg_checkpoint_blobs``: one row per channel version, written once by the checkpoint that
   introduced it. A plain list value is stored as ``refs``, the concatenated hashes of its items.
   When the list extends the list of an earlier version (``base``, itself stored in full), only the
@@ -76,6 +77,15 @@ CREATE TABLE dg_checkpoint_writes (
     data bytea NOT NULL,
     PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
 );
+""",
+    ),
+    # Small channel values moved into the serialized checkpoint (see ``codec.inlined``), which an
+    # earlier durable-graph would not read: the version tells it to refuse the database.
+    Migration(
+        2,
+        """
+COMMENT ON TABLE dg_checkpoints IS
+    'durable-graph checkpoints; small channel values are kept in the serialized checkpoint'
 """,
     ),
 ]
