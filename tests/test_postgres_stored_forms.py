@@ -18,7 +18,7 @@ from langgraph.checkpoint.base import ChannelVersions
 from langgraph.checkpoint.conformance.test_utils import generate_checkpoint, generate_metadata
 
 from durable_graph.checkpointers import open_checkpointer
-from durable_graph.checkpointers.codec import INLINE_VERSIONS
+from durable_graph.checkpointers.codec import HASH_BYTES, INLINE_VERSIONS, split_refs
 from durable_graph.checkpointers.postgres import PostgresCheckpointer
 
 
@@ -219,3 +219,13 @@ def test_the_format_is_a_schema_version_that_earlier_versions_refuse(
             "SELECT max(version) FROM durable_graph_migrations WHERE component = 'checkpoints'"
         ).fetchone()
     assert row == (2,)
+
+
+@pytest.mark.parametrize("names", [0, 1, 63, 64, 65, 129, 1000])
+def test_item_names_split_the_same_at_every_length(names: int) -> None:
+    """``refs`` are split 64 names at a time, then one by one: any count, and a damaged tail
+    (a short last piece, which then names no stored item) come out as plain slices would."""
+    refs = bytes(range(256)) * (names * HASH_BYTES // 256 + 1)
+    for length in (names * HASH_BYTES, names * HASH_BYTES + 5):
+        cut = refs[:length]
+        assert split_refs(cut) == [cut[i : i + HASH_BYTES] for i in range(0, length, HASH_BYTES)]
