@@ -417,6 +417,12 @@ ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING
 """
 
 
+def _item_names(row: Sequence[Any]) -> list[tuple[bytes, ...]]:
+    """The item names of each blob of a row of ``_SELECT_TUPLES`` (none for a value that is not a
+    list), split once for finding the items and for decoding them."""
+    return [tuple(split_refs(refs)) if refs else () for refs in row[_BLOB_REFS] or ()]
+
+
 def _done(statement: Statement, result: T) -> Generator[Statement, Rows, T]:
     yield statement
     return result
@@ -645,13 +651,14 @@ class CheckpointSQL:
         if not rows:
             return None
         row = rows[0]
+        names = _item_names(row)
         hashes, types, data = row[-3:]
         if hashes is None:  # left out by the statement (cached), or the checkpoint holds no list
-            chunks = (yield from self._chunks_of([row]))[row[0]]
+            chunks = (yield from self._chunks_of([row], [names]))[row[0]]
         else:
             chunks = self.codec.opened(dict(zip(hashes, zip(types, data, strict=True), strict=True)))
             self._items.add(row[0], chunks)
-        found = self._decode(row[:-3], chunks)
+        found = self._decode(row[:-3], chunks, names)
         # A graph run reads its thread's latest checkpoint first, then puts its children.
         self._lists.remember((row[0], row[1]), row[2], self._stored_lists(row))
         return found
@@ -699,27 +706,34 @@ class CheckpointSQL:
 
     def _list_steps(self, statement: Statement) -> Generator[Statement, Rows, list[CheckpointTuple]]:
         rows = yield statement
-        chunks_by_thread = yield from self._chunks_of(rows)
-        return [self._decode(row, chunks_by_thread[row[0]]) for row in rows]
+        names = [_item_names(row) for row in rows]
+        chunks_by_thread = yield from self._chunks_of(rows, names)
+        return [
+            self._decode(row, chunks_by_thread[row[0]], row_names)
+            for row, row_names in zip(rows, names, strict=True)
+        ]
 
-    def _chunks_of(self, rows: Rows) -> Generator[Statement, Rows, Mapping[str, Mapping[bytes, StoredItem]]]:
-        """The list items of checkpoint ``rows`` by thread: the cached ones, and the others fetched
-        in one statement, each once (versions of one list share most items)."""
+    def _chunks_of(
+        self, rows: Rows, names: Sequence[list[tuple[bytes, ...]]]
+    ) -> Generator[Statement, Rows, Mapping[str, Mapping[bytes, StoredItem]]]:
+        """The list items of checkpoint ``rows`` (whose lists name ``names``, ``_item_names``) by
+        thread: the cached ones, and the others fetched in one statement, each once (versions of
+        one list share most items)."""
         cached = {row[0]: self._items.of(row[0]) for row in rows}
         wanted: dict[str, set[bytes]] = {}
-        for row in rows:
-            for refs in row[_BLOB_REFS] or ():
-                if refs:
-                    wanted.setdefault(row[0], set()).update(split_refs(refs))
-        for thread_id, names in wanted.items():
-            names.difference_update(cached[thread_id])
+        for row, row_names in zip(rows, names, strict=True):
+            for list_names in row_names:
+                if list_names:
+                    wanted.setdefault(row[0], set()).update(list_names)
+        for thread_id, missing in wanted.items():
+            missing.difference_update(cached[thread_id])
         if not any(wanted.values()):
             return cached
         found = yield Statement(
             _SELECT_CHUNKS,
             {
-                "thread_ids": TextArray(t for t, names in wanted.items() for _ in names),
-                "hashes": ByteaArray(name for names in wanted.values() for name in names),
+                "thread_ids": TextArray(t for t, missing in wanted.items() for _ in missing),
+                "hashes": ByteaArray(name for missing in wanted.values() for name in missing),
             },
         )
         fetched: dict[str, dict[bytes, StoredItem]] = {}
@@ -799,7 +813,10 @@ class CheckpointSQL:
             if list_refs
         }
 
-    def _decode(self, row: Sequence[Any], chunks: Mapping[bytes, tuple[str, bytes]]) -> CheckpointTuple:
+    def _decode(
+        self, row: Sequence[Any], chunks: Mapping[bytes, tuple[str, bytes]], names: list[tuple[bytes, ...]]
+    ) -> CheckpointTuple:
+        """The checkpoint tuple of a row of ``_SELECT_TUPLES``; ``names``: its ``_item_names``."""
         (thread_id, checkpoint_ns, checkpoint_id, parent_id, body_type, body, metadata) = row[:7]
         channels, versions, blob_channels, blob_types, blob_data, blob_refs = row[7 : _BLOB_REFS + 1]
         w_task_ids, w_paths, w_idxs, w_channels, w_types, w_data = row[_WRITES : _WRITES + 6]
@@ -808,8 +825,8 @@ class CheckpointSQL:
         if not isinstance(checkpoint, dict):
             raise CorruptCheckpointError(thread_id, checkpoint_id, "the checkpoint is not a mapping")
         values: dict[str, Any] = checkpoint.get("channel_values") or {}
-        for channel, type_, data, refs in zip(
-            blob_channels or (), blob_types or (), blob_data or (), blob_refs or (), strict=True
+        for channel, type_, data, refs, list_names in zip(
+            blob_channels or (), blob_types or (), blob_data or (), blob_refs or (), names, strict=True
         ):
             if type_ == EMPTY_TYPE:
                 continue
@@ -817,7 +834,7 @@ class CheckpointSQL:
                 raise CorruptCheckpointError(
                     thread_id, checkpoint_id, f"the item list of channel {channel!r} is missing"
                 )
-            stored = StoredValue(type_, data, tuple(split_refs(refs)) if refs else ())
+            stored = StoredValue(type_, data, list_names)
             values[channel] = self.codec.decode_value(stored, chunks, **where)
         checkpoint["id"] = checkpoint_id
         # Small values are in the body with their versions (``inlined``); the others in blobs.
