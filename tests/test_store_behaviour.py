@@ -130,6 +130,23 @@ def test_filters(store: BaseStore, root: str) -> None:
     assert keys(store.search((root,), filter={"kind": "fact"}, query="tea", limit=1)) in (["a"], ["b"])
 
 
+def test_equality_filters_on_lists_numbers_and_namespace_prefixes(store: BaseStore, root: str) -> None:
+    store.put((root, "ab"), "short", {"text": "tea", "tags": ["x"], "n": 1, "meta": {"a": 1}})
+    store.put((root, "ab"), "long", {"text": "tea", "tags": ["x", "y"], "n": 1.0, "meta": {"a": 2}})
+    store.put((root, "abc"), "sibling", {"text": "tea", "tags": ["x"], "n": 2, "meta": {"a": 1}})
+    store.put((root, "ab", "deep"), "deep", {"text": "coffee", "tags": ["x"], "n": 1, "meta": {"a": 1}})
+
+    def found(prefix: tuple[str, ...], filter: dict, query: str | None = None) -> set[str]:  # type: ignore[type-arg]
+        return set(keys(store.search(prefix, filter=filter, query=query)))
+
+    for query in (None, "tea"):
+        assert found((root, "ab"), {"tags": ["x"]}, query) == {"short", "deep"}
+        assert found((root, "ab"), {"n": 1}, query) == {"short", "long", "deep"}
+        assert found((root,), {"meta": {"a": 1}}, query) == {"short", "sibling", "deep"}
+        assert found((root, "ab", "deep"), {"n": 1, "tags": ["x"]}, query) == {"deep"}
+        assert found((), {"tags": ["y"]}, query) == set()
+
+
 def test_index_fields_and_per_put_index(store: BaseStore, root: str) -> None:
     ns = (root, "idx")
     store.put(ns, "hidden", {"text": "tea tea tea"}, index=False)

@@ -115,7 +115,7 @@ def test_opening_with_other_dims_is_refused_and_nothing_is_lost(pg_server: str) 
         with psycopg.connect(url) as conn:
             assert conn.execute(
                 "SELECT component, version FROM durable_graph_migrations ORDER BY 1"
-            ).fetchall() == [("store", 1), ("store-vectors", 1), ("store-vectors", 2)]
+            ).fetchall() == [("store", 1), ("store", 2), ("store-vectors", 1), ("store-vectors", 2)]
             assert conn.execute("SELECT value FROM dg_store_meta WHERE name = 'dims'").fetchone() == (64,)
 
 
@@ -154,6 +154,35 @@ def test_a_store_made_by_the_first_vectors_schema_is_migrated_and_keeps_its_item
                 "SELECT indexdef FROM pg_indexes WHERE indexname = 'dg_store_vectors_hnsw_idx'"
             ).fetchone()
         assert definition is not None and "halfvec(64)" in definition[0]
+
+
+def test_items_stored_before_the_filter_index_are_found_through_it(pg_server: str) -> None:
+    """Version 2 of the items' schema adds the namespace prefixes each item falls under, indexed
+    with its value; items stored at version 1 get them from the migration."""
+    with fresh_database(pg_server, "items_v1") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            migrate(conn, "store", schema.STORE_MIGRATIONS[:1])
+            for prefix, key, kind in (("a.b", "1", "fact"), ("a.b.c", "2", "fact"), ("a.bc", "3", "fact")):
+                conn.execute(
+                    "INSERT INTO dg_store_items (prefix, key, value) VALUES (%s, %s, %s)",
+                    (prefix, key, Jsonb({"kind": kind})),
+                )
+        store = PgVectorStore(url, embed=False)
+        try:
+            assert sorted(keys(store.search(("a", "b"), filter={"kind": "fact"}))) == ["1", "2"]
+            assert sorted(keys(store.search(("a",), filter={"kind": "fact"}))) == ["1", "2", "3"]
+            store.put(("a", "b"), "4", {"kind": "fact"})
+            assert sorted(keys(store.search(("a", "b"), filter={"kind": "fact"}))) == ["1", "2", "4"]
+        finally:
+            store.close()
+        with psycopg.connect(url) as conn:
+            rows = conn.execute("SELECT key, prefixes FROM dg_store_items ORDER BY key").fetchall()
+        assert rows == [
+            ("1", ["a", "a.b"]),
+            ("2", ["a", "a.b", "a.b.c"]),
+            ("3", ["a", "a.bc"]),
+            ("4", ["a", "a.b"]),
+        ]
 
 
 def test_vector_search_is_served_by_the_hnsw_index(pg_server: str) -> None:
@@ -266,7 +295,7 @@ def test_processes_migrate_and_write_at_once(pg_server: str) -> None:
             rows = conn.execute(
                 "SELECT component, version FROM durable_graph_migrations ORDER BY 1"
             ).fetchall()
-            assert rows == [("store", 1), ("store-vectors", 1), ("store-vectors", 2)]
+            assert rows == [("store", 1), ("store", 2), ("store-vectors", 1), ("store-vectors", 2)]
 
 
 # ---------------------------------------------------------------- bad input, nothing lost
@@ -350,6 +379,16 @@ def test_filters_compare_by_json_type(store: PgVectorStore, root: str) -> None:
     assert set(keys(store.search(ns, filter={"v": {"$gt": 9}}))) == {"num"}  # numerically, 10 > 9
     assert set(keys(store.search(ns, filter={"v": {"$gte": "2026-01-01"}}))) == {"date"}
     assert set(keys(store.search(ns, filter={"v": {"$ne": 10}}))) == {"str", "date", "none"}
+
+
+def test_an_equality_filter_matches_equal_values_not_values_that_contain_it(
+    store: PgVectorStore, root: str
+) -> None:
+    ns = (root, "contains")
+    store.put(ns, "equal", {"meta": {"a": 1}, "tags": ["x"]})
+    store.put(ns, "more", {"meta": {"a": 1, "b": 2}, "tags": ["x", "y"]})
+    assert keys(store.search(ns, filter={"meta": {"a": 1}})) == ["equal"]
+    assert keys(store.search(ns, filter={"tags": ["x"]})) == ["equal"]
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """The plan a search runs on a freshly bulk-loaded store (no ANALYZE, no statistics): the HNSW
-index for a large namespace, an exact scan for a small one, and an exact fallback when a filter is
-narrower than the index walk reaches. On a real Postgres with pgvector."""
+index for a large namespace, an exact scan for a small one or for a filter whose equalities match
+few items, and an exact fallback when a filter is narrower than the index walk reaches. On a real
+Postgres with pgvector."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from langgraph.store.base import PutOp
 
 from durable_graph.memory import HashingEmbedder, PgVectorStore, schema, tuning
 from durable_graph.memory.explain import explain_search, vector_path
+from durable_graph.memory.sql import equalities
 from tests.pg import fresh_database
 
-BIG = tuning.EXACT_SCAN_MAX_VECTORS + 1000
+BIG = 2 * tuning.EXACT_SCAN_MAX_VECTORS + 1000  # "half": h1 matches more than an exact scan takes
+GROUPS = 10  # "group": g3 matches BIG / 10, fewer
 SMALL = 50
 RARE = 4
 
@@ -33,7 +36,12 @@ def loaded(pg_server: str) -> Iterator[PgVectorStore]:
                 PutOp(
                     ("big",),
                     str(i),
-                    {"text": f"note {i} about topic {i % 37}", "group": "rare" if i < RARE else f"g{i % 10}"},
+                    {
+                        "text": f"note {i} about topic {i % 37}",
+                        "group": "rare" if i < RARE else f"g{i % GROUPS}",
+                        "half": f"h{i % 2}",
+                        "n": i,
+                    },
                 )
                 for i in range(BIG)
             ]
@@ -75,10 +83,27 @@ def test_a_small_namespace_is_searched_exactly(loaded: PgVectorStore) -> None:
 
 
 def test_a_common_filter_is_served_by_the_index(loaded: PgVectorStore) -> None:
-    plan = explain_search(loaded, ("big",), query="note about topic 5", filter={"group": "g3"})
+    plan = explain_search(loaded, ("big",), query="note about topic 5", filter={"half": "h1"})
     assert vector_path(plan) == "index", plan
-    found = loaded.search(("big",), query="note about topic 5", filter={"group": "g3"}, limit=10)
-    assert len(found) == 10 and all(item.value["group"] == "g3" for item in found)
+    found = loaded.search(("big",), query="note about topic 5", filter={"half": "h1"}, limit=10)
+    assert len(found) == 10 and all(item.value["half"] == "h1" for item in found)
+
+
+def test_a_filter_whose_equalities_match_few_items_is_searched_exactly(loaded: PgVectorStore) -> None:
+    query, group = "note about topic 5", {"group": "g3"}
+    plan = explain_search(loaded, ("big",), query=query, filter=group)
+    assert vector_path(plan) == "exact", plan
+    # the matching items through the GIN index of namespaces and values, then only their vectors
+    assert "dg_store_items_filter_idx" in plan, plan
+    assert vectors_read_by_exact_scan(plan) <= BIG // GROUPS, plan
+    found = loaded.search(("big",), query=query, filter=group, limit=10)
+    embedder = HashingEmbedder(32)
+    query_vector = embedder.embed_query(query)
+    members = [i for i in range(RARE, BIG) if i % GROUPS == 3]
+    vectors = embedder.embed_documents([f"note {i} about topic {i % 37}" for i in members])
+    best = sorted((sum(a * b for a, b in zip(query_vector, v, strict=True)) for v in vectors), reverse=True)
+    assert [round(item.score or 0, 5) for item in found] == [round(score, 5) for score in best[:10]]
+    assert loaded._scopes.small("big", equalities(group)) is True  # counted once, then remembered
 
 
 def test_a_filter_narrower_than_a_page_returns_every_match_exactly(loaded: PgVectorStore) -> None:
@@ -89,6 +114,16 @@ def test_a_filter_narrower_than_a_page_returns_every_match_exactly(loaded: PgVec
     found = loaded.search(("big",), query="note about topic 5", filter={"group": "rare"}, limit=10)
     assert sorted(item.key for item in found) == [str(i) for i in range(RARE)]
 
+
+def test_a_narrow_filter_without_equalities_falls_back_from_the_index_walk(loaded: PgVectorStore) -> None:
+    first = {"n": {"$lt": RARE}}  # no equality to count through the GIN index: the walk comes back short
+    plan = explain_search(loaded, ("big",), query="note about topic 5", filter=first)
+    assert vector_path(plan) == "exact", plan
+    index_walk = next(line for line in plan.splitlines() if "dg_store_vectors_hnsw_idx" in line)
+    assert "never executed" not in index_walk, plan
+    assert vectors_read_by_exact_scan(plan) <= RARE, plan
+    found = loaded.search(("big",), query="note about topic 5", filter=first, limit=10)
+    assert sorted(item.key for item in found) == [str(i) for i in range(RARE)]
 
 
 def vectors_read_by_exact_scan(plan: str) -> float:

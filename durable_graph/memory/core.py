@@ -33,6 +33,7 @@ from durable_graph.memory.config import IndexSettings, Settings
 from durable_graph.memory.scopes import ScopeSizes
 from durable_graph.memory.sql import (
     Statement,
+    equalities,
     get_sql,
     list_namespaces_sql,
     search_sql,
@@ -164,10 +165,15 @@ def batch_steps(
     for i, op in searches:
         vector = query_vectors.get(strip_mode(op.query)) if op.query else None
         prefix = ns.to_text(tuple(op.namespace_prefix))
+        contained = equalities(op.filter)
         small = scopes.small(prefix) if scopes else None
-        rows = yield search_sql(op, settings, vector, small)
-        if scopes and small is None and rows and rows[0][6] is not None:
-            scopes.remember(prefix, rows[0][6])
+        few_matches = scopes.small(prefix, contained) if scopes and contained else None
+        rows = yield search_sql(op, settings, vector, small, few_matches)
+        if scopes and rows:
+            if small is None and rows[0][6] is not None:
+                scopes.remember(prefix, rows[0][6])
+            if contained and few_matches is None and rows[0][7] is not None:
+                scopes.remember(prefix, rows[0][7], contained)
         results[i] = [_search_item(row) for row in rows]
     for i, op in enumerate(ops):
         if isinstance(op, ListNamespacesOp):

@@ -4,13 +4,18 @@ A plain value matches a top-level field that equals it (JSON equality). Operator
 ``$eq``/``$ne`` compare JSON values (``$ne`` also matches items without the field, as LangGraph's
 in-memory store does); ``$gt``/``$gte``/``$lt``/``$lte`` take a number or a string and match fields of
 the same JSON type (numbers numerically, strings by text order).
+
+A filter's equalities also make one JSON object that every match contains (``FilterSQL.equal``),
+which a GIN index answers: a search can count and read the items a filter matches without reading
+the others (``sql.search_sql``). An item equal on a field contains it, so the containment drops
+no match; the equalities still decide.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 from durable_graph.errors import InvalidFilterError
 
@@ -44,28 +49,32 @@ def _condition(column: str, field: str, operator: str, value: Any) -> tuple[str,
     )
 
 
-def filter_sql(column: str, filter: Any) -> tuple[str, list[Any]]:
-    """``(sql, params)`` of ``filter`` against the jsonb ``column``; ``("TRUE", [])`` for no filter.
+class FilterSQL(NamedTuple):
+    sql: str
+    params: list[Any]
+    equal: dict[str, Any]  # the fields the filter's equalities name, with their values
+
+
+def filter_sql(column: str, filter: Any) -> FilterSQL:
+    """The SQL condition of ``filter`` against the jsonb ``column`` (``TRUE`` for no filter).
 
     Raises ``InvalidFilterError`` naming the offending field or operator.
     """
     if not filter:
         if filter is None or isinstance(filter, dict):
-            return "TRUE", []
+            return FilterSQL("TRUE", [], {})
         raise InvalidFilterError(f"filter must be a dict such as {{'kind': 'fact'}}, got {filter!r}")
     if not isinstance(filter, dict):
         raise InvalidFilterError(f"filter must be a dict such as {{'kind': 'fact'}}, got {filter!r}")
     clauses: list[str] = []
     params: list[Any] = []
+    equal: dict[str, Any] = {}
     for field, expected in filter.items():
         if not isinstance(field, str) or not field:
             raise InvalidFilterError(f"filter field names must be non-empty strings, got {field!r}")
         operators = isinstance(expected, dict) and any(str(k).startswith("$") for k in expected)
         if not operators:
-            sql, args = _condition(column, field, "$eq", expected)
-            clauses.append(sql)
-            params += args
-            continue
+            expected = {"$eq": expected}
         for operator, value in expected.items():
             if operator not in OPERATORS:
                 raise InvalidFilterError(
@@ -75,4 +84,6 @@ def filter_sql(column: str, filter: Any) -> tuple[str, list[Any]]:
             sql, args = _condition(column, field, operator, value)
             clauses.append(sql)
             params += args
-    return " AND ".join(clauses), params
+            if operator == "$eq":
+                equal[field] = value
+    return FilterSQL(" AND ".join(clauses), params, equal)

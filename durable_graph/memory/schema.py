@@ -20,6 +20,8 @@ VECTORS = "dg_store_vectors"
 META = "dg_store_meta"
 INDEX = f"{VECTORS}_hnsw_idx"
 TEXT_SEARCH_CONFIG = "english"
+# ["a", "a.b"] for an item of namespace ("a", "b")
+PREFIXES = "dg_store_prefixes"
 
 STORE_MIGRATIONS = [
     Migration(
@@ -41,6 +43,27 @@ CREATE TABLE {ITEMS} (
 CREATE INDEX {ITEMS}_expires_idx ON {ITEMS} (expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX {ITEMS}_tsv_idx ON {ITEMS} USING gin (tsv);
 CREATE TABLE {META} (name text PRIMARY KEY, value jsonb NOT NULL);
+""",
+    ),
+    # A search's namespace prefix and its filter's equalities, answered together by one GIN index
+    # (``sql.search_sql``): the namespace prefixes each item falls under, beside its value.
+    Migration(
+        2,
+        f"""
+CREATE FUNCTION {PREFIXES}(namespace text) RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+DECLARE
+    labels text[] := string_to_array(namespace, '.');
+    prefixes text[] := '{{}}';
+BEGIN
+    FOR n IN 1 .. coalesce(cardinality(labels), 0) LOOP
+        prefixes := prefixes || array_to_string(labels[1:n], '.');
+    END LOOP;
+    RETURN prefixes;
+END
+$$;
+ALTER TABLE {ITEMS} ADD COLUMN prefixes text[] GENERATED ALWAYS AS ({PREFIXES}(prefix)) STORED;
+CREATE INDEX {ITEMS}_filter_idx ON {ITEMS} USING gin (prefixes, value jsonb_path_ops);
 """,
     ),
 ]

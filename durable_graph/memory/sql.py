@@ -5,6 +5,7 @@ Each function returns ``(sql, params)``; nothing here touches a connection.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -85,38 +86,53 @@ query_terms AS (
 )"""
 
 
-def _scope_cte(where_ns_v: str, small: bool | None) -> str:
-    """Whether the searched namespaces hold few vectors: counted, or as a search counted it recently
-    (``scopes``: a parameter then)."""
-    if small is not None:
-        return "scope AS (SELECT %s::bool AS small)"
-    return f"""scope AS (
+def equalities(filter: Any) -> str | None:
+    """The JSON object every item that passes ``filter`` contains, for the GIN index of values;
+    None when the filter has no equality (that index would read the whole namespace)."""
+    equal = filter_sql("i.value", filter).equal
+    return json.dumps(equal) if equal else None
+
+
+def _contains(prefix: tuple[str, ...]) -> str:
+    """Items under ``prefix`` whose value contains a parameter, as the GIN index of namespace
+    prefixes and values answers it."""
+    under = "i.prefixes @> ARRAY[%s]::text[] AND " if prefix else ""
+    return f"{under}i.value @> %s::jsonb"
+
+
+def _count_cte(name: str, rows: str, known: bool | None) -> str:
+    """Whether ``rows`` number fewer than ``tuning.EXACT_SCAN_MAX_VECTORS``: counted, or as a search
+    counted it recently (``scopes``: a parameter then)."""
+    if known is not None:
+        return f"{name} AS (SELECT %s::bool AS small)"
+    return f"""{name} AS (
     SELECT count(*) < {tuning.EXACT_SCAN_MAX_VECTORS} AS small
-    FROM (SELECT 1 FROM {VECTORS} v WHERE {where_ns_v} LIMIT {tuning.EXACT_SCAN_MAX_VECTORS}) s
+    FROM (SELECT 1 FROM {rows} LIMIT {tuning.EXACT_SCAN_MAX_VECTORS}) s
 )"""
 
 
-def _vector_ctes(scope: str, where: str, where_v: str, dims: int) -> str:
+def _vector_ctes(counts: str, exact: str, where: str, where_v: str, dims: int) -> str:
     # Two ways to the nearest vectors, chosen at run time by one-time filters (the branch not taken
     # is never executed): the HNSW index, which finds the candidates by their half-precision
-    # vectors; or an exact scan, ordered by the full vectors (which the index cannot serve), when the
-    # namespace is small or the index walk came back short (a filter narrower than it could reach).
+    # vectors; or an exact scan, ordered by the full vectors (which the index cannot serve), when
+    # ``exact`` holds (the namespace holds few vectors, or the filter's equalities match few items)
+    # or the index walk came back short (a filter narrower than it could reach).
     # Both score and rank by the full vectors; an item with several vectors (several fields)
     # scores by its best one (max pooling). The exact scan reads the items that pass the filter
     # first, then their vectors; OFFSET 0 keeps that order in the generic plan, which otherwise read
     # every vector of the namespace and looked up its item (28 ms instead of 6 for a 1% filter over
     # 20,000 vectors).
     return f"""
-{scope}, index_hits AS MATERIALIZED (
+{counts}, index_hits AS MATERIALIZED (
     SELECT v.prefix, v.key, v.embedding <#> %b AS distance
     FROM {VECTORS} v JOIN {ITEMS} i ON i.prefix = v.prefix AND i.key = v.key
-    WHERE {where_v} AND NOT (SELECT small FROM scope)
+    WHERE {where_v} AND NOT {exact}
     ORDER BY {index_expression(dims, "v.embedding")} <#> %b::halfvec({int(dims)}) LIMIT %s
 ), exact_hits AS MATERIALIZED (
     SELECT v.prefix, v.key, v.embedding <#> %b AS distance
     FROM (SELECT i.prefix, i.key FROM {ITEMS} i WHERE {where} OFFSET 0) i
     JOIN {VECTORS} v ON v.prefix = i.prefix AND v.key = i.key
-    WHERE (SELECT small FROM scope) OR (SELECT count(DISTINCT (prefix, key)) FROM index_hits) < %s
+    WHERE {exact} OR (SELECT count(DISTINCT (prefix, key)) FROM index_hits) < %s
     ORDER BY v.embedding <#> %b LIMIT %s
 ), vector_hits AS (
     SELECT * FROM exact_hits
@@ -131,38 +147,61 @@ def _vector_ctes(scope: str, where: str, where_v: str, dims: int) -> str:
 
 
 def search_sql(
-    op: SearchOp, settings: Settings, query_vector: Vector | None, small: bool | None = None
+    op: SearchOp,
+    settings: Settings,
+    query_vector: Vector | None,
+    small: bool | None = None,
+    few_matches: bool | None = None,
 ) -> Statement:
     """One statement answering ``op``: ranked page, TTL refresh, rows. Each row ends with whether the
-    searched namespaces hold few vectors (``scopes``; NULL without a vector search); ``small``
-    is that answer when known, else the statement counts."""
+    searched namespaces hold few vectors and whether the filter's equalities match few of their
+    items (``scopes``; NULL where not counted). ``small`` and ``few_matches`` are those answers when
+    known, else the statement counts."""
     prefix = ns.validate_labels(op.namespace_prefix, what="namespace prefix")
     where_ns, ns_params = ns.prefix_condition("i.prefix", prefix)
     where_ns_v, _ = ns.prefix_condition("v.prefix", prefix)
-    where_filter, filter_params = filter_sql("i.value", op.filter)
-    where = f"{where_ns} AND {where_filter} AND {_NOT_EXPIRED.format(a='i')}"
-    where_v = f"{where_ns_v} AND {where_filter} AND {_NOT_EXPIRED.format(a='i')}"
-    where_params = ns_params + filter_params
+    checks = filter_sql("i.value", op.filter)
+    where_v = f"{where_ns_v} AND {checks.sql} AND {_NOT_EXPIRED.format(a='i')}"
+    where_v_params = ns_params + checks.params
+    # With equalities in the filter, the items that pass it are read through the GIN index of
+    # namespace prefixes and values, which answers both; the index walk looks each candidate's item
+    # up by its key instead (its generic plan would otherwise read every item the containment
+    # matches once per candidate).
+    contained = equalities(op.filter)
+    contains_params = [*([ns.to_text(prefix)] if prefix else []), contained]
+    if contained is None:
+        where = f"{where_ns} AND {checks.sql} AND {_NOT_EXPIRED.format(a='i')}"
+        where_params = where_v_params
+    else:
+        where = f"{_contains(prefix)} AND {checks.sql} AND {_NOT_EXPIRED.format(a='i')}"
+        where_params = [*contains_params, *checks.params]
 
     if query_vector is None or settings.index is None:
         ranked = f"""SELECT i.prefix, i.key, NULL::float8 AS score,
            row_number() OVER (ORDER BY i.updated_at DESC, i.prefix, i.key) AS ord
     FROM {ITEMS} i WHERE {where}"""
-        return _search_tail(op, "", ranked, where_params, scoped=False)
+        return _search_tail(op, "", ranked, where_params, counted=())
 
     wanted = op.offset + op.limit
     # A filtered walk costs in proportion to the candidates it must find: it takes no spare ones.
     factor = 1 if op.filter else tuning.CANDIDATE_FACTOR
     candidates = factor * wanted * settings.index.vectors_per_item
-    head = _vector_ctes(_scope_cte(where_ns_v, small), where, where_v, settings.index.dims) + ","
-    params: list[Any] = [
-        *(ns_params if small is None else [small]),
-        *[query_vector, *where_params, query_vector, candidates],
+    counts = _count_cte("scope", f"{VECTORS} v WHERE {where_ns_v}", small)
+    params: list[Any] = list(ns_params if small is None else [small])
+    counted: tuple[str, ...] = ("scope",)
+    if contained is not None:
+        counts += ", " + _count_cte("narrow", f"{ITEMS} i WHERE {_contains(prefix)}", few_matches)
+        params += contains_params if few_matches is None else [few_matches]
+        counted += ("narrow",)
+    exact = "(" + " OR ".join(f"(SELECT small FROM {name})" for name in counted) + ")"
+    head = _vector_ctes(counts, exact, where, where_v, settings.index.dims) + ","
+    params += [
+        *[query_vector, *where_v_params, query_vector, candidates],
         *[query_vector, *where_params, wanted, query_vector, candidates],
     ]
     if not (settings.hybrid or is_hybrid(op.query)):
         ranked = "SELECT prefix, key, similarity AS score, ord FROM vector_ranked"
-        return _search_tail(op, head, ranked, params)
+        return _search_tail(op, head, ranked, params, counted=counted)
     head += (
         _text_ctes(where)
         + f""", fused AS (
@@ -175,7 +214,7 @@ def search_sql(
     ranked = (
         "SELECT prefix, key, score, row_number() OVER (ORDER BY score DESC, prefix, key) AS ord FROM fused"
     )
-    return _search_tail(op, head, ranked, params, plan_each_run=True)
+    return _search_tail(op, head, ranked, params, counted=counted, plan_each_run=True)
 
 
 def _search_tail(
@@ -184,7 +223,7 @@ def _search_tail(
     ranked: str,
     params: list[Any],
     *,
-    scoped: bool = True,
+    counted: tuple[str, ...],
     plan_each_run: bool = False,
 ) -> Statement:
     refresh = (
@@ -195,6 +234,9 @@ def _search_tail(
         if op.refresh_ttl
         else ""
     )
+    answers = ", ".join(
+        f"(SELECT small FROM {name})" if name in counted else "NULL::bool" for name in ("scope", "narrow")
+    )
     sql = f"""
 WITH {head}
 ranked AS (
@@ -202,8 +244,7 @@ ranked AS (
 ), page AS (
     SELECT prefix, key, score, ord FROM ranked ORDER BY ord LIMIT %s OFFSET %s
 ){refresh}
-SELECT i.prefix, i.key, i.value, i.created_at, i.updated_at, p.score,
-       {"(SELECT small FROM scope)" if scoped else "NULL::bool"}
+SELECT i.prefix, i.key, i.value, i.created_at, i.updated_at, p.score, {answers}
 FROM page p JOIN {ITEMS} i ON i.prefix = p.prefix AND i.key = p.key
 ORDER BY p.ord"""
     return Statement(sql, [*params, op.limit, op.offset], plan_each_run)
