@@ -87,6 +87,9 @@ def test_a_common_filter_is_served_by_the_index(loaded: PgVectorStore) -> None:
     assert vector_path(plan) == "index", plan
     found = loaded.search(("big",), query="note about topic 5", filter={"half": "h1"}, limit=10)
     assert len(found) == 10 and all(item.value["half"] == "h1" for item in found)
+    assert loaded._scopes.small("big", equalities({"half": "h1"})) is False  # counted once, then remembered
+    again = loaded.search(("big",), query="note about topic 5", filter={"half": "h1"}, limit=10)
+    assert keys(again) == keys(found)
 
 
 def test_a_filter_whose_equalities_match_few_items_is_searched_exactly(loaded: PgVectorStore) -> None:
@@ -104,6 +107,7 @@ def test_a_filter_whose_equalities_match_few_items_is_searched_exactly(loaded: P
     best = sorted((sum(a * b for a, b in zip(query_vector, v, strict=True)) for v in vectors), reverse=True)
     assert [round(item.score or 0, 5) for item in found] == [round(score, 5) for score in best[:10]]
     assert loaded._scopes.small("big", equalities(group)) is True  # counted once, then remembered
+    assert keys(loaded.search(("big",), query=query, filter=group, limit=10)) == keys(found)
 
 
 def test_a_filter_narrower_than_a_page_returns_every_match_exactly(loaded: PgVectorStore) -> None:
@@ -124,6 +128,10 @@ def test_a_narrow_filter_without_equalities_falls_back_from_the_index_walk(loade
     assert vectors_read_by_exact_scan(plan) <= RARE, plan
     found = loaded.search(("big",), query="note about topic 5", filter=first, limit=10)
     assert sorted(item.key for item in found) == [str(i) for i in range(RARE)]
+
+
+def keys(items: list) -> list[str]:  # type: ignore[type-arg]
+    return [item.key for item in items]
 
 
 def vectors_read_by_exact_scan(plan: str) -> float:
