@@ -287,3 +287,56 @@ def test_list_namespaces_matches_langgraph_in_memory_store(
         "offset": offset,
     }
     assert pg_store.list_namespaces(**query) == reference.list_namespaces(**query)  # type: ignore[arg-type]
+
+
+filter_values = {
+    "kind": st.sampled_from(["fact", "wish", "note"]),
+    "n": st.integers(0, 4),
+    "tags": st.sampled_from([["x"], ["x", "y"], []]),
+}
+
+
+@st.composite
+def filters(draw: st.DrawFn) -> dict:  # type: ignore[type-arg]
+    fields = draw(st.lists(st.sampled_from(sorted(filter_values)), max_size=3, unique=True))
+    chosen = {}
+    for field in fields:
+        value = draw(filter_values[field])
+        operator = draw(st.sampled_from(["plain", "$eq", "$ne"] + (["$gt", "$lte"] if field == "n" else [])))
+        chosen[field] = value if operator == "plain" else {operator: value}
+    return chosen
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    items=st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(["a", "ab", "b"]), min_size=1, max_size=3).map(tuple),
+            st.fixed_dictionaries(filter_values),
+        ),
+        max_size=12,
+    ),
+    prefix=st.lists(st.sampled_from(["a", "ab", "b"]), max_size=2).map(tuple),
+    filter=filters(),
+    query=st.sampled_from([None, "tea"]),
+)
+def test_filtered_searches_match_langgraph_in_memory_store(
+    pg_store: PgVectorStore,
+    items: list[tuple[tuple[str, ...], dict]],  # type: ignore[type-arg]
+    prefix: tuple[str, ...],
+    filter: dict,  # type: ignore[type-arg]
+    query: str | None,
+) -> None:
+    root = "f" + uuid.uuid4().hex[:10]
+    reference = InMemoryStore(index={"dims": DIMS, "embed": keyword_embed, "fields": ["text"]})
+    for i, (ns, value) in enumerate(items):
+        for store in (pg_store, reference):
+            store.put((root, *ns), str(i), {"text": "tea", **value})
+    found = [
+        {
+            (item.namespace, item.key)
+            for item in store.search((root, *prefix), filter=filter, query=query, limit=50)
+        }
+        for store in (pg_store, reference)
+    ]
+    assert found[0] == found[1]
