@@ -165,15 +165,15 @@ def batch_steps(
     for i, op in searches:
         vector = query_vectors.get(strip_mode(op.query)) if op.query else None
         prefix = ns.to_text(tuple(op.namespace_prefix))
-        contained = equalities(op.filter)
+        equal = equalities(op.filter)
         small = scopes.small(prefix) if scopes else None
-        few_matches = scopes.small(prefix, contained) if scopes and contained else None
+        few_matches = scopes.small(prefix, equal) if scopes and equal else None
         rows = yield search_sql(op, settings, vector, small, few_matches)
         if scopes and rows:
             if small is None and rows[0][6] is not None:
                 scopes.remember(prefix, rows[0][6])
-            if contained and few_matches is None and rows[0][7] is not None:
-                scopes.remember(prefix, rows[0][7], contained)
+            if equal and few_matches is None and rows[0][7] is not None:
+                scopes.remember(prefix, rows[0][7], equal)
         results[i] = [_search_item(row) for row in rows]
     for i, op in enumerate(ops):
         if isinstance(op, ListNamespacesOp):

@@ -5,9 +5,9 @@ A vector search first decides its path: an exact scan for a namespace prefix hol
 is a noticeable share of a search (docs/memory.md), so a search reports what it counted and the
 next searches of the same prefix reuse the answer for ``tuning.SCOPE_SIZE_SECONDS``.
 
-The same holds for a filter's equalities (``sql.equalities``): whether the items
-of a prefix that contain them number fewer than that, counted through the items' GIN index, decides
-whether the filter is searched exactly; it is remembered per prefix and equalities.
+The same holds for a filter's equalities (``sql.equalities``): whether fewer items of a prefix
+than that contain them, counted through the items' GIN index, decides whether the filter is
+searched exactly; it is remembered per prefix and equalities.
 
 A store's own puts drop what it remembered of the prefixes they write below. A stale answer, from
 another process's writes, costs speed, never results: a namespace that grew past the threshold is
@@ -35,10 +35,10 @@ class ScopeSizes:
         # prefix -> equalities (None: the whole prefix) -> (small, when counted)
         self._small: dict[str, dict[str | None, tuple[bool, float]]] = {}
 
-    def small(self, prefix: str, contained: str | None = None) -> bool | None:
-        """Whether ``prefix`` held few vectors (with ``contained``: few items whose values contain
-        it) when last counted; None if unknown or too old."""
-        known = self._small.get(prefix, {}).get(contained)
+    def small(self, prefix: str, equalities: str | None = None) -> bool | None:
+        """Whether ``prefix`` held few vectors (with ``equalities``: few items whose values contain
+        them) when last counted; None if unknown or too old."""
+        known = self._small.get(prefix, {}).get(equalities)
         if known is None or self._clock() - known[1] > self._seconds:
             return None
         return known[0]
@@ -49,10 +49,10 @@ class ScopeSizes:
         for depth in range(len(namespace) + 1):
             self._small.pop(to_text(namespace[:depth]), None)
 
-    def remember(self, prefix: str, small: bool, contained: str | None = None) -> None:
+    def remember(self, prefix: str, small: bool, equalities: str | None = None) -> None:
         if len(self._small) >= MAX_REMEMBERED:
             self._small.clear()
         counts = self._small.setdefault(prefix, {})
         if len(counts) >= MAX_REMEMBERED:
             counts.clear()
-        counts[contained] = (small, self._clock())
+        counts[equalities] = (small, self._clock())

@@ -167,9 +167,9 @@ def search_sql(
     # namespace prefixes and values, which answers both; the index walk looks each candidate's item
     # up by its key instead (its generic plan would otherwise read every item the containment
     # matches once per candidate).
-    contained = equalities(op.filter)
-    contains_params = [*([ns.to_text(prefix)] if prefix else []), contained]
-    if contained is None:
+    equal = equalities(op.filter)
+    contains_params = [*([ns.to_text(prefix)] if prefix else []), equal]
+    if equal is None:
         where = f"{where_ns} AND {checks.sql} AND {_NOT_EXPIRED.format(a='i')}"
         where_params = where_v_params
     else:
@@ -189,7 +189,7 @@ def search_sql(
     counts = _count_cte("scope", f"{VECTORS} v WHERE {where_ns_v}", small)
     params: list[Any] = list(ns_params if small is None else [small])
     counted: tuple[str, ...] = ("scope",)
-    if contained is not None:
+    if equal is not None:
         counts += ", " + _count_cte("narrow", f"{ITEMS} i WHERE {_contains(prefix)}", few_matches)
         params += contains_params if few_matches is None else [few_matches]
         counted += ("narrow",)
