@@ -136,11 +136,11 @@ def test_list_memory_is_bounded_and_only_answers_for_the_checkpoint_it_holds() -
     memory = ListMemory(max_threads=2, max_bytes=64)
     lists = {"items": StoredList("v1", refs("a"))}
     memory.remember(("t1", ""), "c1", lists)
-    assert memory.lists_of(("t1", ""), "c1") == lists
-    assert memory.lists_of(("t1", ""), "c0") == {} and memory.lists_of(("t1", ""), None) == {}
+    assert memory.of(("t1", ""), "c1").lists == lists
+    assert memory.of(("t1", ""), "c0").lists == {} and memory.of(("t1", ""), None).lists == {}
     memory.remember(("t2", ""), "c1", lists)
     memory.remember(("t3", ""), "c1", lists)  # a third thread: the oldest is dropped
-    assert memory.lists_of(("t1", ""), "c1") == {}
+    assert memory.of(("t1", ""), "c1").lists == {}
     memory.remember(("t4", ""), "c1", {"items": StoredList("v1", refs("a", "b", "c", "d", "e"))})
-    assert memory.lists_of(("t4", ""), "c1") == {}, "an entry larger than the bound is not kept"
-    assert memory.lists_of(("t3", ""), "c1") == lists
+    assert memory.of(("t4", ""), "c1").lists == {}, "an entry larger than the bound is not kept"
+    assert memory.of(("t3", ""), "c1").lists == lists

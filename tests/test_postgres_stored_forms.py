@@ -43,7 +43,7 @@ def put(
     parent: RunnableConfig | None = None,
 ) -> RunnableConfig:
     """Put a child of ``parent`` holding ``values``, of which ``changed`` get new versions. (Nothing
-    is read: a read would make the checkpointer forget what it remembers of the thread's lists.)"""
+    is read: a read would make the checkpointer remember the checkpoint read instead of the last put.)"""
     versions: ChannelVersions = dict(_versions[parent["configurable"]["checkpoint_id"]]) if parent else {}
     for channel in changed:
         versions[channel] = saver.get_next_version(versions.get(channel), None)  # type: ignore[arg-type]
@@ -135,6 +135,59 @@ def test_a_new_version_without_a_value_reads_as_absent(
     with psycopg.connect(pg_url) as conn:
         rows = conn.execute("SELECT count(*) FROM dg_checkpoint_blobs WHERE thread_id = %s", (thread_id,))
         assert rows.fetchone() == (1,)  # the first version of "gone"; the empty one is in the row
+
+
+def blob_channels_named(url: str, config: RunnableConfig) -> list[str]:
+    """The channels a checkpoint row names in its blob arrays."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT channels FROM dg_checkpoints WHERE thread_id = %s AND checkpoint_id = %s",
+            (config["configurable"]["thread_id"], config["configurable"]["checkpoint_id"]),
+        ).fetchone()
+    assert row is not None
+    return list(row[0])
+
+
+def test_an_unchanged_version_without_a_value_stays_in_the_row(
+    saver: PostgresCheckpointer, fresh_reader: PostgresCheckpointer, pg_url: str
+) -> None:
+    """A graph's trigger channels (``branch:to:...``) keep a version without a value for many steps:
+    each checkpoint keeps it in its row rather than naming a blob that was never written (which
+    every read would look up in vain)."""
+    thread_id = "empty-kept-" + uuid.uuid4().hex
+    first = put(saver, thread_id, {"gone": {"big": "value"}, "kept": {"n": 1}}, ["gone", "kept"])
+    second = put(saver, thread_id, {"kept": {"n": 1}}, ["gone"], parent=first)
+    third = put(saver, thread_id, {"kept": {"n": 2}}, ["kept"], parent=second)
+    assert blob_channels_named(pg_url, third) == ["kept"]
+    # A process that read the parent knows it too.
+    with PostgresCheckpointer(pg_url) as other:
+        assert other.get_tuple(second) is not None
+        fourth = put(other, thread_id, {"kept": {"n": 3}}, ["kept"], parent=second)
+    assert blob_channels_named(pg_url, fourth) == ["kept"]
+    # One that knows nothing of the parent names the version in the arrays, as before: still right.
+    with PostgresCheckpointer(pg_url) as unaware:
+        fifth = put(unaware, thread_id, {"kept": {"n": 4}}, ["kept"], parent=second)
+    assert sorted(blob_channels_named(pg_url, fifth)) == ["gone", "kept"]
+    gone_version = _versions[second["configurable"]["checkpoint_id"]]["gone"]
+    for config, n in ((third, 2), (fourth, 3), (fifth, 4)):
+        for reader in (saver, fresh_reader):
+            read = reader.get_tuple(config)
+            assert read is not None
+            assert read.checkpoint["channel_values"] == {"kept": {"n": n}}
+            assert read.checkpoint["channel_versions"]["gone"] == gone_version
+
+
+def test_an_unchanged_version_left_out_of_the_values_keeps_its_blob(
+    saver: PostgresCheckpointer, fresh_reader: PostgresCheckpointer
+) -> None:
+    """LangGraph leaves a delta channel's value out of the checkpoints that do not snapshot it; its
+    version still names the blob of its last snapshot, which reads back (as with PostgresSaver)."""
+    thread_id = "left-out-" + uuid.uuid4().hex
+    first = put(saver, thread_id, {"snapshot": {"n": 1}, "kept": 1}, ["snapshot", "kept"])
+    second = put(saver, thread_id, {"kept": 2}, ["kept"], parent=first)
+    third = put(saver, thread_id, {"kept": 3}, ["kept"], parent=second)
+    for config, kept in ((second, 2), (third, 3)):
+        assert read_back([saver, fresh_reader], config) == [{"snapshot": {"n": 1}, "kept": kept}] * 2
 
 
 def test_checkpoints_stored_before_values_were_kept_in_the_row_still_read(

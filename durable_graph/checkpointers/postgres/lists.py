@@ -5,7 +5,9 @@ an earlier version stored in full (its ``base``) by a short tail stores only the
 new full version is written once the tail grows past about the square root of the base's length,
 so lists that grow by appends take about ``n * sqrt(n)`` hashes in all instead of ``n * n / 2``.
 
-The client remembers, per thread, the lists of the last checkpoint it wrote or read. A put whose
+The client remembers, per thread, the lists of the last checkpoint it wrote or read, and which of
+its channels hold no value (their versions are in the checkpoint's body: a put keeps an unchanged
+one there instead of naming a blob row that does not exist). A put whose
 parent is that checkpoint sends only the items past the parent's lists and picks the tail's base
 itself. That is safe while the parent checkpoint exists: its blobs, their bases and their items
 stay stored as long as it does (pruning keeps whatever a remaining checkpoint uses), and channel
@@ -64,29 +66,47 @@ def store_list(version: str, refs: bytes, parent: StoredList | None) -> tuple[St
     return StoredList(version, refs), len(parent.refs)
 
 
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    """What a client remembers of one checkpoint."""
+
+    lists: dict[str, StoredList]
+    empty: dict[str, str]
+    """Channels without a value, by version, kept in the checkpoint's body."""
+
+
+_NOTHING = Remembered({}, {})
+
+
 class ListMemory:
     """The lists of each thread's last checkpoint seen by this client, bounded, oldest dropped first."""
 
     def __init__(self, max_threads: int = _REMEMBERED_THREADS, max_bytes: int = _REMEMBERED_BYTES) -> None:
         self._max_threads = max_threads
         self._max_bytes = max_bytes
-        self._entries: dict[ThreadKey, tuple[str, dict[str, StoredList], int]] = {}
+        self._entries: dict[ThreadKey, tuple[str, Remembered, int]] = {}
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def lists_of(self, key: ThreadKey, checkpoint_id: str | None) -> dict[str, StoredList]:
-        """The remembered lists of ``checkpoint_id``, or none if another checkpoint is remembered."""
+    def of(self, key: ThreadKey, checkpoint_id: str | None) -> Remembered:
+        """What is remembered of ``checkpoint_id``: nothing if another checkpoint is remembered."""
         entry = self._entries.get(key)
         if entry is None or not checkpoint_id or entry[0] != checkpoint_id:
-            return {}
+            return _NOTHING
         return entry[1]
 
-    def remember(self, key: ThreadKey, checkpoint_id: str, lists: dict[str, StoredList]) -> None:
+    def remember(
+        self,
+        key: ThreadKey,
+        checkpoint_id: str,
+        lists: dict[str, StoredList],
+        empty: dict[str, str] | None = None,
+    ) -> None:
         size = sum(len(stored.refs) for stored in lists.values())
         with self._lock:
             self._drop(key)
             if size <= self._max_bytes:
-                self._entries[key] = (checkpoint_id, lists, size)
+                self._entries[key] = (checkpoint_id, Remembered(lists, empty or {}), size)
                 self._bytes += size
             while len(self._entries) > self._max_threads or self._bytes > self._max_bytes:
                 self._drop(next(iter(self._entries)))

@@ -475,14 +475,24 @@ class CheckpointSQL:
         key = (thread_id, checkpoint_ns)
         values = checkpoint["channel_values"]
         channel_versions = checkpoint["channel_versions"]
-        # Small values, and new versions that have no value, are kept in the checkpoint's body.
+        parent = self._lists.of(key, parent_id)
+        # Small values are kept in the checkpoint's body, and so are versions without a value: new
+        # ones, and those the parent kept there (a delta channel that is not new and has no value
+        # here may have one in the blob of its version).
         in_body = dict.fromkeys(
-            c for c in channel_versions if (inlined(values[c]) if c in values else c in new_versions)
+            c
+            for c, version in channel_versions.items()
+            if (
+                inlined(values[c])
+                if c in values
+                else c in new_versions or parent.empty.get(c) == str(version)
+            )
         )
         inline = {c: values[c] for c in in_body if c in values}
+        empty = {c: str(channel_versions[c]) for c in in_body if c not in values}
         in_blobs = [c for c in new_versions if c not in in_body]
         stored, chunks = self.codec.encode_channel_items(values, in_blobs, thread_id, checkpoint_ns)
-        parent_lists = self._lists.lists_of(key, parent_id)
+        parent_lists = parent.lists
         # The lists of the new checkpoint, as the next put will find them.
         lists = {
             c: v
@@ -555,7 +565,9 @@ class CheckpointSQL:
                 "checkpoint_id": checkpoint["id"],
             }
         }
-        steps = self._put_steps(key, checkpoint["id"], shortcut, fallback, lists, new_items, next_config)
+        steps = self._put_steps(
+            key, checkpoint["id"], shortcut, fallback, lists, empty, new_items, next_config
+        )
         return Op(steps)
 
     def _put_steps(
@@ -565,6 +577,7 @@ class CheckpointSQL:
         shortcut: dict[str, Any],
         fallback: Callable[[], tuple[dict[str, Any], dict[str, StoredList]]],
         lists: dict[str, StoredList],
+        empty: dict[str, str],
         new_items: dict[bytes, StoredItem],
         next_config: RunnableConfig,
     ) -> Generator[Statement, Rows, RunnableConfig]:
@@ -582,7 +595,7 @@ class CheckpointSQL:
             ((_, fenced),) = yield Statement(statement, params_in_full)
         if not fenced:
             raise LeaseLostError(key[0], TAKEN_OVER)
-        self._lists.remember(key, checkpoint_id, lists)
+        self._lists.remember(key, checkpoint_id, lists, empty)
         cached = self._items.of(key[0])
         self._items.add(key[0], self.codec.opened({k: v for k, v in new_items.items() if k not in cached}))
         return next_config
@@ -660,7 +673,7 @@ class CheckpointSQL:
             self._items.add(row[0], chunks)
         found = self._decode(row[:-3], chunks, names)
         # A graph run reads its thread's latest checkpoint first, then puts its children.
-        self._lists.remember((row[0], row[1]), row[2], self._stored_lists(row))
+        self._lists.remember((row[0], row[1]), row[2], self._stored_lists(row), _empty_in_body(row, found))
         return found
 
     def list_checkpoints(
@@ -883,3 +896,15 @@ class CheckpointSQL:
             ),
             pending_writes=pending,
         )
+
+
+def _empty_in_body(row: Sequence[Any], found: CheckpointTuple) -> dict[str, str]:
+    """The channels of a row of ``_SELECT_TUPLES`` that have no value and whose versions are in its
+    body (not named in its blob arrays), by version."""
+    in_blobs = set(row[7] or ())
+    values = found.checkpoint["channel_values"]
+    return {
+        c: str(v)
+        for c, v in found.checkpoint["channel_versions"].items()
+        if c not in values and c not in in_blobs
+    }
