@@ -7,11 +7,11 @@ so lists that grow by appends take about ``n * sqrt(n)`` hashes in all instead o
 
 The client remembers, per thread, the lists of the last checkpoint it wrote or read, and which of
 its channels hold no value (their versions are in the checkpoint's body: a put keeps an unchanged
-one there instead of naming a blob row that does not exist). A put whose
-parent is that checkpoint sends only the items past the parent's lists and picks the tail's base
-itself. That is safe while the parent checkpoint exists: its blobs, their bases and their items
-stay stored as long as it does (pruning keeps whatever a remaining checkpoint uses), and channel
-versions carry a random part, so a version names one stored value. The put statement checks that
+one there instead of naming a blob row that does not exist). A put whose parent is that
+checkpoint sends only the items past the parent's lists and picks the tail's base itself. That is
+safe while the parent checkpoint exists: its blobs, their bases and their items stay stored as
+long as it does (pruning keeps whatever a remaining checkpoint uses), and channel versions carry a
+random part, so a version names one stored value. The put statement checks that
 the parent exists, and the client sends everything again when it does not.
 """
 
@@ -79,7 +79,8 @@ _NOTHING = Remembered({}, {})
 
 
 class ListMemory:
-    """The lists of each thread's last checkpoint seen by this client, bounded, oldest dropped first."""
+    """What this client remembers of each thread's last checkpoint it put or read (``Remembered``),
+    bounded, oldest dropped first."""
 
     def __init__(self, max_threads: int = _REMEMBERED_THREADS, max_bytes: int = _REMEMBERED_BYTES) -> None:
         self._max_threads = max_threads
