@@ -190,6 +190,20 @@ def test_an_unchanged_version_left_out_of_the_values_keeps_its_blob(
         assert read_back([saver, fresh_reader], config) == [{"snapshot": {"n": 1}, "kept": kept}] * 2
 
 
+def test_a_thread_read_without_lists_is_then_read_without_looking_for_items(
+    saver: PostgresCheckpointer, pg_url: str
+) -> None:
+    thread_id = "no-lists-" + uuid.uuid4().hex
+    first = put(saver, thread_id, {"note": {"text": "x" * 300}}, ["note"])
+    with PostgresCheckpointer(pg_url) as reader:
+        assert not reader._sql._items.holds(thread_id)
+        assert reader.get_tuple(first) is not None
+        assert reader._sql._items.holds(thread_id)  # its next read takes the statement without items
+        # Another process adds a list: the reader fetches the items it lacks.
+        second = put(saver, thread_id, {"note": {"text": "x" * 300}, "items": ["a", "b"]}, ["items"], first)
+        assert read_back([reader], second) == [{"note": {"text": "x" * 300}, "items": ["a", "b"]}]
+
+
 def test_checkpoints_stored_before_values_were_kept_in_the_row_still_read(
     saver: PostgresCheckpointer, fresh_reader: PostgresCheckpointer, pg_url: str
 ) -> None:

@@ -339,3 +339,14 @@ def test_a_graph_that_changes_a_message_in_place_reads_back_as_it_left_it(pg_url
     assert [m.content for m in read["messages"]] == ["revised", "ok"]
     assert type(read["messages"][0].tool_calls[0]["args"]["n"]) is float
     assert read["messages"] == final["messages"]
+
+
+def test_threads_known_to_have_no_items_are_held_and_bounded() -> None:
+    cache = item_cache(3 * 120)
+    for thread_id in ("t1", "t2", "t3"):
+        cache.know(thread_id)
+    assert [cache.holds(t) for t in ("t1", "t2", "t3")] == [True, True, True]
+    assert cache.of("t1") == {}  # t1 is now the most recently used
+    cache.know("t4")  # each counts as one entry's overhead: the least recently used goes
+    assert [cache.holds(t) for t in ("t1", "t2", "t3", "t4")] == [True, False, True, True]
+    assert not item_cache(0).holds("t1") and item_cache(0).know("t1") is None

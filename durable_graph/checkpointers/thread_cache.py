@@ -88,6 +88,21 @@ class ThreadCache(Generic[K, V]):
             while self._bytes > self._max_bytes:
                 self._drop(next(iter(self._threads)))
 
+    def know(self, thread_id: str) -> None:
+        """Holds the thread without entries (a read found it has none), counted as one entry's
+        overhead."""
+        if not self._max_bytes:
+            return
+        with self._lock:
+            if thread_id in self._threads:
+                self._threads.move_to_end(thread_id)
+                return
+            self._threads[thread_id] = {}
+            self._sizes[thread_id] = ENTRY_OVERHEAD
+            self._bytes += ENTRY_OVERHEAD
+            while self._bytes > self._max_bytes:
+                self._drop(next(iter(self._threads)))
+
     def forget(self, thread_ids: Iterable[str]) -> None:
         with self._lock:
             for thread_id in thread_ids:

@@ -656,10 +656,13 @@ class CheckpointSQL:
         if checkpoint_id:
             params["checkpoint_id"] = checkpoint_id
         # When the thread's items are (mostly) cached, the row comes without them, the missing ones after.
-        sql = _GET_TUPLE[bool(checkpoint_id), not self._items.holds(thread_id)]
-        return Op(self._get_tuple_steps(Statement(sql, params)))
+        with_items = not self._items.holds(thread_id)
+        sql = _GET_TUPLE[bool(checkpoint_id), with_items]
+        return Op(self._get_tuple_steps(Statement(sql, params), with_items))
 
-    def _get_tuple_steps(self, statement: Statement) -> Generator[Statement, Rows, CheckpointTuple | None]:
+    def _get_tuple_steps(
+        self, statement: Statement, with_items: bool
+    ) -> Generator[Statement, Rows, CheckpointTuple | None]:
         rows = yield statement
         if not rows:
             return None
@@ -668,6 +671,10 @@ class CheckpointSQL:
         hashes, types, data = row[-3:]
         if hashes is None:  # left out by the statement (cached), or the checkpoint holds no list
             chunks = (yield from self._chunks_of([row], [names]))[row[0]]
+            if with_items and not any(names):
+                # No list: the thread's next reads need not look for items (they fetch any
+                # they lack, as after another process added some).
+                self._items.know(row[0])
         else:
             chunks = self.codec.opened(dict(zip(hashes, zip(types, data, strict=True), strict=True)))
             self._items.add(row[0], chunks)
