@@ -5,7 +5,7 @@ A plain value matches a top-level field that equals it (JSON equality). Operator
 in-memory store does); ``$gt``/``$gte``/``$lt``/``$lte`` take a number or a string and match fields of
 the same JSON type (numbers numerically, strings by text order).
 
-A filter's equalities also make one JSON object that every match contains (``FilterSQL.equal``),
+A filter's equalities also make one JSON object that every match contains (``FilterSQL.contained``),
 which a GIN index answers: a search can count and read the items a filter matches without reading
 the others (``sql.search_sql``). An item equal on a field contains it, so the containment drops
 no match; the equalities still decide.
@@ -52,7 +52,7 @@ def _condition(column: str, field: str, operator: str, value: Any) -> tuple[str,
 class FilterSQL(NamedTuple):
     sql: str
     params: list[Any]
-    equal: dict[str, Any]  # the fields the filter's equalities name, with their values
+    contained: str | None  # JSON of the fields its equalities name, with their values; None without
 
 
 def filter_sql(column: str, filter: Any) -> FilterSQL:
@@ -62,7 +62,7 @@ def filter_sql(column: str, filter: Any) -> FilterSQL:
     """
     if not filter:
         if filter is None or isinstance(filter, dict):
-            return FilterSQL("TRUE", [], {})
+            return FilterSQL("TRUE", [], None)
         raise InvalidFilterError(f"filter must be a dict such as {{'kind': 'fact'}}, got {filter!r}")
     if not isinstance(filter, dict):
         raise InvalidFilterError(f"filter must be a dict such as {{'kind': 'fact'}}, got {filter!r}")
@@ -86,4 +86,4 @@ def filter_sql(column: str, filter: Any) -> FilterSQL:
             params += args
             if operator == "$eq":
                 equal[field] = value
-    return FilterSQL(" AND ".join(clauses), params, equal)
+    return FilterSQL(" AND ".join(clauses), params, json.dumps(equal) if equal else None)

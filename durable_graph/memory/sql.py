@@ -5,7 +5,6 @@ Each function returns ``(sql, params)``; nothing here touches a connection.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -89,8 +88,7 @@ query_terms AS (
 def equalities(filter: Any) -> str | None:
     """The JSON object every item that passes ``filter`` contains, for the GIN index of values;
     None when the filter has no equality (that index would read the whole namespace)."""
-    equal = filter_sql("i.value", filter).equal
-    return json.dumps(equal) if equal else None
+    return filter_sql("i.value", filter).contained
 
 
 def _contains(prefix: tuple[str, ...]) -> str:
@@ -167,7 +165,7 @@ def search_sql(
     # namespace prefixes and values, which answers both; the index walk looks each candidate's item
     # up by its key instead (its generic plan would otherwise read every item the containment
     # matches once per candidate).
-    equal = equalities(op.filter)
+    equal = checks.contained
     contains_params = [*([ns.to_text(prefix)] if prefix else []), equal]
     if equal is None:
         where = f"{where_ns} AND {checks.sql} AND {_NOT_EXPIRED.format(a='i')}"
