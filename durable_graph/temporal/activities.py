@@ -72,8 +72,13 @@ def _fail(error: DurableGraphError) -> ApplicationError:
 
 @asynccontextmanager
 async def _heartbeating() -> AsyncIterator[None]:
-    """Heartbeat while a node runs, so a dead worker is noticed within the node's heartbeat timeout."""
-    timeout = activity.info().heartbeat_timeout
+    """Heartbeat while a node runs, so a dead worker is noticed within the node's heartbeat timeout.
+    A local activity ("prepare") has no heartbeat: its workflow task's timeout covers it."""
+    info = activity.info()
+    if info.is_local:
+        yield
+        return
+    timeout = info.heartbeat_timeout
     interval = timeout.total_seconds() / 3 if timeout else _DEFAULT_HEARTBEAT_INTERVAL
 
     async def beat() -> None:

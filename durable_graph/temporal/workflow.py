@@ -26,6 +26,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from durable_graph.temporal.options import activity_kwargs
 
+# The patch that made "prepare" a local activity: runs recorded before it replay with an activity.
+PREPARE_LOCALLY = "prepare-as-local-activity"
 # Preparing applies the input and runs no node: short, and retried a few times (the database may blink).
 PREPARE_OPTIONS = NodeOptions(
     start_to_close_timeout=120.0, heartbeat_timeout=None, retry=RetryOptions(maximum_attempts=10)
@@ -49,11 +51,19 @@ class GraphWorkflow:
         self._steps = request.steps_before
         state = request.state
         if state is None:
-            state = await workflow.execute_activity(
+            prepare = PrepareRequest(
+                request.thread_id, request.graph, request.database, f"{token}/prepare", request.input
+            )
+            # A local activity: run by the worker that runs this workflow task, it costs no round of
+            # task dispatch (about one node's worth of time per run).
+            run_prepare = (
+                workflow.execute_local_activity
+                if workflow.patched(PREPARE_LOCALLY)
+                else workflow.execute_activity
+            )
+            state = await run_prepare(
                 PREPARE_ACTIVITY,
-                PrepareRequest(
-                    request.thread_id, request.graph, request.database, f"{token}/prepare", request.input
-                ),
+                prepare,
                 result_type=StepResult,
                 summary="prepare",
                 **activity_kwargs(PREPARE_OPTIONS),

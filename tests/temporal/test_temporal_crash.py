@@ -78,7 +78,7 @@ async def test_killed_worker_mid_node_is_replaced(
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
     ]
-    assert attempts == [1, 1, 2, 1, 1]  # prepare, n0, n1 (retried after the heartbeat timeout), n2, n3
+    assert attempts == [1, 2, 1, 1]  # n0, n1 (retried after the heartbeat timeout), n2, n3
 
 
 async def test_sigtermed_worker_finishes_its_node_and_hands_back_the_rest(

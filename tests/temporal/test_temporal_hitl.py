@@ -41,7 +41,7 @@ async def test_failing_node_is_retried_per_its_policy(
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
     ]
-    assert started == [1, 1, 3, 1]  # prepare, start, flaky (third attempt succeeded), end
+    assert started == [1, 3, 1]  # start, flaky (third attempt succeeded), end
 
 
 async def test_exhausted_retries_fail_the_run_and_keep_the_checkpoints(

@@ -45,8 +45,13 @@ async def test_each_node_is_an_activity_and_checkpointed(
 
     events = await activity_events(client, thread_id)
     scheduled = [e for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
-    # one "prepare" activity, then one per node
-    assert [e.user_metadata.summary.data for e in scheduled][1:] == [b'"n0"', b'"n1"', b'"n2"', b'"n3"']
+    # one activity per node; "prepare" ran as a local activity, recorded as a marker
+    assert [e.user_metadata.summary.data for e in scheduled] == [b'"n0"', b'"n1"', b'"n2"', b'"n3"']
+    markers = [e for e in events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
+    assert [e.marker_recorded_event_attributes.marker_name for e in markers] == [
+        "core_patch",
+        "core_local_activity",
+    ]
 
     async with open_checkpointer(pg_url) as saver:
         history = [c async for c in saver.alist({"configurable": {"thread_id": thread_id}})]
