@@ -144,23 +144,30 @@ class Pools:
     def run(self, build: Callable[[], Op[T]], fence: Fence | None = None) -> T:
         """Run the op ``build`` makes on a connection of the sync pool, retrying while the server is
         away; a leased run's write waits while its ``fence`` is suspended, and fails once it is lost."""
-        delays = backoff_delays(self.retry_for)
+        started, delays = time.monotonic(), None
         while True:
             if fence is not None:
                 fence.wait()
             try:
-                with self.open().connection() as conn:
+                pool = self._sync or self.open()
+                # Not ``pool.connection()``: its exit commits, a call of its own on an autocommit
+                # connection; ``putconn`` still rolls back or replaces a connection left unusable.
+                conn = pool.getconn()
+                try:
                     op = build()
                     if not op.snapshot:
                         return _drive(conn, op)
                     with conn.transaction():
                         conn.execute(_SNAPSHOT)
                         return _drive(conn, op)
+                finally:
+                    pool.putconn(conn)
             except LeaseLostError as exc:
                 if fence is not None:
                     fence.lose(exc.reason)  # the next write fails without asking the database
                 raise
             except _TRANSIENT as exc:
+                delays = delays or backoff_delays(self.retry_for - (time.monotonic() - started))
                 delay = next(delays, None)
                 if delay is None:
                     raise self._unavailable(exc) from exc
@@ -218,23 +225,27 @@ class Pools:
     async def arun(self, build: Callable[[], Op[T]], fence: Fence | None = None) -> T:
         """Async form of ``run``."""
         pool = await self.aopen()
-        delays = backoff_delays(self.retry_for)
+        started, delays = time.monotonic(), None
         while True:
             if fence is not None:
                 await fence.await_held()
             try:
-                async with pool.connection() as conn:
+                conn = await pool.getconn()
+                try:
                     op = build()
                     if not op.snapshot:
                         return await _adrive(conn, op)
                     async with conn.transaction():
                         await conn.execute(_SNAPSHOT)
                         return await _adrive(conn, op)
+                finally:
+                    await pool.putconn(conn)
             except LeaseLostError as exc:
                 if fence is not None:
                     fence.lose(exc.reason)  # the next write fails without asking the database
                 raise
             except _TRANSIENT as exc:
+                delays = delays or backoff_delays(self.retry_for - (time.monotonic() - started))
                 delay = next(delays, None)
                 if delay is None:
                     raise self._unavailable(exc) from exc
