@@ -296,3 +296,27 @@ def test_item_names_split_the_same_at_every_length(names: int) -> None:
     for length in (names * HASH_BYTES, names * HASH_BYTES + 5):
         cut = refs[:length]
         assert split_refs(cut) == [cut[i : i + HASH_BYTES] for i in range(0, length, HASH_BYTES)]
+
+
+def body_types(url: str, thread_id: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT type FROM dg_checkpoints WHERE thread_id = %s ORDER BY checkpoint_id", (thread_id,)
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def test_a_checkpoint_body_is_compressed_only_above_2_kb(
+    saver: PostgresCheckpointer, fresh_reader: PostgresCheckpointer, pg_url: str
+) -> None:
+    """Strings of up to 256 characters are kept in the body: 5 of them make a body of about 1.4 KB,
+    which stays plain although values of that size are compressed; 12 make one of about 3.3 KB."""
+    thread_id = "body-" + uuid.uuid4().hex
+    middle = {f"note{i}": "x" * 250 for i in range(5)}
+    large = {f"note{i}": "y" * 250 for i in range(12)}
+    first = put(saver, thread_id, middle, list(middle))
+    second = put(saver, thread_id, large, list(large), parent=first)
+    assert not blob_channels(pg_url, thread_id)  # all in the bodies
+    assert body_types(pg_url, thread_id) == ["msgpack", "msgpack+z"]
+    for config, values in ((first, middle), (second, large)):
+        assert read_back([saver, fresh_reader], config) == [values, values]

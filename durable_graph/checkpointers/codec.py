@@ -121,15 +121,13 @@ class Codec:
 
     # -- single blobs -------------------------------------------------------------------------
 
-    def dumps(self, value: Any) -> tuple[str, bytes]:
-        """``(type, bytes)`` as stored: serialized, compressed when large, encrypted with keys."""
-        return self._seal(*self._plain(value))
+    def dumps(self, value: Any, *, compress_from: int = 0) -> tuple[str, bytes]:
+        """``(type, bytes)`` as stored: serialized, compressed when larger than ``compress_above``
+        (and than ``compress_from``), encrypted with keys."""
+        return self._seal(*self._compressed(*self.serde.dumps_typed(value), compress_from))
 
-    def _plain(self, value: Any) -> tuple[str, bytes]:
-        return self._compressed(*self.serde.dumps_typed(value))
-
-    def _compressed(self, type_: str, data: bytes) -> tuple[str, bytes]:
-        if self.compress_above is not None and len(data) > self.compress_above:
+    def _compressed(self, type_: str, data: bytes, compress_from: int = 0) -> tuple[str, bytes]:
+        if self.compress_above is not None and len(data) > max(self.compress_above, compress_from):
             packed = zlib.compress(data, 1)
             if len(packed) < len(data):
                 return type_ + COMPRESSED_SUFFIX, packed
