@@ -5,12 +5,14 @@ missing. Pending writes commit without waiting for the disk, and only them."""
 
 from __future__ import annotations
 
+import operator
 import uuid
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 import psycopg
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, create_checkpoint, empty_checkpoint
+from langgraph.graph import END, START, StateGraph
 
 from durable_graph.checkpointers import open_checkpointer
 from durable_graph.checkpointers.postgres import PostgresCheckpointer
@@ -144,3 +146,33 @@ def test_list_memory_is_bounded_and_only_answers_for_the_checkpoint_it_holds() -
     memory.remember(("t4", ""), "c1", {"items": StoredList("v1", refs("a", "b", "c", "d", "e"))})
     assert memory.of(("t4", ""), "c1").lists == {}, "an entry larger than the bound is not kept"
     assert memory.of(("t3", ""), "c1").lists == lists
+
+
+def test_what_a_put_remembers_is_what_a_read_of_its_checkpoint_would(pg_url: str) -> None:
+    """A read of the checkpoint a process last put or read does not remember it again; that is
+    only sound if both would remember the same lists and cleared versions, which this checks on a
+    graph with a growing list and trigger channels that a step clears."""
+
+    class State(TypedDict, total=False):
+        items: Annotated[list[str], operator.add]
+        turn: int
+
+    builder = StateGraph(State)
+    builder.add_node("first", lambda state: {"items": ["a"], "turn": state.get("turn", 0) + 1})
+    builder.add_node("second", lambda state: {"items": ["b"]})
+    builder.add_edge(START, "first")
+    builder.add_edge("first", "second")
+    builder.add_edge("second", END)
+    thread: RunnableConfig = {"configurable": {"thread_id": "remember-" + uuid.uuid4().hex}}
+    with open_checkpointer(pg_url) as writer, PostgresCheckpointer(pg_url) as reader:
+        graph = builder.compile(checkpointer=writer)
+        key = (thread["configurable"]["thread_id"], "")
+        for _ in range(3):
+            graph.invoke({"items": ["in"]}, thread, durability="sync")
+            latest = writer.get_tuple(thread)
+            assert latest is not None
+            checkpoint_id = latest.checkpoint["id"]
+            put = writer._sql._lists.of(key, checkpoint_id)
+            assert put.lists and put.empty, "the writer remembers its list and cleared versions"
+            reader.get_tuple(thread)
+            assert reader._sql._lists.of(key, checkpoint_id) == put

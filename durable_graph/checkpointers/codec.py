@@ -18,7 +18,7 @@ import hashlib
 import operator
 import struct
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
@@ -296,16 +296,29 @@ class Codec:
         """Decode a stored value; ``chunks`` maps hash to ``(type, data)`` for chunked values."""
         if stored.type != CHUNKED_TYPE:
             return self.loads(stored.type, stored.data, thread_id=thread_id, checkpoint_id=checkpoint_id)
+        return self.decode_items(stored.refs, chunks, thread_id=thread_id, checkpoint_id=checkpoint_id)
+
+    def decode_items(
+        self,
+        names: Sequence[bytes],
+        chunks: Mapping[bytes, tuple[str, bytes]],
+        *,
+        thread_id: str,
+        checkpoint_id: str | None,
+    ) -> list[Any]:
+        """The list whose items are named ``names`` in ``chunks`` (hash to ``(type, data)``)."""
         try:
-            found = list(map(chunks.__getitem__, stored.refs))
+            found = list(map(chunks.__getitem__, names))
         except KeyError:
-            missing = next(ref for ref in stored.refs if ref not in chunks)
+            missing = next(name for name in names if name not in chunks)
             raise CorruptCheckpointError(
                 thread_id, checkpoint_id, f"list item {bytes(missing).hex()} is missing"
             ) from None
         if len(found) > 1 and type(self.serde) is JsonPlusSerializer:
-            with suppress(Exception):  # decoded one by one below, which names what is wrong
+            try:
                 return self._loads_msgpack_items(found)
+            except Exception:  # decoded one by one below, which names what is wrong
+                pass
         loads = partial(self.loads, thread_id=thread_id, checkpoint_id=checkpoint_id)
         return [loads(type_, data) for type_, data in found]
 

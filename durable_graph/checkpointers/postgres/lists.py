@@ -96,6 +96,12 @@ class ListMemory:
             return _NOTHING
         return entry[1]
 
+    def holds(self, key: ThreadKey, checkpoint_id: str) -> bool:
+        """Whether what is remembered of the thread is of ``checkpoint_id`` (which, stored once, never
+        changes: remembering it again would remember the same)."""
+        entry = self._entries.get(key)
+        return entry is not None and entry[0] == checkpoint_id
+
     def remember(
         self,
         key: ThreadKey,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import ChainMap
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, Generic, TypeVar
 
 from langchain_core.runnables import RunnableConfig
@@ -34,7 +35,6 @@ from durable_graph.checkpointers.codec import (
     HASH_BYTES,
     INLINE_VERSIONS,
     Codec,
-    StoredValue,
     inlined,
     split_refs,
 )
@@ -236,7 +236,8 @@ CROSS JOIN LATERAL (
 _LIST_ORDER = "\nORDER BY c.checkpoint_id DESC, c.thread_id DESC, c.checkpoint_ns DESC"
 
 _CHUNK_COLUMNS = ",\n       k.hashes, k.types, k.data"
-_NO_CHUNK_COLUMNS = ",\n       NULL::bytea[], NULL::text[], NULL::bytea[]"
+_CHUNKS = _WRITES + 6
+"""Position of the list items' columns in a row of ``_SELECT_TUPLES`` that has them."""
 # The list items the row's lists reference. The thread's items are read in key order, up to one more
 # than twice the number wanted: when that reads them all (a list that grows by appends, the usual
 # case, holds all but a few of the thread's items), they are the answer, for a fraction of the cost
@@ -274,7 +275,7 @@ _GET_TUPLE = {
     (by_id, with_items): _SELECT_TUPLES.format(
         page=_THREAD_PAGE
         + (" AND checkpoint_id = %(checkpoint_id)b" if by_id else " ORDER BY checkpoint_id DESC LIMIT 1"),
-        chunk_columns=_CHUNK_COLUMNS if with_items else _NO_CHUNK_COLUMNS,
+        chunk_columns=_CHUNK_COLUMNS if with_items else "",
         chunk_join=_CHUNK_JOIN if with_items else "",
         order="",
     )
@@ -674,19 +675,25 @@ class CheckpointSQL:
             return None
         row = rows[0]
         names = _item_names(row)
-        hashes, types, data = row[-3:]
-        if hashes is None:  # left out by the statement (cached), or the checkpoint holds no list
-            chunks = (yield from self._chunks_of([row], [names]))[row[0]]
+        hashes, types, data = row[_CHUNKS:] or (None, None, None)
+        chunks: Mapping[bytes, StoredItem]
+        if hashes is not None:
+            chunks = self.codec.opened(dict(zip(hashes, zip(types, data, strict=True), strict=True)))
+            self._items.add(row[0], chunks)
+        else:  # left out by the statement (held), or the checkpoint holds no list
+            chunks = self._items.of(row[0])
+            if not all(map(chunks.__contains__, chain.from_iterable(names))):
+                chunks = (yield from self._chunks_of([row], [names]))[row[0]]
             if with_items and not any(names):
                 # No list: the thread's next reads need not look for items (they fetch any
                 # they lack, as after another process added some).
                 self._items.know(row[0])
-        else:
-            chunks = self.codec.opened(dict(zip(hashes, zip(types, data, strict=True), strict=True)))
-            self._items.add(row[0], chunks)
-        found = self._decode(row[:-3], chunks, names)
-        # A graph run reads its thread's latest checkpoint first, then puts its children.
-        self._lists.remember((row[0], row[1]), row[2], self._stored_lists(row), _empty_in_body(row, found))
+        found = self._decode(row, chunks, names)
+        # A graph run reads its thread's latest checkpoint first, then puts its children; what its
+        # lists are is remembered already when this process put or read this checkpoint last.
+        key = (row[0], row[1])
+        if not self._lists.holds(key, row[2]):
+            self._lists.remember(key, row[2], self._stored_lists(row), _empty_in_body(row, found))
         return found
 
     def list_checkpoints(
@@ -843,25 +850,29 @@ class CheckpointSQL:
         self, row: Sequence[Any], chunks: Mapping[bytes, tuple[str, bytes]], names: list[tuple[bytes, ...]]
     ) -> CheckpointTuple:
         """The checkpoint tuple of a row of ``_SELECT_TUPLES``; ``names``: its ``_item_names``."""
-        (thread_id, checkpoint_ns, checkpoint_id, parent_id, body_type, body, metadata) = row[:7]
-        channels, versions, blob_channels, blob_types, blob_data, blob_refs = row[7 : _BLOB_REFS + 1]
-        w_task_ids, w_paths, w_idxs, w_channels, w_types, w_data = row[_WRITES : _WRITES + 6]
-        where = {"thread_id": thread_id, "checkpoint_id": checkpoint_id}
-        checkpoint = self.codec.loads(body_type, body, **where)
+        thread_id, checkpoint_ns, checkpoint_id, parent_id, body_type, body, metadata = row[:7]
+        channels, versions = row[7], row[8]
+        loads = self.codec.loads
+        checkpoint = loads(body_type, body, thread_id=thread_id, checkpoint_id=checkpoint_id)
         if not isinstance(checkpoint, dict):
             raise CorruptCheckpointError(thread_id, checkpoint_id, "the checkpoint is not a mapping")
         values: dict[str, Any] = checkpoint.get("channel_values") or {}
-        for channel, type_, data, refs, list_names in zip(
-            blob_channels or (), blob_types or (), blob_data or (), blob_refs or (), names, strict=True
-        ):
-            if type_ == EMPTY_TYPE:
-                continue
-            if type_ == CHUNKED_TYPE and not refs:
-                raise CorruptCheckpointError(
-                    thread_id, checkpoint_id, f"the item list of channel {channel!r} is missing"
-                )
-            stored = StoredValue(type_, data, list_names)
-            values[channel] = self.codec.decode_value(stored, chunks, **where)
+        if row[9]:  # the values stored apart
+            for channel, type_, data, refs, list_names in zip(
+                row[9], row[10], row[11], row[_BLOB_REFS], names, strict=True
+            ):
+                if type_ == EMPTY_TYPE:
+                    continue
+                if type_ != CHUNKED_TYPE:
+                    values[channel] = loads(type_, data, thread_id=thread_id, checkpoint_id=checkpoint_id)
+                elif refs:
+                    values[channel] = self.codec.decode_items(
+                        list_names, chunks, thread_id=thread_id, checkpoint_id=checkpoint_id
+                    )
+                else:
+                    raise CorruptCheckpointError(
+                        thread_id, checkpoint_id, f"the item list of channel {channel!r} is missing"
+                    )
         checkpoint["id"] = checkpoint_id
         # Small values are in the body with their versions (``inlined``); the others in blobs.
         inline_versions = checkpoint.pop(INLINE_VERSIONS, None)
@@ -870,43 +881,21 @@ class CheckpointSQL:
             if inline_versions:
                 checkpoint["channel_versions"].update(inline_versions)
         checkpoint["channel_values"] = values
-        writes = sorted(
-            zip(
-                w_task_ids or (),
-                w_paths or (),
-                w_idxs or (),
-                w_channels or (),
-                w_types or (),
-                w_data or (),
-                strict=True,
-            ),
-            key=lambda w: writes_sort_key(w[1], w[0], w[2]),
-        )
-        pending: list[PendingWrite] = [
-            (task_id, channel, self.codec.loads(type_, data, **where))
-            for task_id, _, _, channel, type_, data in writes
-        ]
+        pending: list[PendingWrite] = []
+        if row[_WRITES]:
+            writes = sorted(
+                zip(*row[_WRITES : _WRITES + 6], strict=True), key=lambda w: writes_sort_key(w[1], w[0], w[2])
+            )
+            pending = [
+                (task_id, channel, loads(type_, data, thread_id=thread_id, checkpoint_id=checkpoint_id))
+                for task_id, _, _, channel, type_, data in writes
+            ]
+        address = {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns}
         return CheckpointTuple(
-            config={
-                "configurable": {
-                    "thread_id": thread_id,
-                    "checkpoint_ns": checkpoint_ns,
-                    "checkpoint_id": checkpoint_id,
-                }
-            },
+            config={"configurable": {**address, "checkpoint_id": checkpoint_id}},
             checkpoint=checkpoint,  # type: ignore[arg-type]
             metadata=metadata,
-            parent_config=(
-                {
-                    "configurable": {
-                        "thread_id": thread_id,
-                        "checkpoint_ns": checkpoint_ns,
-                        "checkpoint_id": parent_id,
-                    }
-                }
-                if parent_id
-                else None
-            ),
+            parent_config={"configurable": {**address, "checkpoint_id": parent_id}} if parent_id else None,
             pending_writes=pending,
         )
 
