@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import ChannelVersions, CheckpointTuple
+from langgraph.checkpoint.base import ChannelVersions, CheckpointTuple, writes_sort_key
 from langgraph.checkpoint.conformance.test_utils import generate_checkpoint, generate_metadata
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
@@ -340,6 +340,34 @@ def test_special_writes_are_replaced_and_regular_ones_kept(saver: PostgresCheckp
     found = saver.get_tuple(cfg)
     assert found is not None
     assert sorted(found.pending_writes or []) == [("t", "__error__", "third"), ("t", "n", 2)]
+
+
+def test_pending_writes_come_back_in_the_order_langgraph_applies_them(saver: PostgresCheckpointer) -> None:
+    """By task path, then task id, then index, compared as Python compares strings (codepoints,
+    capitals before small letters, "é" after "z"), whatever order they were saved in."""
+    cfg = put_checkpoint(saver, "order-" + uuid.uuid4().hex, {"n": 1})
+    tasks = [
+        ("t2", "~pull, é"),
+        ("t1", "~pull, z"),
+        ("t3", "~pull, Z"),
+        ("t0", "~pull, z"),
+        ("t4", "~push, 0"),
+    ]
+    for task_id, path in tasks:
+        saver.put_writes(cfg, [("n", f"{task_id} first"), ("n", f"{task_id} second")], task_id, path)
+    saver.put_writes(cfg, [("__error__", "boom")], "t1", "~pull, z")  # a special write: index -1
+    expected = sorted(
+        [(path, task_id, i, value) for task_id, path in tasks for i, value in enumerate(("first", "second"))]
+        + [("~pull, z", "t1", -1, "boom")],
+        key=lambda w: writes_sort_key(w[0], w[1], w[2]),
+    )
+    found = saver.get_tuple(cfg)
+    assert found is not None
+    assert [(task_id, value) for task_id, _, value in found.pending_writes or []] == [
+        (task_id, value if i < 0 else f"{task_id} {value}") for _, task_id, i, value in expected
+    ]
+    listed = next(iter(saver.list(cfg)))
+    assert listed.pending_writes == found.pending_writes
 
 
 def test_copy_thread_copies_everything_it_needs(saver: PostgresCheckpointer) -> None:
