@@ -59,6 +59,31 @@ def test_a_thread_read_again_takes_its_items_from_the_cache(pg_url: str) -> None
             cold.get_tuple(thread)
 
 
+def test_a_list_read_again_unchanged_is_decoded_from_its_array_into_new_objects(pg_url: str) -> None:
+    """The second read of an unchanged list decodes the array kept at the first (the items it held
+    are not looked at: here they are spoiled and the read still succeeds), into objects of its own;
+    a list another client changed is read anew."""
+    thread = new_thread()
+    thread_id = thread["configurable"]["thread_id"]
+    items = [{"n": i, "text": f"item {i}"} for i in range(20)]
+    with open_checkpointer(pg_url) as reader, open_checkpointer(pg_url) as writer:
+        first = put_items(writer, thread, items, 0)
+        read = reader.get_tuple(thread)
+        assert read is not None and read.checkpoint["channel_values"]["items"] == items
+        held = reader._sql._items.of(thread_id)
+        for name in list(held):
+            held[name] = ("msgpack", b"\xc1")  # not msgpack: decoding from items would fail
+        again = reader.get_tuple(thread)
+        assert again is not None and again.checkpoint["channel_values"]["items"] == items
+        read.checkpoint["channel_values"]["items"][0]["n"] = -1
+        read.checkpoint["channel_values"]["items"].append("changed in place")
+        assert reader.get_tuple(thread).checkpoint["channel_values"]["items"] == items  # type: ignore[union-attr]
+        reader._sql._items.forget([thread_id])
+        changed = [*items[:5], {"n": 99, "text": "replaced"}]
+        put_items(writer, first, changed, 1)
+        assert reader.get_tuple(thread).checkpoint["channel_values"]["items"] == changed  # type: ignore[union-attr]
+
+
 def test_items_another_client_added_are_fetched(pg_url: str) -> None:
     thread = new_thread()
     with open_checkpointer(pg_url) as reader, open_checkpointer(pg_url) as writer:

@@ -296,7 +296,7 @@ class Codec:
         """Decode a stored value; ``chunks`` maps hash to ``(type, data)`` for chunked values."""
         if stored.type != CHUNKED_TYPE:
             return self.loads(stored.type, stored.data, thread_id=thread_id, checkpoint_id=checkpoint_id)
-        return self.decode_items(stored.refs, chunks, thread_id=thread_id, checkpoint_id=checkpoint_id)
+        return self.decode_items(stored.refs, chunks, thread_id=thread_id, checkpoint_id=checkpoint_id)[0]
 
     def decode_items(
         self,
@@ -305,8 +305,9 @@ class Codec:
         *,
         thread_id: str,
         checkpoint_id: str | None,
-    ) -> list[Any]:
-        """The list whose items are named ``names`` in ``chunks`` (hash to ``(type, data)``)."""
+    ) -> tuple[list[Any], bytes | None]:
+        """The list whose items are named ``names`` in ``chunks`` (hash to ``(type, data)``), and
+        its items as one msgpack array (``items_array``) when they are all msgpack."""
         try:
             found = list(map(chunks.__getitem__, names))
         except KeyError:
@@ -314,24 +315,33 @@ class Codec:
             raise CorruptCheckpointError(
                 thread_id, checkpoint_id, f"list item {bytes(missing).hex()} is missing"
             ) from None
-        if len(found) > 1 and type(self.serde) is JsonPlusSerializer:
+        array = self.items_array(found)
+        if array is not None:
             try:
-                return self._loads_msgpack_items(found)
+                return self.loads_array(array), array
             except Exception:  # decoded one by one below, which names what is wrong
                 pass
         loads = partial(self.loads, thread_id=thread_id, checkpoint_id=checkpoint_id)
-        return [loads(type_, data) for type_, data in found]
+        return [loads(type_, data) for type_, data in found], None
 
-    def _loads_msgpack_items(self, items: list[tuple[str, bytes]]) -> list[Any]:
-        """Items that are all msgpack, decoded as one msgpack array: one call instead of one per
-        item, with the same result for each."""
+    def items_array(self, items: list[tuple[str, bytes]]) -> bytes | None:
+        """Items that are all msgpack (as ``JsonPlusSerializer`` makes them) as one msgpack array, to
+        decode in one call instead of one per item, with the same result for each; else None."""
+        if len(items) < 2 or type(self.serde) is not JsonPlusSerializer:
+            return None
         if set(map(_type_of, items)) != {"msgpack"}:
-            items = [self._unsealed(type_, data) for type_, data in items]
+            try:
+                items = [self._unsealed(type_, data) for type_, data in items]
+            except Exception:
+                return None
             if set(map(_type_of, items)) != {"msgpack"}:
-                raise ValueError("not every item is msgpack")
-        array = b"\xdd" + len(items).to_bytes(4, "big") + b"".join(map(_data_of, items))
+                return None
+        return b"\xdd" + len(items).to_bytes(4, "big") + b"".join(map(_data_of, items))
+
+    def loads_array(self, array: bytes) -> list[Any]:
+        """The list an ``items_array`` holds."""
         decoded = self.serde.loads_typed(("msgpack", array))
-        if not isinstance(decoded, list) or len(decoded) != len(items):
+        if not isinstance(decoded, list) or len(decoded) != int.from_bytes(array[1:5], "big"):
             raise ValueError("the items did not decode as one list")
         return decoded
 

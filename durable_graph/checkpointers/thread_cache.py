@@ -121,3 +121,15 @@ StoredItem = tuple[str, bytes]
 def item_cache(max_bytes: int) -> ThreadCache[bytes, StoredItem]:
     """Stored list items by name."""
     return ThreadCache(max_bytes, lambda name, item: len(item[1]) + ENTRY_OVERHEAD)
+
+
+ListArray = tuple[bytes, bytes]
+"""A list as last read: its ``refs`` and its items as one msgpack array (``Codec.items_array``)."""
+
+
+def list_array_cache(max_bytes: int) -> ThreadCache[tuple[str, str], ListArray]:
+    """The last list read of each namespace and channel: a read that finds the same ``refs`` decodes
+    the array without splitting, checking and looking up the item names again."""
+    return ThreadCache(
+        max_bytes, lambda key, entry: len(entry[0]) + len(entry[1]) + ENTRY_OVERHEAD, replace=True
+    )

@@ -49,7 +49,8 @@ class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
     server restart) is retried with backoff for ``retry_for`` seconds before that error. ``keys``
     (``durable_graph.encryption.Keys``) encrypts everything stored; ``open_checkpointer`` passes
     those of ``$LANGGRAPH_AES_KEY``. Up to ``item_cache_bytes`` of the list items it has written or
-    read are kept in memory, so reading a thread again fetches only what changed, and as much again
+    read are kept in memory, so reading a thread again fetches only what changed, as much again of
+    the lists it last read, so an unchanged list read again is decoded in one call, and as much again
     for each of its write caches, so an unchanged item written again is not serialized, compressed
     or encrypted again (0: nothing kept; see "The item cache" in docs/postgres.md).
 

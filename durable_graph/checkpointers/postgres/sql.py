@@ -50,7 +50,13 @@ from durable_graph.checkpointers.common import (
 from durable_graph.checkpointers.pages import Cursor
 from durable_graph.checkpointers.postgres.arrays import ByteaArray, IntArray, TextArray
 from durable_graph.checkpointers.postgres.lists import ListMemory, StoredList, ThreadKey, store_list
-from durable_graph.checkpointers.thread_cache import DEFAULT_CACHE_BYTES, StoredItem, item_cache
+from durable_graph.checkpointers.thread_cache import (
+    DEFAULT_CACHE_BYTES,
+    ListArray,
+    StoredItem,
+    item_cache,
+    list_array_cache,
+)
 from durable_graph.errors import CorruptCheckpointError, LeaseLostError
 from durable_graph.leases.fences import TAKEN_OVER
 
@@ -424,10 +430,26 @@ ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING
 """
 
 
-def _item_names(row: Sequence[Any]) -> list[tuple[bytes, ...]]:
+def _item_names(row: Sequence[Any], unchanged: Mapping[int, bytes] | None = None) -> list[tuple[bytes, ...]]:
     """The item names of each blob of a row of ``_SELECT_TUPLES`` (none for a value that is not a
-    list), split once for finding the items and for decoding them."""
-    return [tuple(split_refs(refs)) if refs else () for refs in row[_BLOB_REFS] or ()]
+    list, or for a list in ``unchanged``), split once for finding the items and for decoding them."""
+    return [
+        tuple(split_refs(refs)) if refs and not (unchanged and i in unchanged) else ()
+        for i, refs in enumerate(row[_BLOB_REFS] or ())
+    ]
+
+
+def _unchanged_lists(row: Sequence[Any], arrays: Mapping[tuple[str, str], ListArray]) -> dict[int, bytes]:
+    """The lists of a row of ``_SELECT_TUPLES`` (by position among its blobs) that are the lists last
+    read in their namespace and channel, with their items as one array."""
+    if not arrays or not row[9]:
+        return {}
+    unchanged = {}
+    for i, (channel, refs) in enumerate(zip(row[9], row[_BLOB_REFS], strict=True)):
+        last = arrays.get((row[1], channel))
+        if last is not None and refs and last[0] == refs:
+            unchanged[i] = last[1]
+    return unchanged
 
 
 def _done(statement: Statement, result: T) -> Generator[Statement, Rows, T]:
@@ -464,6 +486,7 @@ class CheckpointSQL:
         self.codec = codec
         self._lists = ListMemory()
         self._items = item_cache(item_cache_bytes)
+        self._arrays = list_array_cache(item_cache_bytes)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -674,7 +697,9 @@ class CheckpointSQL:
         if not rows:
             return None
         row = rows[0]
-        names = _item_names(row)
+        arrays = self._arrays.of(row[0])
+        unchanged = _unchanged_lists(row, arrays)
+        names = _item_names(row, unchanged)
         hashes, types, data = row[_CHUNKS:] or (None, None, None)
         chunks: Mapping[bytes, StoredItem]
         if hashes is not None:
@@ -688,7 +713,9 @@ class CheckpointSQL:
                 # No list: the thread's next reads need not look for items (they fetch any
                 # they lack, as after another process added some).
                 self._items.know(row[0])
-        found = self._decode(row, chunks, names)
+        read: dict[tuple[str, str], ListArray] = {}
+        found = self._decode(row, chunks, names, unchanged, read)
+        self._arrays.add(row[0], read)
         # A graph run reads its thread's latest checkpoint first, then puts its children; what its
         # lists are is remembered already when this process put or read this checkpoint last.
         key = (row[0], row[1])
@@ -785,6 +812,7 @@ class CheckpointSQL:
     def delete_threads(self, thread_ids: Sequence[str]) -> Op[None]:
         ids = check_prune_args(thread_ids, "delete")
         self._items.forget(ids)
+        self._arrays.forget(ids)
         self.codec.forget(ids)
         return Op(_done(Statement(_DELETE_THREADS, {"thread_ids": ids}), None))
 
@@ -847,9 +875,15 @@ class CheckpointSQL:
         }
 
     def _decode(
-        self, row: Sequence[Any], chunks: Mapping[bytes, tuple[str, bytes]], names: list[tuple[bytes, ...]]
+        self,
+        row: Sequence[Any],
+        chunks: Mapping[bytes, tuple[str, bytes]],
+        names: list[tuple[bytes, ...]],
+        unchanged: Mapping[int, bytes] | None = None,
+        read: dict[tuple[str, str], ListArray] | None = None,
     ) -> CheckpointTuple:
-        """The checkpoint tuple of a row of ``_SELECT_TUPLES``; ``names``: its ``_item_names``."""
+        """The checkpoint tuple of a row of ``_SELECT_TUPLES``; ``names``: its ``_item_names``. The
+        lists in ``unchanged`` are decoded from their arrays; the others' arrays are put in ``read``."""
         thread_id, checkpoint_ns, checkpoint_id, parent_id, body_type, body, metadata = row[:7]
         channels, versions = row[7], row[8]
         loads = self.codec.loads
@@ -858,17 +892,21 @@ class CheckpointSQL:
             raise CorruptCheckpointError(thread_id, checkpoint_id, "the checkpoint is not a mapping")
         values: dict[str, Any] = checkpoint.get("channel_values") or {}
         if row[9]:  # the values stored apart
-            for channel, type_, data, refs, list_names in zip(
-                row[9], row[10], row[11], row[_BLOB_REFS], names, strict=True
+            for i, (channel, type_, data, refs, list_names) in enumerate(
+                zip(row[9], row[10], row[11], row[_BLOB_REFS], names, strict=True)
             ):
                 if type_ == EMPTY_TYPE:
                     continue
                 if type_ != CHUNKED_TYPE:
                     values[channel] = loads(type_, data, thread_id=thread_id, checkpoint_id=checkpoint_id)
+                elif unchanged and i in unchanged:
+                    values[channel] = self.codec.loads_array(unchanged[i])
                 elif refs:
-                    values[channel] = self.codec.decode_items(
+                    values[channel], array = self.codec.decode_items(
                         list_names, chunks, thread_id=thread_id, checkpoint_id=checkpoint_id
                     )
+                    if read is not None and array is not None:
+                        read[checkpoint_ns, channel] = (refs, array)
                 else:
                     raise CorruptCheckpointError(
                         thread_id, checkpoint_id, f"the item list of channel {channel!r} is missing"
