@@ -14,7 +14,7 @@ from langgraph.store.base import PutOp
 
 from durable_graph.memory import HashingEmbedder, PgVectorStore, schema, tuning
 from durable_graph.memory.explain import explain_search, vector_path
-from durable_graph.memory.sql import equalities
+from durable_graph.memory.sql import search_filter
 from tests.pg import fresh_database
 
 BIG = 2 * tuning.EXACT_SCAN_MAX_VECTORS + 1000  # "half": h1 matches more than an exact scan takes
@@ -87,7 +87,9 @@ def test_a_common_filter_is_served_by_the_index(loaded: PgVectorStore) -> None:
     assert vector_path(plan) == "index", plan
     found = loaded.search(("big",), query="note about topic 5", filter={"half": "h1"}, limit=10)
     assert len(found) == 10 and all(item.value["half"] == "h1" for item in found)
-    assert loaded._scopes.small("big", equalities({"half": "h1"})) is False  # counted once, then remembered
+    assert (
+        loaded._scopes.small("big", search_filter({"half": "h1"}).contained) is False
+    )  # counted once, then remembered
     again = loaded.search(("big",), query="note about topic 5", filter={"half": "h1"}, limit=10)
     assert keys(again) == keys(found)
 
@@ -106,7 +108,9 @@ def test_a_filter_whose_equalities_match_few_items_is_searched_exactly(loaded: P
     vectors = embedder.embed_documents([f"note {i} about topic {i % 37}" for i in members])
     best = sorted((sum(a * b for a, b in zip(query_vector, v, strict=True)) for v in vectors), reverse=True)
     assert [round(item.score or 0, 5) for item in found] == [round(score, 5) for score in best[:10]]
-    assert loaded._scopes.small("big", equalities(group)) is True  # counted once, then remembered
+    assert (
+        loaded._scopes.small("big", search_filter(group).contained) is True
+    )  # counted once, then remembered
     assert keys(loaded.search(("big",), query=query, filter=group, limit=10)) == keys(found)
 
 

@@ -33,9 +33,9 @@ from durable_graph.memory.config import IndexSettings, Settings
 from durable_graph.memory.scopes import ScopeSizes
 from durable_graph.memory.sql import (
     Statement,
-    equalities,
     get_sql,
     list_namespaces_sql,
+    search_filter,
     search_sql,
     strip_mode,
     write_statements,
@@ -165,10 +165,11 @@ def batch_steps(
     for i, op in searches:
         vector = query_vectors.get(strip_mode(op.query)) if op.query else None
         prefix = ns.to_text(tuple(op.namespace_prefix))
-        equal = equalities(op.filter)
+        checks = search_filter(op.filter)
+        equal = checks.contained
         small = scopes.small(prefix) if scopes else None
         few_matches = scopes.small(prefix, equal) if scopes and equal else None
-        rows = yield search_sql(op, settings, vector, small, few_matches)
+        rows = yield search_sql(op, settings, vector, small, few_matches, checks)
         if scopes and rows:
             if small is None and rows[0][6] is not None:
                 scopes.remember(prefix, rows[0][6])

@@ -5,7 +5,7 @@ A vector search first decides its path: an exact scan for a namespace prefix hol
 is a noticeable share of a search (docs/memory.md), so a search reports what it counted and the
 next searches of the same prefix reuse the answer for ``tuning.SCOPE_SIZE_SECONDS``.
 
-The same holds for a filter's equalities (``sql.equalities``): whether fewer items of a prefix
+The same holds for a filter's equalities (``FilterSQL.contained``): whether fewer items of a prefix
 than that contain them, counted through the items' GIN index, decides whether the filter is
 searched exactly; it is remembered per prefix and equalities.
 

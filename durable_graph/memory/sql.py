@@ -14,7 +14,7 @@ from pgvector import Vector
 from durable_graph.memory import namespaces as ns
 from durable_graph.memory import tuning
 from durable_graph.memory.config import Settings
-from durable_graph.memory.filters import filter_sql
+from durable_graph.memory.filters import FilterSQL, filter_sql
 from durable_graph.memory.schema import ITEMS, TEXT_SEARCH_CONFIG, VECTORS, index_expression
 from durable_graph.memory.validation import checked_conditions, json_value, ttl_minutes
 
@@ -85,10 +85,10 @@ query_terms AS (
 )"""
 
 
-def equalities(filter: Any) -> str | None:
-    """The JSON object every item that passes ``filter`` contains, for the GIN index of values;
-    None when the filter has no equality (that index would read the whole namespace)."""
-    return filter_sql("i.value", filter).contained
+def search_filter(filter: Any) -> FilterSQL:
+    """``filter`` as a search's statement checks it; its ``contained`` (the JSON object every item
+    that passes contains, None without equalities) is what the GIN index of values answers."""
+    return filter_sql("i.value", filter)
 
 
 def _contains(prefix: tuple[str, ...]) -> str:
@@ -150,15 +150,17 @@ def search_sql(
     query_vector: Vector | None,
     small: bool | None = None,
     few_matches: bool | None = None,
+    checks: FilterSQL | None = None,
 ) -> Statement:
     """One statement answering ``op``: ranked page, TTL refresh, rows. Each row ends with whether the
     searched namespaces hold few vectors and whether the filter's equalities match few of their
     items (``scopes``; NULL where not counted). ``small`` and ``few_matches`` are those answers when
-    known, else the statement counts."""
+    known, else the statement counts; ``checks`` is ``search_filter(op.filter)`` when the caller has it."""
     prefix = ns.validate_labels(op.namespace_prefix, what="namespace prefix")
     where_ns, ns_params = ns.prefix_condition("i.prefix", prefix)
     where_ns_v, _ = ns.prefix_condition("v.prefix", prefix)
-    checks = filter_sql("i.value", op.filter)
+    if checks is None:
+        checks = search_filter(op.filter)
     where_v = f"{where_ns_v} AND {checks.sql} AND {_NOT_EXPIRED.format(a='i')}"
     where_v_params = ns_params + checks.params
     # With equalities in the filter, the items that pass it are read through the GIN index of
