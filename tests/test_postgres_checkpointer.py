@@ -329,8 +329,9 @@ def test_lists_stored_as_tails_survive_prune(saver: PostgresCheckpointer, pg_url
     assert scalar(pg_url, "SELECT count(*) FROM dg_checkpoint_blobs WHERE thread_id = %s", thread_id) <= 2
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("DELETE FROM dg_checkpoint_blobs WHERE thread_id = %s AND base IS NULL", (thread_id,))
-    with pytest.raises(CorruptCheckpointError, match="items"):
-        saver.get_tuple({"configurable": {"thread_id": thread_id}})
+    # A reader that has not seen the thread (``saver`` remembers the blobs it just read).
+    with PostgresCheckpointer(pg_url) as fresh, pytest.raises(CorruptCheckpointError, match="items"):
+        fresh.get_tuple({"configurable": {"thread_id": thread_id}})
 
 
 def test_special_writes_are_replaced_and_regular_ones_kept(saver: PostgresCheckpointer) -> None:

@@ -1,12 +1,15 @@
 """A put sends only the list items its parent's list lacks, trusting what this client last wrote or
 read of the thread. When the database no longer holds that parent (another process deleted or
 pruned the thread), the server refuses the shortcut and the client sends every item: nothing may go
-missing. Pending writes commit without waiting for the disk, and only them."""
+missing. A read of that checkpoint leaves out the blob rows it remembers. Pending writes commit
+without waiting for the disk, and only them."""
 
 from __future__ import annotations
 
 import operator
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, TypedDict
 
 import psycopg
@@ -16,6 +19,7 @@ from langgraph.graph import END, START, StateGraph
 
 from durable_graph.checkpointers import open_checkpointer
 from durable_graph.checkpointers.postgres import PostgresCheckpointer
+from durable_graph.checkpointers.postgres import pool as pool_module
 from durable_graph.checkpointers.postgres.lists import ListMemory, StoredList, store_list
 
 
@@ -176,3 +180,78 @@ def test_what_a_put_remembers_is_what_a_read_of_its_checkpoint_would(pg_url: str
             assert put.lists and put.empty, "the writer remembers its list and cleared versions"
             reader.get_tuple(thread)
             assert reader._sql._lists.of(key, checkpoint_id) == put
+
+
+@contextmanager
+def rows_read() -> Iterator[list[tuple[Any, ...]]]:
+    """The rows the checkpointers' sync reads of a checkpoint (``get_tuple``) fetch meanwhile."""
+    seen: list[tuple[Any, ...]] = []
+    original = pool_module._drive
+
+    def recording(conn: Any, op: Any) -> Any:
+        steps = op.steps
+
+        def recorded() -> Any:
+            statement = next(steps)
+            while True:
+                rows = yield statement
+                if statement.sql.lstrip().startswith("SELECT c.thread_id"):
+                    seen.extend(rows)
+                try:
+                    statement = steps.send(rows)
+                except StopIteration as stop:
+                    return stop.value
+
+        op.steps = recorded()
+        return original(conn, op)
+
+    pool_module._drive = recording
+    try:
+        yield seen
+    finally:
+        pool_module._drive = original
+
+
+def test_a_checkpoint_read_again_comes_without_the_blobs_remembered_of_it(pg_url: str) -> None:
+    """The process that put or read a checkpoint whose values stored apart are all lists remembers
+    what their blob rows hold, so reading it again leaves them out; when another process has put
+    that checkpoint again since, with other versions, the read notices and reads the blobs."""
+    thread: RunnableConfig = {"configurable": {"thread_id": "known-" + uuid.uuid4().hex, "checkpoint_ns": ""}}
+    with open_checkpointer(pg_url) as writer, open_checkpointer(pg_url) as other:
+        first = put_items(writer, thread, ["a", "b"], 0)
+        with rows_read() as rows:
+            saved = writer.get_tuple(first)
+        assert saved is not None and saved.checkpoint["channel_values"]["items"] == ["a", "b"]
+        assert len(rows) == 1 and rows[0][7] == ["items"] and rows[0][9] is None, "blob columns left out"
+
+        again = other.get_tuple(first)
+        assert again is not None
+        checkpoint = again.checkpoint
+        version = other.get_next_version(checkpoint["channel_versions"]["items"], None)
+        checkpoint["channel_values"] = {"items": ["x", "y", "z"]}
+        checkpoint["channel_versions"] = {"items": version}
+        other.put(thread, checkpoint, {"step": 0, "source": "loop", "parents": {}}, {"items": version})
+
+        with rows_read() as rows:
+            reread = writer.get_tuple(first)
+        assert reread is not None and reread.checkpoint["channel_values"]["items"] == ["x", "y", "z"]
+        assert rows[0][9] is None and rows[1][9] == ["items"], "left out, then read when not as remembered"
+
+
+def test_a_checkpoint_with_other_values_stored_apart_is_read_with_its_blobs(pg_url: str) -> None:
+    thread: RunnableConfig = {"configurable": {"thread_id": "known-" + uuid.uuid4().hex, "checkpoint_ns": ""}}
+    long_note = "n" * 1000  # stored apart, not a list
+    with open_checkpointer(pg_url) as writer:
+        checkpoint = create_checkpoint(empty_checkpoint(), None, 0)
+        versions = {"items": writer.get_next_version(None, None), "note": writer.get_next_version(None, None)}
+        checkpoint["channel_values"] = {"items": ["a"], "note": long_note}
+        checkpoint["channel_versions"] = dict(versions)
+        written = writer.put(thread, checkpoint, {"step": 0, "source": "loop", "parents": {}}, versions)
+        for _ in range(2):
+            with rows_read() as rows:
+                saved = writer.get_tuple(written)
+            assert saved is not None and saved.checkpoint["channel_values"] == {
+                "items": ["a"],
+                "note": long_note,
+            }
+            assert sorted(rows[0][9]) == ["items", "note"]

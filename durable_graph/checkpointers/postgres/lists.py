@@ -7,12 +7,14 @@ so lists that grow by appends take about ``n * sqrt(n)`` hashes in all instead o
 
 The client remembers, per thread, the lists of the last checkpoint it wrote or read, and which of
 its channels hold no value (their versions are in the checkpoint's body: a put keeps an unchanged
-one there instead of naming a blob row that does not exist). A put whose parent is that
-checkpoint sends only the items past the parent's lists and picks the tail's base itself. That is
-safe while the parent checkpoint exists: its blobs, their bases and their items stay stored as
-long as it does (pruning keeps whatever a remaining checkpoint uses), and channel versions carry a
-random part, so a version names one stored value. The put statement checks that
-the parent exists, and the client sends everything again when it does not.
+one there instead of naming a blob row that does not exist). When every value that checkpoint
+stores apart is a list, reading it again leaves its blob rows out: what they hold is remembered.
+A put whose parent is that checkpoint sends only the items past the parent's lists and picks the
+tail's base itself. That is safe while the parent checkpoint exists: its blobs, their bases and
+their items stay stored as long as it does (pruning keeps whatever a remaining checkpoint uses),
+and channel versions carry a random part, so a version names one stored value. The put statement
+checks that the parent exists, and the client sends everything again when it does not; a read
+checks that the checkpoint still names the remembered versions, and reads the blobs when not.
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ class Remembered:
     lists: dict[str, StoredList]
     empty: dict[str, str]
     """Channels without a value, by version, kept in the checkpoint's body."""
+    only_lists: bool = False
+    """Whether every value the checkpoint stores apart (in a blob row) is one of ``lists``."""
 
 
 _NOTHING = Remembered({}, {})
@@ -102,18 +106,24 @@ class ListMemory:
         entry = self._entries.get(key)
         return entry is not None and entry[0] == checkpoint_id
 
+    def known(self, key: ThreadKey) -> str | None:
+        """The remembered checkpoint of the thread when every value it stores apart is a list."""
+        entry = self._entries.get(key)
+        return entry[0] if entry is not None and entry[1].only_lists else None
+
     def remember(
         self,
         key: ThreadKey,
         checkpoint_id: str,
         lists: dict[str, StoredList],
         empty: dict[str, str] | None = None,
+        only_lists: bool = False,
     ) -> None:
         size = sum(len(stored.refs) for stored in lists.values())
         with self._lock:
             self._drop(key)
             if size <= self._max_bytes:
-                self._entries[key] = (checkpoint_id, Remembered(lists, empty or {}), size)
+                self._entries[key] = (checkpoint_id, Remembered(lists, empty or {}, only_lists), size)
                 self._bytes += size
             while len(self._entries) > self._max_threads or self._bytes > self._max_bytes:
                 self._drop(next(iter(self._entries)))

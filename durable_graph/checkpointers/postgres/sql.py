@@ -49,7 +49,13 @@ from durable_graph.checkpointers.common import (
 )
 from durable_graph.checkpointers.pages import Cursor
 from durable_graph.checkpointers.postgres.arrays import ByteaArray, IntArray, TextArray
-from durable_graph.checkpointers.postgres.lists import ListMemory, StoredList, ThreadKey, store_list
+from durable_graph.checkpointers.postgres.lists import (
+    ListMemory,
+    Remembered,
+    StoredList,
+    ThreadKey,
+    store_list,
+)
 from durable_graph.checkpointers.thread_cache import (
     DEFAULT_CACHE_BYTES,
     ListArray,
@@ -204,7 +210,8 @@ lengths follow, then the pending writes at ``_WRITES``."""
 _WRITES = _BLOB_REFS + 4
 
 # Checkpoint rows of ``{page}`` with their blobs and pending writes as arrays, plus the list items
-# (``{chunk_columns}``, ``{chunk_join}``) when asked for, in ``{order}``.
+# (``{chunk_columns}``, ``{chunk_join}``) when asked for, in ``{order}``. ``{blobs_unless}`` may leave
+# the blobs out (their columns NULL) of a row the client knows them of (``_KNOWN``).
 _SELECT_TUPLES = """
 SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.type, c.checkpoint,
        c.metadata, c.channels, c.versions, b.channels, b.types, b.data, b.refs,
@@ -228,7 +235,7 @@ CROSS JOIN LATERAL (
         WHERE base.thread_id = c.thread_id AND base.checkpoint_ns = c.checkpoint_ns
           AND base.channel = bl.channel AND base.version = bl.base
         LIMIT 1
-    ) AS base ON true
+    ) AS base ON true{blobs_unless}
 ) AS b
 CROSS JOIN LATERAL (
     SELECT array_agg(wr.task_id) AS task_ids, array_agg(wr.task_path) AS task_paths,
@@ -277,18 +284,21 @@ CROSS JOIN LATERAL (
 _THREAD_PAGE = (
     "SELECT * FROM dg_checkpoints WHERE thread_id = %(thread_id)b AND checkpoint_ns = %(checkpoint_ns)b"
 )
+_KNOWN = "\n    WHERE c.checkpoint_id <> %(known_id)b"
 _GET_TUPLE = {
     (by_id, with_items): _SELECT_TUPLES.format(
         page=_THREAD_PAGE
         + (" AND checkpoint_id = %(checkpoint_id)b" if by_id else " ORDER BY checkpoint_id DESC LIMIT 1"),
         chunk_columns=_CHUNK_COLUMNS if with_items else "",
         chunk_join=_CHUNK_JOIN if with_items else "",
+        blobs_unless="" if with_items else _KNOWN,
         order="",
     )
     for by_id in (False, True)
     for with_items in (False, True)
 }
-"""``get_tuple``'s statement by (whether the config names the checkpoint, whether the items come too)."""
+"""``get_tuple``'s statement by (whether the config names the checkpoint, whether the items come too).
+Without the items, the blobs of checkpoint ``known_id`` are left out ("": none is known)."""
 
 # The items ``hashes`` of the threads ``thread_ids`` (pairwise), read as in ``_CHUNK_JOIN``: each
 # thread's items in key order, up to one more than twice the number wanted of it, and when that
@@ -452,6 +462,25 @@ def _unchanged_lists(row: Sequence[Any], arrays: Mapping[tuple[str, str], ListAr
     return unchanged
 
 
+def _with_known_blobs(row: Sequence[Any], remembered: Remembered) -> tuple[Any, ...] | None:
+    """A row of ``_SELECT_TUPLES`` whose blobs were left out, with their columns made from the lists
+    remembered of its checkpoint; None when those are not the row's versions."""
+    lists = remembered.lists
+    if not all(c in lists and lists[c].version == v for c, v in zip(row[7], row[8], strict=True)):
+        return None
+    known = [lists[channel] for channel in row[7]]
+    blobs = (
+        list(row[7]),
+        [CHUNKED_TYPE] * len(known),
+        [None] * len(known),
+        [stored.refs for stored in known],
+        list(row[8]),
+        [stored.base for stored in known],
+        [stored.base_length for stored in known],
+    )
+    return (*row[:9], *blobs, *row[_WRITES:])
+
+
 def _done(statement: Statement, result: T) -> Generator[Statement, Rows, T]:
     yield statement
     return result
@@ -595,8 +624,15 @@ class CheckpointSQL:
                 "checkpoint_id": checkpoint["id"],
             }
         }
+        only_lists = all(c in lists for c in channel_versions if c not in in_body)
         steps = self._put_steps(
-            key, checkpoint["id"], shortcut, fallback, lists, empty, new_items, next_config
+            key,
+            checkpoint["id"],
+            shortcut,
+            fallback,
+            Remembered(lists, empty, only_lists),
+            new_items,
+            next_config,
         )
         return Op(steps)
 
@@ -606,8 +642,7 @@ class CheckpointSQL:
         checkpoint_id: str,
         shortcut: dict[str, Any],
         fallback: Callable[[], tuple[dict[str, Any], dict[str, StoredList]]],
-        lists: dict[str, StoredList],
-        empty: dict[str, str],
+        remembered: Remembered,
         new_items: dict[bytes, StoredItem],
         next_config: RunnableConfig,
     ) -> Generator[Statement, Rows, RunnableConfig]:
@@ -622,10 +657,11 @@ class CheckpointSQL:
             # and store every list in full. Rare, so a second round trip is fine.
             self._lists.forget(key)
             params_in_full, lists = fallback()
+            remembered = Remembered(lists, remembered.empty, remembered.only_lists)
             ((_, fenced),) = yield Statement(statement, params_in_full)
         if not fenced:
             raise LeaseLostError(key[0], TAKEN_OVER)
-        self._lists.remember(key, checkpoint_id, lists, empty)
+        self._lists.remember(key, checkpoint_id, remembered.lists, remembered.empty, remembered.only_lists)
         cached = self._items.of(key[0])
         self._items.add(key[0], self.codec.opened({k: v for k, v in new_items.items() if k not in cached}))
         return next_config
@@ -687,6 +723,9 @@ class CheckpointSQL:
             params["checkpoint_id"] = checkpoint_id
         # When the thread's items are (mostly) cached, the row comes without them, the missing ones after.
         with_items = not self._items.holds(thread_id)
+        if not with_items:
+            # A checkpoint this process put or read last comes without the blobs it remembers of it.
+            params["known_id"] = self._lists.known((thread_id, checkpoint_ns)) or ""
         sql = _GET_TUPLE[bool(checkpoint_id), with_items]
         return Op(self._get_tuple_steps(Statement(sql, params), with_items))
 
@@ -697,6 +736,14 @@ class CheckpointSQL:
         if not rows:
             return None
         row = rows[0]
+        if row[2] == statement.params.get("known_id") and row[7]:  # its blobs were left out
+            known = _with_known_blobs(row, self._lists.of((row[0], row[1]), row[2]))
+            if known is None:  # they are not what is remembered (the checkpoint was put again since)
+                rows = yield Statement(statement.sql, {**statement.params, "known_id": ""})
+                if not rows:
+                    return None
+                known = rows[0]
+            row = known
         arrays = self._arrays.of(row[0])
         unchanged = _unchanged_lists(row, arrays)
         names = _item_names(row, unchanged)
@@ -720,7 +767,9 @@ class CheckpointSQL:
         # lists are is remembered already when this process put or read this checkpoint last.
         key = (row[0], row[1])
         if not self._lists.holds(key, row[2]):
-            self._lists.remember(key, row[2], self._stored_lists(row), _empty_in_body(row, found))
+            lists = self._stored_lists(row)
+            only_lists = len(lists) == len(row[9] or ())
+            self._lists.remember(key, row[2], lists, _empty_in_body(row, found), only_lists)
         return found
 
     def list_checkpoints(
@@ -761,7 +810,9 @@ class CheckpointSQL:
         if wheres:
             page += " WHERE " + " AND ".join(wheres)
         page += " ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC LIMIT %(limit)b"
-        sql = _SELECT_TUPLES.format(page=page, chunk_columns="", chunk_join="", order=_LIST_ORDER)
+        sql = _SELECT_TUPLES.format(
+            page=page, chunk_columns="", chunk_join="", blobs_unless="", order=_LIST_ORDER
+        )
         return Op(self._list_steps(Statement(sql, params)), snapshot=True)
 
     def _list_steps(self, statement: Statement) -> Generator[Statement, Rows, list[CheckpointTuple]]:
