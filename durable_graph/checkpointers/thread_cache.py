@@ -66,12 +66,7 @@ class ThreadCache(Generic[K, V]):
         if not self._max_bytes or not entries:
             return
         with self._lock:
-            cached = self._threads.get(thread_id)
-            if cached is None:
-                cached = self._threads[thread_id] = {}
-                self._sizes[thread_id] = 0
-            else:
-                self._threads.move_to_end(thread_id)
+            cached = self._held(thread_id)
             added = 0
             for key, value in entries.items():
                 replaced = cached.get(key)
@@ -85,8 +80,7 @@ class ThreadCache(Generic[K, V]):
             self._bytes += added
             if self._sizes[thread_id] > self._max_bytes:
                 self._drop(thread_id)
-            while self._bytes > self._max_bytes:
-                self._drop(next(iter(self._threads)))
+            self._shrink()
 
     def know(self, thread_id: str) -> None:
         """Holds the thread without entries (a read found it has none), counted as one entry's
@@ -94,14 +88,24 @@ class ThreadCache(Generic[K, V]):
         if not self._max_bytes:
             return
         with self._lock:
-            if thread_id in self._threads:
-                self._threads.move_to_end(thread_id)
-                return
-            self._threads[thread_id] = {}
-            self._sizes[thread_id] = ENTRY_OVERHEAD
-            self._bytes += ENTRY_OVERHEAD
-            while self._bytes > self._max_bytes:
-                self._drop(next(iter(self._threads)))
+            self._held(thread_id, ENTRY_OVERHEAD)
+            self._shrink()
+
+    def _held(self, thread_id: str, size: int = 0) -> dict[K, V]:
+        """The thread's entries, most recently used now; a new thread is held with ``size`` bytes."""
+        cached = self._threads.get(thread_id)
+        if cached is None:
+            cached = self._threads[thread_id] = {}
+            self._sizes[thread_id] = size
+            self._bytes += size
+        else:
+            self._threads.move_to_end(thread_id)
+        return cached
+
+    def _shrink(self) -> None:
+        """Drops the least recently used threads until the cache is within its size."""
+        while self._bytes > self._max_bytes:
+            self._drop(next(iter(self._threads)))
 
     def forget(self, thread_ids: Iterable[str]) -> None:
         with self._lock:
