@@ -193,7 +193,9 @@ def run_size(console: Console, args: argparse.Namespace, admin: str, items: int,
         ours_put = items / put_all(ours, items, args.batch)
         theirs_put = items / put_all(theirs, items, args.batch)
         table = Table(
-            title=f"{items} items x {dims} dims, limit {LIMIT}, {args.rounds} x {args.queries} queries"
+            title=f"{items} items x {dims} dims, limit {LIMIT}, {args.rounds} x {args.queries} queries; "
+            f"ours m={ours.hnsw.m}, ef_construction={ours.hnsw.ef_construction}, "
+            f"ef_search={ours.hnsw.ef_search}"
         )
         for column in (
             "case",

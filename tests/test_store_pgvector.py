@@ -256,8 +256,36 @@ async def test_an_index_is_searched_as_wide_as_its_build_needs(pg_server: str) -
     with fresh_database(pg_server, "ef_search_new") as url:
         new = PgVectorStore(url, embed=keyword_embed, dims=DIMS)
         assert ef_search_of(new) == str(tuning.HNSW_EF_SEARCH)
-        assert (new.hnsw.m, new.hnsw.ef_construction) == (tuning.HNSW_M, tuning.HNSW_EF_CONSTRUCTION)
+        assert (new.hnsw.m, new.hnsw.ef_construction) == (tuning.HNSW_M, tuning.SMALL_VECTOR_EF_CONSTRUCTION)
         new.close()
+
+
+def built_options(url: str) -> dict[str, str]:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(f"SELECT reloptions FROM pg_class WHERE relname = '{schema.INDEX}'").fetchone()
+    assert row is not None
+    return dict(option.split("=", 1) for option in row[0])
+
+
+@pytest.mark.parametrize(
+    ("dims", "hnsw", "built"),
+    [
+        (64, None, {"m": "10", "ef_construction": "96"}),
+        (128, schema.HNSWConfig(ef_search=200), {"m": "10", "ef_construction": "96"}),
+        (129, None, {"m": "10", "ef_construction": "64"}),
+        (384, schema.HNSWConfig(m=40), {"m": "40", "ef_construction": "80"}),
+        (64, schema.HNSWConfig(ef_construction=32), {"m": "10", "ef_construction": "32"}),
+    ],
+)
+def test_the_index_is_built_for_the_vector_size_unless_told(
+    pg_server: str, dims: int, hnsw: schema.HNSWConfig | None, built: dict[str, str]
+) -> None:
+    with fresh_database(pg_server, "built") as url:
+        store = PgVectorStore(url, embed=lambda texts: [[1.0] * dims for _ in texts], dims=dims, hnsw=hnsw)
+        store.put(("docs",), "a", {"text": "a"})
+        assert built_options(url) == built
+        assert store.hnsw.ef_construction == int(built["ef_construction"])
+        store.close()
 
 
 def test_dims_beyond_what_the_index_takes_are_refused() -> None:

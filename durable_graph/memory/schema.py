@@ -9,7 +9,7 @@ Namespaces and keys use the "C" collation so namespace prefixes are byte-ordered
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from durable_graph.errors import StoreConfigError
 from durable_graph.memory import tuning
@@ -74,23 +74,36 @@ class HNSWConfig:
     """HNSW build parameters ``m`` and ``ef_construction`` (fixed when the index is first created)
     and the search breadth ``ef_search`` (per connection). pgvector's defaults are 16, 64 and 40;
     ours (``tuning``) build a graph with fewer links, which makes writes cheaper, search it
-    wider, and re-rank twice the wanted candidates by their full vectors (docs/memory.md)."""
+    wider, and re-rank twice the wanted candidates by their full vectors (docs/memory.md).
+    ``ef_construction`` None: 96 for vectors of up to 128 dimensions, 64 above (at least 2m)."""
 
     m: int = tuning.HNSW_M
-    ef_construction: int = tuning.HNSW_EF_CONSTRUCTION
+    ef_construction: int | None = None
     ef_search: int = tuning.HNSW_EF_SEARCH
 
     def __post_init__(self) -> None:
         # pgvector's bounds
         for name, low, high in (("m", 2, 100), ("ef_construction", 4, 1000), ("ef_search", 1, 1000)):
             value = getattr(self, name)
+            if value is None and name == "ef_construction":
+                continue
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
                 raise StoreConfigError(f"HNSW {name} must be an integer from {low} to {high}, got {value!r}")
-        if self.ef_construction < 2 * self.m:
+        if self.ef_construction is not None and self.ef_construction < 2 * self.m:
             raise StoreConfigError(
                 f"HNSW ef_construction must be at least 2 * m, got m={self.m}, "
                 f"ef_construction={self.ef_construction}"
             )
+
+    def ef_construction_for(self, dims: int) -> int:
+        """``ef_construction``, or when it is None the one chosen for vectors of ``dims``."""
+        if self.ef_construction is not None:
+            return self.ef_construction
+        return tuning.default_ef_construction(dims, self.m)
+
+    def for_dims(self, dims: int) -> HNSWConfig:
+        """This config with ``ef_construction`` chosen for vectors of ``dims`` when it is None."""
+        return replace(self, ef_construction=self.ef_construction_for(dims))
 
 
 def vector_migrations(dims: int, hnsw: HNSWConfig) -> list[Migration]:
@@ -98,6 +111,7 @@ def vector_migrations(dims: int, hnsw: HNSWConfig) -> list[Migration]:
     # The table keeps them at full precision; the HNSW index holds them at half precision
     # (``halfvec``), which halves its size and makes inserts and searches cheaper, while scores are
     # computed from the full vectors. Version 1 built the index on the full vectors.
+    ef_construction = hnsw.ef_construction_for(dims)
     return [
         Migration(
             1,
@@ -119,7 +133,7 @@ INSERT INTO {META} (name, value) VALUES ('dims', '{int(dims)}'), ('distance', '"
             f"""
 DROP INDEX IF EXISTS {INDEX};
 CREATE INDEX {INDEX} ON {VECTORS} USING hnsw ({index_expression(dims)} halfvec_ip_ops)
-    WITH (m = {int(hnsw.m)}, ef_construction = {int(hnsw.ef_construction)});
+    WITH (m = {int(hnsw.m)}, ef_construction = {int(ef_construction)});
 """,
         ),
     ]

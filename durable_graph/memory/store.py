@@ -67,6 +67,8 @@ class PgVectorStore(BaseStore):
         self.index = self.settings.index
         self.ttl_config = ttl
         self.hnsw = hnsw or schema.HNSWConfig()
+        if self.index:
+            self.hnsw = self.hnsw.for_dims(self.index.dims)
         self._hnsw_given = hnsw is not None
         self._pool_sizes = (min_size, max_size)
         self._pool: ConnectionPool | None = None
