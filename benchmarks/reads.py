@@ -9,7 +9,8 @@ dir):
 - a short thread: a 10-step loop with a small state;
 - a long thread: a ``--long``-step loop whose list channel grows by one short item per step;
 - an agent thread: ``--agent-steps`` steps, each adding an AI message with a tool call and a ~1 KB
-  tool message to ``messages`` (``add_messages``), as a tool-calling agent's history grows.
+  tool message to ``messages`` (``add_messages``), as a tool-calling agent's history grows;
+- a short agent thread: 10 such steps (20 messages).
 
 Our checkpointer keeps the list items it has written or read, as a process that runs or serves
 the thread does; "ours, nothing cached" reads our threads through a second checkpointer with that
@@ -118,7 +119,7 @@ def main() -> None:
         savers = {"ours": stack.enter_context(open_checkpointer(urls["ours"])), "theirs": theirs}
 
         reads: dict[str, dict[str, Callable[[], Any]]] = {}
-        threads: dict[str, tuple[RunnableConfig, RunnableConfig, RunnableConfig]] = {}
+        threads: dict[str, tuple[RunnableConfig, RunnableConfig, RunnableConfig, RunnableConfig]] = {}
         for name, saver in savers.items():
             loop = loop_graph(agent_like=False).compile(checkpointer=saver)
             agent = loop_graph(agent_like=True).compile(checkpointer=saver)
@@ -127,6 +128,7 @@ def main() -> None:
                     write_thread(loop, 10),
                     write_thread(loop, args.long),
                     write_thread(agent, args.agent_steps),
+                    write_thread(agent, 10),
                 )
         cold = stack.enter_context(PostgresCheckpointer(urls["ours"], item_cache_bytes=0))
         savers = {"ours": savers["ours"], "ours, nothing cached": cold, "theirs": theirs}
@@ -134,12 +136,15 @@ def main() -> None:
         for name, saver in savers.items():
             loop = loop_graph(agent_like=False).compile(checkpointer=saver)
             agent = loop_graph(agent_like=True).compile(checkpointer=saver)
-            short, long, agent_thread = threads[name]
+            short, long, agent_thread, short_agent_thread = threads[name]
             reads[name] = {
                 "get_state, 10-step thread": lambda g=loop, c=short: g.get_state(c),
                 f"get_state, {args.long}-step thread": lambda g=loop, c=long: g.get_state(c),
                 f"get_state, agent thread ({2 * args.agent_steps} messages)": (
                     lambda g=agent, c=agent_thread: g.get_state(c)
+                ),
+                "get_state, 10-step agent thread (20 messages)": (
+                    lambda g=agent, c=short_agent_thread: g.get_state(c)
                 ),
                 f"get_state_history(limit=10), {args.long}-step thread": (
                     lambda g=loop, c=long: list(g.get_state_history(c, limit=10))
