@@ -1,6 +1,6 @@
 """Reads: ``get_state`` and the first entries of ``get_state_history``, against LangGraph's PostgresSaver.
 
-    .venv/bin/python benchmarks/reads.py [--url postgresql://...] [--repeats 30] [--long 1000]
+    .venv/bin/python benchmarks/reads.py [--url postgresql://...] [--repeats 30] [--seconds 0.5] [--long 1000]
 
 Three threads are written once through each saver, each on a database of its own on one Postgres
 server (``--url``, an admin URL that may create databases; else an embedded server in a temporary
@@ -16,7 +16,9 @@ Our checkpointer keeps the list items it has written or read, as a process that 
 the thread does; "ours, nothing cached" reads our threads through a second checkpointer with that
 cache off (``item_cache_bytes=0``), as a process that has not seen the thread before (a CLI call).
 
-Then, interleaved (ours, ours with nothing cached, theirs, ...), ``--repeats`` times each:
+Then, interleaved (ours, ours with nothing cached, theirs, ...), ``--repeats`` times each, and for a
+quick read as many more times as fill about ``--seconds`` per saver (a median of 30 quarter-millisecond
+reads moves with the machine more than the savers differ):
 ``get_state`` of each thread, the long thread's ``get_state_history(limit=10)``, the first 10
 entries taken from the saver's ``list()`` (what ``durable-graph history`` and a caller that stops
 early read), and its whole history. (LangGraph's ``get_state_history`` drains ``list()`` before
@@ -105,7 +107,12 @@ def main() -> None:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--url", help="Postgres admin URL (default: an embedded server in a temp dir)")
-    parser.add_argument("--repeats", type=int, default=30, help="timings per read and saver (default 30)")
+    parser.add_argument(
+        "--repeats", type=int, default=30, help="least timings per read and saver (default 30)"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=0.5, help="timing per read and saver, at least (default 0.5)"
+    )
     parser.add_argument("--long", type=int, default=1000, help="steps of the long thread (default 1000)")
     parser.add_argument("--agent-steps", type=int, default=300, help="agent thread steps (default 300)")
     args = parser.parse_args()
@@ -161,18 +168,21 @@ def main() -> None:
         for what in reads["ours"]:
             for name in savers:  # warm up: first reads fill caches and prepare statements
                 reads[name][what]()
-            for _ in range(args.repeats):
+            slowest = max(statistics.median(timed(reads[name][what]) for _ in range(5)) for name in savers)
+            rounds = max(args.repeats, int(args.seconds * 1000 / max(slowest, 0.001)))
+            for _ in range(rounds):
                 for name in savers:
                     samples.setdefault((what, name), []).append(timed(reads[name][what]))
 
-    table = Table(title=f"reads, median of {args.repeats} (ms)")
-    columns = ["read", *savers, "ours / theirs", "nothing cached / theirs"]
+    table = Table(title="reads, median (ms)")
+    columns = ["read", "timings", *savers, "ours / theirs", "nothing cached / theirs"]
     for column in columns:
         table.add_column(column, justify="left" if column == "read" else "right")
     for what in reads["ours"]:
         ours, cold_ms, their = (statistics.median(samples[what, name]) for name in savers)
         times = (f"{ms:.2f}" for ms in (ours, cold_ms, their))
-        table.add_row(what, *times, f"{ours / their:.2f}", f"{cold_ms / their:.2f}")
+        timings = str(len(samples[what, "ours"]))
+        table.add_row(what, timings, *times, f"{ours / their:.2f}", f"{cold_ms / their:.2f}")
     console.print(table)
 
 
