@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/reads.py [--url postgresql://...] [--repeats 30] [--seconds 0.5] [--long 1000]
 
-Three threads are written once through each saver, each on a database of its own on one Postgres
+Four threads are written once through each saver, each on a database of its own on one Postgres
 server (``--url``, an admin URL that may create databases; else an embedded server in a temporary
 dir):
 
