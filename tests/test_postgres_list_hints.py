@@ -20,7 +20,7 @@ from langgraph.graph import END, START, StateGraph
 from durable_graph.checkpointers import open_checkpointer
 from durable_graph.checkpointers.postgres import PostgresCheckpointer
 from durable_graph.checkpointers.postgres import pool as pool_module
-from durable_graph.checkpointers.postgres.lists import ListMemory, StoredList, store_list
+from durable_graph.checkpointers.postgres.lists import ListMemory, Remembered, StoredList, store_list
 
 
 def put_items(saver: BaseCheckpointSaver, config: RunnableConfig, items: list[str], step: int) -> Any:
@@ -141,13 +141,14 @@ def test_store_list_starts_a_new_full_version_once_the_tail_is_long() -> None:
 def test_list_memory_is_bounded_and_only_answers_for_the_checkpoint_it_holds() -> None:
     memory = ListMemory(max_threads=2, max_bytes=64)
     lists = {"items": StoredList("v1", refs("a"))}
-    memory.remember(("t1", ""), "c1", lists)
+    memory.remember(("t1", ""), "c1", Remembered(lists, {}))
     assert memory.of(("t1", ""), "c1").lists == lists
     assert memory.of(("t1", ""), "c0").lists == {} and memory.of(("t1", ""), None).lists == {}
-    memory.remember(("t2", ""), "c1", lists)
-    memory.remember(("t3", ""), "c1", lists)  # a third thread: the oldest is dropped
+    memory.remember(("t2", ""), "c1", Remembered(lists, {}))
+    memory.remember(("t3", ""), "c1", Remembered(lists, {}))  # a third thread: the oldest is dropped
     assert memory.of(("t1", ""), "c1").lists == {}
-    memory.remember(("t4", ""), "c1", {"items": StoredList("v1", refs("a", "b", "c", "d", "e"))})
+    big = {"items": StoredList("v1", refs("a", "b", "c", "d", "e"))}
+    memory.remember(("t4", ""), "c1", Remembered(big, {}))
     assert memory.of(("t4", ""), "c1").lists == {}, "an entry larger than the bound is not kept"
     assert memory.of(("t3", ""), "c1").lists == lists
 

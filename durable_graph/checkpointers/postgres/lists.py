@@ -111,19 +111,12 @@ class ListMemory:
         entry = self._entries.get(key)
         return entry[0] if entry is not None and entry[1].only_lists else None
 
-    def remember(
-        self,
-        key: ThreadKey,
-        checkpoint_id: str,
-        lists: dict[str, StoredList],
-        empty: dict[str, str] | None = None,
-        only_lists: bool = False,
-    ) -> None:
-        size = sum(len(stored.refs) for stored in lists.values())
+    def remember(self, key: ThreadKey, checkpoint_id: str, remembered: Remembered) -> None:
+        size = sum(len(stored.refs) for stored in remembered.lists.values())
         with self._lock:
             self._drop(key)
             if size <= self._max_bytes:
-                self._entries[key] = (checkpoint_id, Remembered(lists, empty or {}, only_lists), size)
+                self._entries[key] = (checkpoint_id, remembered, size)
                 self._bytes += size
             while len(self._entries) > self._max_threads or self._bytes > self._max_bytes:
                 self._drop(next(iter(self._entries)))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import ChainMap
 from collections.abc import Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain
 from typing import Any, Generic, TypeVar
 
@@ -657,11 +657,11 @@ class CheckpointSQL:
             # and store every list in full. Rare, so a second round trip is fine.
             self._lists.forget(key)
             params_in_full, lists = fallback()
-            remembered = Remembered(lists, remembered.empty, remembered.only_lists)
+            remembered = replace(remembered, lists=lists)
             ((_, fenced),) = yield Statement(statement, params_in_full)
         if not fenced:
             raise LeaseLostError(key[0], TAKEN_OVER)
-        self._lists.remember(key, checkpoint_id, remembered.lists, remembered.empty, remembered.only_lists)
+        self._lists.remember(key, checkpoint_id, remembered)
         cached = self._items.of(key[0])
         self._items.add(key[0], self.codec.opened({k: v for k, v in new_items.items() if k not in cached}))
         return next_config
@@ -769,7 +769,7 @@ class CheckpointSQL:
         if not self._lists.holds(key, row[2]):
             lists = self._stored_lists(row)
             only_lists = len(lists) == len(row[9] or ())
-            self._lists.remember(key, row[2], lists, _empty_in_body(row, found), only_lists)
+            self._lists.remember(key, row[2], Remembered(lists, _empty_in_body(row, found), only_lists))
         return found
 
     def list_checkpoints(
