@@ -212,17 +212,18 @@ _WRITES = _BLOB_REFS + 4
 # Checkpoint rows of ``{page}`` with their blobs and pending writes as arrays, plus the list items
 # (``{chunk_columns}``, ``{chunk_join}``) when asked for, in ``{order}``. ``{blobs_unless}`` may leave
 # the blobs out (their columns NULL) of a row the client knows them of (``_KNOWN``).
-_SELECT_TUPLES = """
+_SELECT_TUPLES = f"""
 SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.type, c.checkpoint,
        c.metadata, c.channels, c.versions, b.channels, b.types, b.data, b.refs,
        b.versions, b.bases, b.base_lengths,
-       w.task_ids, w.task_paths, w.idxs, w.channels, w.types, w.data{chunk_columns}
-FROM ({page}) AS c
+       w.task_ids, w.task_paths, w.idxs, w.channels, w.types, w.data{{chunk_columns}}
+FROM ({{page}}) AS c
 CROSS JOIN LATERAL (
     SELECT array_agg(bl.channel) AS channels, array_agg(bl.type) AS types, array_agg(bl.data) AS data,
            array_agg(CASE WHEN bl.base IS NULL THEN bl.refs ELSE base.refs || bl.refs END) AS refs,
            array_agg(v.version) AS versions, array_agg(bl.base) AS bases,
-           array_agg(coalesce(length(base.refs), 0)) AS base_lengths
+           array_agg(coalesce(length(base.refs), 0)) AS base_lengths,
+           coalesce(sum(length(bl.refs) + coalesce(length(base.refs), 0)), 0) / {HASH_BYTES} AS wanted
     FROM unnest(c.channels, c.versions) AS v(channel, version)
     CROSS JOIN LATERAL (
         SELECT bl.channel, bl.type, bl.data, bl.base, bl.refs FROM dg_checkpoint_blobs AS bl
@@ -235,7 +236,7 @@ CROSS JOIN LATERAL (
         WHERE base.thread_id = c.thread_id AND base.checkpoint_ns = c.checkpoint_ns
           AND base.channel = bl.channel AND base.version = bl.base
         LIMIT 1
-    ) AS base ON true{blobs_unless}
+    ) AS base ON true{{blobs_unless}}
 ) AS b
 CROSS JOIN LATERAL (
     SELECT array_agg(wr.task_id) AS task_ids, array_agg(wr.task_path) AS task_paths,
@@ -244,41 +245,29 @@ CROSS JOIN LATERAL (
     FROM dg_checkpoint_writes AS wr
     WHERE wr.thread_id = c.thread_id AND wr.checkpoint_ns = c.checkpoint_ns
       AND wr.checkpoint_id = c.checkpoint_id
-) AS w{chunk_join}{order}
+) AS w{{chunk_join}}{{order}}
 """
 _LIST_ORDER = "\nORDER BY c.checkpoint_id DESC, c.thread_id DESC, c.checkpoint_ns DESC"
 
-_CHUNK_COLUMNS = ",\n       k.hashes, k.types, k.data"
+_CHUNK_COLUMNS = """,
+       CASE WHEN k.complete THEN k.hashes END, CASE WHEN k.complete THEN k.types END,
+       CASE WHEN k.complete THEN k.data END"""
 _CHUNKS = _WRITES + 6
 """Position of the list items' columns in a row of ``_SELECT_TUPLES`` that has them."""
-# The list items the row's lists reference. The thread's items are read in key order, up to one more
-# than twice the number wanted: when that reads them all (a list that grows by appends, the usual
-# case, holds all but a few of the thread's items), they are the answer, for a fraction of the cost
-# of looking each one up. Otherwise (lists replaced at every step, a checkpoint far back in a long
-# thread) each wanted item is looked up.
-_CHUNK_JOIN = f"""
-CROSS JOIN LATERAL (
-    SELECT coalesce(sum(length(r.refs)) / {HASH_BYTES}, 0) AS wanted FROM unnest(b.refs) AS r(refs)
-) AS n
+# The list items the row's lists reference (``b.wanted`` of them): the thread's items in key order, up
+# to one more than twice the number wanted. When that reads them all (a list that grows by appends,
+# the usual case, holds all but a few of the thread's items), they are the answer, for a fraction of
+# the cost of looking each one up. Otherwise (lists replaced at every step, a checkpoint far back in
+# a long thread) the columns are NULL and the client looks up the items it lacks (``_SELECT_CHUNKS``):
+# a second round trip there, instead of a lookup that every read would pay to set up.
+_CHUNK_JOIN = """
 CROSS JOIN LATERAL (
     SELECT array_agg(t.hash) AS hashes, array_agg(t.type) AS types, array_agg(t.data) AS data,
-           count(*) <= 2 * n.wanted AS complete
+           count(*) <= 2 * b.wanted AS complete
     FROM (
         SELECT ch.hash, ch.type, ch.data FROM dg_checkpoint_chunks AS ch
-        WHERE n.wanted > 0 AND ch.thread_id = c.thread_id ORDER BY ch.hash LIMIT 2 * n.wanted + 1
+        WHERE b.wanted > 0 AND ch.thread_id = c.thread_id ORDER BY ch.hash LIMIT 2 * b.wanted + 1
     ) AS t
-) AS thread_items
-CROSS JOIN LATERAL (
-    SELECT array_agg(ch.hash) AS hashes, array_agg(ch.type) AS types, array_agg(ch.data) AS data
-    FROM dg_checkpoint_chunks AS ch
-    WHERE NOT thread_items.complete AND ch.thread_id = c.thread_id AND ch.hash = ANY(ARRAY(
-        SELECT {_REF_AT.format(refs="r.refs", i="i")}
-        FROM unnest(b.refs) AS r(refs), {_SPLIT_REFS.format(refs="r.refs")} AS i))
-) AS looked_up
-CROSS JOIN LATERAL (
-    SELECT thread_items.hashes, thread_items.types, thread_items.data WHERE thread_items.complete
-    UNION ALL
-    SELECT looked_up.hashes, looked_up.types, looked_up.data WHERE NOT thread_items.complete
 ) AS k"""
 
 _THREAD_PAGE = (
@@ -300,9 +289,9 @@ _GET_TUPLE = {
 """``get_tuple``'s statement by (whether the config names the checkpoint, whether the items come too).
 Without the items, the blobs of checkpoint ``known_id`` are left out ("": none is known)."""
 
-# The items ``hashes`` of the threads ``thread_ids`` (pairwise), read as in ``_CHUNK_JOIN``: each
-# thread's items in key order, up to one more than twice the number wanted of it, and when that
-# does not read them all, each wanted item looked up.
+# The items ``hashes`` of the threads ``thread_ids`` (pairwise): each thread's items in key order, up
+# to one more than twice the number wanted of it, as ``_CHUNK_JOIN`` reads them, and when that does
+# not read them all, each wanted item looked up.
 _SELECT_CHUNKS = """
 WITH want AS MATERIALIZED (
     SELECT DISTINCT * FROM unnest(%(thread_ids)b::text[], %(hashes)b::bytea[]) AS w(thread_id, hash)
@@ -752,7 +741,7 @@ class CheckpointSQL:
         if hashes is not None:
             chunks = self.codec.opened(dict(zip(hashes, zip(types, data, strict=True), strict=True)))
             self._items.add(row[0], chunks)
-        else:  # left out by the statement (held), or the checkpoint holds no list
+        else:  # left out by the statement (held, or too many to read in key order), or no list
             chunks = self._items.of(row[0])
             if not all(map(chunks.__contains__, chain.from_iterable(names))):
                 chunks = (yield from self._chunks_of([row], [names]))[row[0]]
