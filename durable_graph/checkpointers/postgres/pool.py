@@ -33,6 +33,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from durable_graph.backoff import backoff_delays
 from durable_graph.checkpointers.postgres.arrays import ADAPTERS
+from durable_graph.checkpointers.postgres.recent_first import AsyncRecentFirstPool, RecentFirstPool
 from durable_graph.checkpointers.postgres.schema import COMPONENT, MIGRATIONS
 from durable_graph.checkpointers.postgres.sql import Op, Statement
 from durable_graph.errors import BackendUnavailableError, InvalidURLError, LeaseLostError
@@ -124,7 +125,7 @@ class Pools:
                 pool = self._sync
                 if pool is None:
                     self._migrate()
-                    pool = ConnectionPool(
+                    pool = RecentFirstPool(
                         self.conninfo,
                         name="durable-graph-checkpoints",
                         connection_class=_Connection,
@@ -217,7 +218,7 @@ class Pools:
             except psycopg.OperationalError as exc:
                 raise self._unavailable(exc) from exc
             self._migrated = True
-        pool: AsyncConnectionPool = AsyncConnectionPool(
+        pool: AsyncConnectionPool = AsyncRecentFirstPool(
             self.conninfo,
             name="durable-graph-checkpoints-async",
             connection_class=_AsyncConnection,
