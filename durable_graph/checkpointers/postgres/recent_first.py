@@ -24,9 +24,14 @@ class RecentFirstPool(ConnectionPool[Any]):
 
     def _get_ready_connection(self, timeout: float | None) -> Any:
         # Runs under the pool's lock. Idle connections queue from least to most recently returned,
-        # and the pool takes the first: the last is moved to the front.
+        # and the pool takes the first: the last is moved to the front (and back, should none be
+        # taken).
         self._pool.rotate(1)
-        return super()._get_ready_connection(timeout)
+        try:
+            return super()._get_ready_connection(timeout)
+        except BaseException:
+            self._pool.rotate(-1)
+            raise
 
 
 class AsyncRecentFirstPool(AsyncConnectionPool[Any]):
@@ -34,4 +39,8 @@ class AsyncRecentFirstPool(AsyncConnectionPool[Any]):
 
     async def _get_ready_connection(self, timeout: float | None) -> Any:
         self._pool.rotate(1)
-        return await super()._get_ready_connection(timeout)
+        try:
+            return await super()._get_ready_connection(timeout)
+        except BaseException:
+            self._pool.rotate(-1)
+            raise
