@@ -320,3 +320,31 @@ def test_a_checkpoint_body_is_compressed_only_above_2_kb(
     assert body_types(pg_url, thread_id) == ["msgpack", "msgpack+z"]
     for config, values in ((first, middle), (second, large)):
         assert read_back([saver, fresh_reader], config) == [values, values]
+
+
+def test_a_page_of_history_cuts_older_versions_of_a_grown_list_from_the_newest(
+    saver: PostgresCheckpointer, fresh_reader: PostgresCheckpointer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listed newest first, the versions of a list that grew by appends each hold the first items
+    of the one before: those are cut from its decoded array, not named, looked up and joined
+    again. A version that is not such a part (the newest drops the first line) is decoded by itself."""
+    thread_id = "history-" + uuid.uuid4().hex
+    config = None
+    for n in range(1, 16):
+        config = put(saver, thread_id, {"log": [f"line {i}" for i in range(n)]}, ["log"], parent=config)
+    put(saver, thread_id, {"log": [f"line {i}" for i in range(1, 15)]}, ["log"], parent=config)
+    codec = fresh_reader._sql.codec
+    decoded: list[int] = []
+    decode_items = codec.decode_items
+
+    def counting(names: Any, *args: Any, **kwargs: Any) -> Any:
+        decoded.append(len(names))
+        return decode_items(names, *args, **kwargs)
+
+    monkeypatch.setattr(codec, "decode_items", counting)
+    thread: RunnableConfig = {"configurable": {"thread_id": thread_id}}
+    logs = [t.checkpoint["channel_values"]["log"] for t in fresh_reader.list(thread, limit=10)]
+    assert logs == [[f"line {i}" for i in range(1, 15)]] + [
+        [f"line {i}" for i in range(n)] for n in range(15, 6, -1)
+    ]
+    assert decoded == [14, 15]  # the newest, then the longest version it does not lead; the rest cut

@@ -338,6 +338,16 @@ class Codec:
                 return None
         return b"\xdd" + len(items).to_bytes(4, "big") + b"".join(map(_data_of, items))
 
+    @staticmethod
+    def leading_array(array: bytes, count: int, after: Sequence[tuple[str, bytes]]) -> bytes | None:
+        """The ``items_array`` of the first ``count`` items of the list ``array`` holds, whose items
+        after those are ``after`` (as ``items_array`` took them); None when one of those is not
+        msgpack as it stands (the array was then built from items opened on the way)."""
+        if any(type_ != "msgpack" for type_, _ in after):
+            return None
+        end = len(array) - sum(len(data) for _, data in after)
+        return b"\xdd" + count.to_bytes(4, "big") + array[_ARRAY_HEADER:end]
+
     def loads_array(self, array: bytes) -> list[Any]:
         """The list an ``items_array`` holds."""
         decoded = self.serde.loads_typed(("msgpack", array))
@@ -346,6 +356,8 @@ class Codec:
         return decoded
 
 
+_ARRAY_HEADER = 5
+"""Bytes before the first item of an ``items_array``: msgpack's array 32 marker and its count."""
 _type_of = operator.itemgetter(0)
 _data_of = operator.itemgetter(1)
 

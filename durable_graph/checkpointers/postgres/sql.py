@@ -10,7 +10,7 @@ statement again, with every list item, only when the parent checkpoint it relied
 from __future__ import annotations
 
 from collections import ChainMap
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Container, Generator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import chain
 from typing import Any, Generic, TypeVar
@@ -429,13 +429,39 @@ ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING
 """
 
 
-def _item_names(row: Sequence[Any], unchanged: Mapping[int, bytes] | None = None) -> list[tuple[bytes, ...]]:
+def _item_names(row: Sequence[Any], from_arrays: Container[int] = ()) -> list[tuple[bytes, ...]]:
     """The item names of each blob of a row of ``_SELECT_TUPLES`` (none for a value that is not a
-    list, or for a list in ``unchanged``), split once for finding the items and for decoding them."""
+    list, or for a list ``from_arrays`` names, decoded from an array it has already), split once for
+    finding the items and for decoding them."""
     return [
-        tuple(split_refs(refs)) if refs and not (unchanged and i in unchanged) else ()
+        tuple(split_refs(refs)) if refs and i not in from_arrays else ()
         for i, refs in enumerate(row[_BLOB_REFS] or ())
     ]
+
+
+ListKey = tuple[str, str, str]
+"""A list channel of a thread: thread id, namespace, channel."""
+
+
+def _leading_lists(rows: Rows) -> list[dict[int, ListKey]]:
+    """For each row of ``_SELECT_TUPLES``, its lists (by position among its blobs) whose items are
+    the first items of the longest list of the same thread, namespace and channel in the rows
+    before it."""
+    longest: dict[ListKey, bytes] = {}
+    leading = []
+    for row in rows:
+        lists = {}
+        for i, (channel, refs) in enumerate(zip(row[9] or (), row[_BLOB_REFS] or (), strict=True)):
+            if not refs:
+                continue
+            key = (row[0], row[1], channel)
+            longer = longest.get(key)
+            if longer is not None and len(longer) > len(refs) and longer.startswith(refs):
+                lists[i] = key
+            elif longer is None or len(refs) > len(longer):
+                longest[key] = refs
+        leading.append(lists)
+    return leading
 
 
 def _unchanged_lists(row: Sequence[Any], arrays: Mapping[tuple[str, str], ListArray]) -> dict[int, bytes]:
@@ -806,12 +832,41 @@ class CheckpointSQL:
 
     def _list_steps(self, statement: Statement) -> Generator[Statement, Rows, list[CheckpointTuple]]:
         rows = yield statement
-        names = [_item_names(row) for row in rows]
+        # A list that grew by appends is listed newest first: an older version's items lead a newer
+        # one's, and are cut from its decoded array instead of being named, looked up and joined.
+        leading = _leading_lists(rows)
+        names = [_item_names(row, lists) for row, lists in zip(rows, leading, strict=True)]
         chunks_by_thread = yield from self._chunks_of(rows, names)
-        return [
-            self._decode(row, chunks_by_thread[row[0]], row_names)
-            for row, row_names in zip(rows, names, strict=True)
-        ]
+        arrays: dict[ListKey, ListArray] = {}
+        found = []
+        for row, row_names, lists in zip(rows, names, leading, strict=True):
+            chunks = chunks_by_thread[row[0]]
+            cut = {}
+            for i, key in lists.items():
+                array = self._cut_array(row[_BLOB_REFS][i], arrays.get(key), chunks)
+                if array is not None:
+                    cut[i] = array
+                else:  # the longer list was not decoded as one array: this one is decoded by itself
+                    row_names[i] = tuple(split_refs(row[_BLOB_REFS][i]))
+            read: dict[tuple[str, str], ListArray] = {}
+            found.append(self._decode(row, chunks, row_names, cut, read))
+            arrays.update({(row[0], *slot): array for slot, array in read.items()})
+        return found
+
+    def _cut_array(
+        self, refs: bytes, longer: ListArray | None, chunks: Mapping[bytes, StoredItem]
+    ) -> bytes | None:
+        """The items array of the list ``refs`` names, cut from that of a list it leads; None when
+        there is no such array."""
+        if longer is None or not longer[0].startswith(refs):
+            return None
+        after = []
+        for name in split_refs(longer[0][len(refs) :]):
+            item = chunks.get(name)
+            if item is None:
+                return None
+            after.append(item)
+        return self.codec.leading_array(longer[1], len(refs) // HASH_BYTES, after)
 
     def _chunks_of(
         self, rows: Rows, names: Sequence[list[tuple[bytes, ...]]]
