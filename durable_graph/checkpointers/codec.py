@@ -336,7 +336,7 @@ class Codec:
                 return None
             if set(map(_type_of, items)) != {"msgpack"}:
                 return None
-        return b"\xdd" + len(items).to_bytes(4, "big") + b"".join(map(_data_of, items))
+        return _items_array(len(items), b"".join(map(_data_of, items)))
 
     @staticmethod
     def leading_array(array: bytes, count: int, after: Sequence[tuple[str, bytes]]) -> bytes | None:
@@ -346,7 +346,7 @@ class Codec:
         if any(type_ != "msgpack" for type_, _ in after):
             return None
         end = len(array) - sum(len(data) for _, data in after)
-        return b"\xdd" + count.to_bytes(4, "big") + array[_ARRAY_HEADER:end]
+        return _items_array(count, array[_ARRAY_HEADER:end])
 
     def loads_array(self, array: bytes) -> list[Any]:
         """The list an ``items_array`` holds."""
@@ -358,6 +358,13 @@ class Codec:
 
 _ARRAY_HEADER = 5
 """Bytes before the first item of an ``items_array``: msgpack's array 32 marker and its count."""
+
+
+def _items_array(count: int, items: bytes) -> bytes:
+    """``count`` msgpack values, packed one after the other in ``items``, as one msgpack array."""
+    return b"\xdd" + count.to_bytes(4, "big") + items
+
+
 _type_of = operator.itemgetter(0)
 _data_of = operator.itemgetter(1)
 

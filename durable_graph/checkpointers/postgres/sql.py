@@ -439,15 +439,11 @@ def _item_names(row: Sequence[Any], from_arrays: Container[int] = ()) -> list[tu
     ]
 
 
-ListKey = tuple[str, str, str]
-"""A list channel of a thread: thread id, namespace, channel."""
-
-
-def _leading_lists(rows: Rows) -> list[dict[int, ListKey]]:
+def _leading_lists(rows: Rows) -> list[dict[int, bytes]]:
     """For each row of ``_SELECT_TUPLES``, its lists (by position among its blobs) whose items are
     the first items of the longest list of the same thread, namespace and channel in the rows
-    before it."""
-    longest: dict[ListKey, bytes] = {}
+    before it, with that longer list's ``refs``."""
+    longest: dict[tuple[str, str, str], bytes] = {}
     leading = []
     for row in rows:
         lists = {}
@@ -457,7 +453,7 @@ def _leading_lists(rows: Rows) -> list[dict[int, ListKey]]:
             key = (row[0], row[1], channel)
             longer = longest.get(key)
             if longer is not None and len(longer) > len(refs) and longer.startswith(refs):
-                lists[i] = key
+                lists[i] = longer
             elif longer is None or len(refs) > len(longer):
                 longest[key] = refs
         leading.append(lists)
@@ -837,36 +833,37 @@ class CheckpointSQL:
         leading = _leading_lists(rows)
         names = [_item_names(row, lists) for row, lists in zip(rows, leading, strict=True)]
         chunks_by_thread = yield from self._chunks_of(rows, names)
-        arrays: dict[ListKey, ListArray] = {}
+        arrays: dict[bytes, bytes] = {}  # the items array of each list decoded, by its refs
         found = []
         for row, row_names, lists in zip(rows, names, leading, strict=True):
             chunks = chunks_by_thread[row[0]]
             cut = {}
-            for i, key in lists.items():
-                array = self._cut_array(row[_BLOB_REFS][i], arrays.get(key), chunks)
+            for i, longer in lists.items():
+                refs = row[_BLOB_REFS][i]
+                array = self._cut_array(len(refs), longer, arrays.get(longer), chunks)
                 if array is not None:
                     cut[i] = array
                 else:  # the longer list was not decoded as one array: this one is decoded by itself
-                    row_names[i] = tuple(split_refs(row[_BLOB_REFS][i]))
+                    row_names[i] = tuple(split_refs(refs))
             read: dict[tuple[str, str], ListArray] = {}
             found.append(self._decode(row, chunks, row_names, cut, read))
-            arrays.update({(row[0], *slot): array for slot, array in read.items()})
+            arrays.update(read.values())
         return found
 
     def _cut_array(
-        self, refs: bytes, longer: ListArray | None, chunks: Mapping[bytes, StoredItem]
+        self, length: int, longer: bytes, array: bytes | None, chunks: Mapping[bytes, StoredItem]
     ) -> bytes | None:
-        """The items array of the list ``refs`` names, cut from that of a list it leads; None when
-        there is no such array."""
-        if longer is None or not longer[0].startswith(refs):
+        """The items array of the list named by the first ``length`` bytes of ``longer`` (a longer
+        list's refs), cut from ``array``, the longer list's; None when it has none."""
+        if array is None:
             return None
         after = []
-        for name in split_refs(longer[0][len(refs) :]):
+        for name in split_refs(longer[length:]):
             item = chunks.get(name)
             if item is None:
                 return None
             after.append(item)
-        return self.codec.leading_array(longer[1], len(refs) // HASH_BYTES, after)
+        return self.codec.leading_array(array, length // HASH_BYTES, after)
 
     def _chunks_of(
         self, rows: Rows, names: Sequence[list[tuple[bytes, ...]]]
