@@ -55,6 +55,13 @@ def delta_graph(checkpointer: Any) -> CompiledStateGraph:
     return builder.compile(checkpointer=checkpointer)
 
 
+def item(name: str) -> str:
+    """``name`` made too long to be kept with its list in a Postgres checkpoint row: a list of such
+    items is stored as items, as a message list is (the row keeps only short lists of short strings
+    and numbers)."""
+    return f"{name}: " + "." * 256
+
+
 def thread(thread_id: str, **extra: Any) -> RunnableConfig:
     """The config of a thread, plus any other config keys (``metadata=...``)."""
     return cast(RunnableConfig, {"configurable": {"thread_id": thread_id}, **extra})

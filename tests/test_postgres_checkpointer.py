@@ -26,6 +26,7 @@ from durable_graph.checkpointers.postgres import PostgresCheckpointer
 from durable_graph.checkpointers.postgres.pool import APPLICATION_NAME
 from durable_graph.checkpointers.postgres.schema import MIGRATIONS, TABLES
 from durable_graph.errors import BackendUnavailableError, CorruptCheckpointError, InvalidURLError
+from tests.checkpoint_graphs import item
 from tests.pg import fresh_database
 
 WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"]
@@ -224,10 +225,12 @@ def test_a_process_new_to_a_thread_reads_it_in_one_round_trip_unless_it_uses_few
     with open_checkpointer(pg_url) as writer:
         parent = None
         for n in range(1, 13):
-            parent = put_checkpoint(writer, grown, {"log": [f"line {i}" for i in range(n)]}, parent=parent)
+            parent = put_checkpoint(
+                writer, grown, {"log": [item(f"line {i}") for i in range(n)]}, parent=parent
+            )
         parent = None
         for n in range(12):
-            plan = [f"step {n}.{i}" for i in range(3)]
+            plan = [item(f"step {n}.{i}") for i in range(3)]
             parent = put_checkpoint(writer, replaced, {"plan": plan}, parent=parent)
     with (
         PostgresCheckpointer(pg_url, pool_size=1, item_cache_bytes=0) as reader,
@@ -240,13 +243,13 @@ def test_a_process_new_to_a_thread_reads_it_in_one_round_trip_unless_it_uses_few
                 found = reader.get_tuple(thread(grown))
             assert_one_round_trip(trips, "a read of a list grown by appends")
             assert found is not None
-            assert found.checkpoint["channel_values"]["log"] == [f"line {i}" for i in range(12)]
+            assert found.checkpoint["channel_values"]["log"] == [item(f"line {i}") for i in range(12)]
             with trips:
                 found = reader.get_tuple(thread(replaced))
             count, sent = trips.read()
             assert count == 2, f"a read of a replaced list took {count} round trips:\n{sent}"
             assert found is not None
-            assert found.checkpoint["channel_values"]["plan"] == [f"step 11.{i}" for i in range(3)]
+            assert found.checkpoint["channel_values"]["plan"] == [item(f"step 11.{i}") for i in range(3)]
 
 
 def test_calls_one_at_a_time_keep_to_the_connection_returned_last(pg_url: str) -> None:
@@ -325,21 +328,25 @@ def test_growing_thread_stores_each_message_once(pg_url: str) -> None:
 
 def test_list_items_are_deduplicated_per_thread(saver: PostgresCheckpointer, pg_url: str) -> None:
     first, second = "dedup-a-" + uuid.uuid4().hex, "dedup-b-" + uuid.uuid4().hex
-    cfg = put_checkpoint(saver, first, {"items": ["x", "y"]})
-    cfg = put_checkpoint(saver, first, {"items": ["x", "y", "z"]}, parent=cfg)
-    put_checkpoint(saver, first, {"items": ["z", "x", "x"]}, parent=cfg)
-    put_checkpoint(saver, second, {"items": ["x"]})
+    cfg = put_checkpoint(saver, first, {"items": [item("x"), item("y")]})
+    cfg = put_checkpoint(saver, first, {"items": [item("x"), item("y"), item("z")]}, parent=cfg)
+    put_checkpoint(saver, first, {"items": [item("z"), item("x"), item("x")]}, parent=cfg)
+    put_checkpoint(saver, second, {"items": [item("x")]})
     count = "SELECT count(*) FROM dg_checkpoint_chunks WHERE thread_id = %s"
     assert scalar(pg_url, count, first) == 3
     assert scalar(pg_url, count, second) == 1
     latest = saver.get_tuple({"configurable": {"thread_id": first}})
-    assert latest is not None and latest.checkpoint["channel_values"]["items"] == ["z", "x", "x"]
+    assert latest is not None and latest.checkpoint["channel_values"]["items"] == [
+        item("z"),
+        item("x"),
+        item("x"),
+    ]
     assert [
         t.checkpoint["channel_values"]["items"] for t in saver.list({"configurable": {"thread_id": first}})
     ] == [
-        ["z", "x", "x"],
-        ["x", "y", "z"],
-        ["x", "y"],
+        [item("z"), item("x"), item("x")],
+        [item("x"), item("y"), item("z")],
+        [item("x"), item("y")],
     ]
 
 
@@ -353,18 +360,20 @@ def chunk_texts(saver: PostgresCheckpointer, pg_url: str, thread_id: str) -> set
 
 def test_prune_removes_chunks_and_blobs_nothing_uses(saver: PostgresCheckpointer, pg_url: str) -> None:
     thread_id = "prune-" + uuid.uuid4().hex
-    cfg = put_checkpoint(saver, thread_id, {"items": ["old-1", "shared"], "note": "first"})
-    cfg = put_checkpoint(saver, thread_id, {"items": ["shared", "new-1"], "note": "second"}, parent=cfg)
+    cfg = put_checkpoint(saver, thread_id, {"items": [item("old-1"), item("shared")], "note": "first"})
+    cfg = put_checkpoint(
+        saver, thread_id, {"items": [item("shared"), item("new-1")], "note": "second"}, parent=cfg
+    )
     saver.put_writes(cfg, [("items", ["pending"])], task_id="t")
-    assert chunk_texts(saver, pg_url, thread_id) == {"old-1", "shared", "new-1"}
+    assert chunk_texts(saver, pg_url, thread_id) == {item("old-1"), item("shared"), item("new-1")}
 
     saver.prune([thread_id], strategy="keep_latest")
-    assert chunk_texts(saver, pg_url, thread_id) == {"shared", "new-1"}
+    assert chunk_texts(saver, pg_url, thread_id) == {item("shared"), item("new-1")}
     blobs = scalar(pg_url, "SELECT count(*) FROM dg_checkpoint_blobs WHERE thread_id = %s", thread_id)
     assert blobs == 1  # the kept list; the short note is stored in the checkpoint row
     kept = saver.get_tuple({"configurable": {"thread_id": thread_id}})
     assert kept is not None
-    assert kept.checkpoint["channel_values"] == {"items": ["shared", "new-1"], "note": "second"}
+    assert kept.checkpoint["channel_values"] == {"items": [item("shared"), item("new-1")], "note": "second"}
     assert kept.parent_config is None and kept.pending_writes == [("t", "items", ["pending"])]
 
     saver.prune([thread_id], strategy="delete")
@@ -374,14 +383,14 @@ def test_prune_removes_chunks_and_blobs_nothing_uses(saver: PostgresCheckpointer
 
 def test_delete_for_runs_removes_what_only_those_runs_used(saver: PostgresCheckpointer, pg_url: str) -> None:
     thread_id = "runs-" + uuid.uuid4().hex
-    cfg = put_checkpoint(saver, thread_id, {"items": ["a", "b"]}, run_id="run-1")
-    cfg = put_checkpoint(saver, thread_id, {"items": ["b", "c"]}, parent=cfg, run_id="run-2")
-    put_checkpoint(saver, thread_id, {"items": ["d"]}, parent=cfg, run_id="run-3")
+    cfg = put_checkpoint(saver, thread_id, {"items": [item("a"), item("b")]}, run_id="run-1")
+    cfg = put_checkpoint(saver, thread_id, {"items": [item("b"), item("c")]}, parent=cfg, run_id="run-2")
+    put_checkpoint(saver, thread_id, {"items": [item("d")]}, parent=cfg, run_id="run-3")
     saver.delete_for_runs(["run-1", "run-3"])
-    assert chunk_texts(saver, pg_url, thread_id) == {"b", "c"}
+    assert chunk_texts(saver, pg_url, thread_id) == {item("b"), item("c")}
     left = list(saver.list({"configurable": {"thread_id": thread_id}}))
     assert [t.metadata["run_id"] for t in left] == ["run-2"]
-    assert left[0].checkpoint["channel_values"] == {"items": ["b", "c"]}
+    assert left[0].checkpoint["channel_values"] == {"items": [item("b"), item("c")]}
     assert left[0].parent_config is None
 
 
@@ -389,12 +398,14 @@ def test_lists_stored_as_tails_survive_prune(saver: PostgresCheckpointer, pg_url
     thread_id = "tails-" + uuid.uuid4().hex
     cfg = None
     for n in range(1, 40):
-        cfg = put_checkpoint(saver, thread_id, {"items": [f"item-{i}" for i in range(n)]}, parent=cfg)
+        cfg = put_checkpoint(saver, thread_id, {"items": [item(f"item-{i}") for i in range(n)]}, parent=cfg)
     tails = "SELECT count(*) FROM dg_checkpoint_blobs WHERE thread_id = %s AND base IS NOT NULL"
     assert scalar(pg_url, tails, thread_id) > 30
     saver.prune([thread_id], strategy="keep_latest")
     kept = saver.get_tuple({"configurable": {"thread_id": thread_id}})
-    assert kept is not None and kept.checkpoint["channel_values"]["items"] == [f"item-{i}" for i in range(39)]
+    assert kept is not None and kept.checkpoint["channel_values"]["items"] == [
+        item(f"item-{i}") for i in range(39)
+    ]
     assert scalar(pg_url, "SELECT count(*) FROM dg_checkpoint_blobs WHERE thread_id = %s", thread_id) <= 2
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("DELETE FROM dg_checkpoint_blobs WHERE thread_id = %s AND base IS NULL", (thread_id,))
@@ -442,8 +453,8 @@ def test_pending_writes_come_back_in_the_order_langgraph_applies_them(saver: Pos
 
 def test_copy_thread_copies_everything_it_needs(saver: PostgresCheckpointer) -> None:
     source, target = "copy-src-" + uuid.uuid4().hex, "copy-dst-" + uuid.uuid4().hex
-    cfg = put_checkpoint(saver, source, {"items": ["a"], "n": 1})
-    cfg = put_checkpoint(saver, source, {"items": ["a", "b"], "n": 2}, parent=cfg)
+    cfg = put_checkpoint(saver, source, {"items": [item("a")], "n": 1})
+    cfg = put_checkpoint(saver, source, {"items": [item("a"), item("b")], "n": 2}, parent=cfg)
     saver.put_writes(cfg, [("n", 3)], task_id="t")
     before = list(saver.list({"configurable": {"thread_id": source}}))
     saver.copy_thread(source, target)
@@ -482,7 +493,7 @@ def test_corrupt_stored_values_raise_naming_thread_and_checkpoint(
 ) -> None:
     thread_id = "corrupt-" + uuid.uuid4().hex
     # A dict is stored as a blob of its own (a short string would be in the checkpoint row).
-    cfg = put_checkpoint(saver, thread_id, {"note": {"text": "fine"}, "items": ["one", "two"]})
+    cfg = put_checkpoint(saver, thread_id, {"note": {"text": "fine"}, "items": [item("one"), item("two")]})
     checkpoint_id = cfg["configurable"]["checkpoint_id"]
     corruptions = [
         "UPDATE dg_checkpoint_blobs SET data = '\\xdeadbeef' WHERE thread_id = %s AND channel = 'note'",

@@ -21,6 +21,7 @@ from durable_graph.checkpointers import open_checkpointer
 from durable_graph.checkpointers.postgres import PostgresCheckpointer
 from durable_graph.checkpointers.postgres import pool as pool_module
 from durable_graph.checkpointers.postgres.lists import ListMemory, Remembered, StoredList, store_list
+from tests.checkpoint_graphs import item
 
 
 def put_items(saver: BaseCheckpointSaver, config: RunnableConfig, items: list[str], step: int) -> Any:
@@ -36,13 +37,13 @@ def put_items(saver: BaseCheckpointSaver, config: RunnableConfig, items: list[st
 def test_a_put_whose_parent_was_deleted_elsewhere_stores_every_item(pg_url: str) -> None:
     thread: RunnableConfig = {"configurable": {"thread_id": "hint-" + uuid.uuid4().hex, "checkpoint_ns": ""}}
     with open_checkpointer(pg_url) as writer, open_checkpointer(pg_url) as other:
-        first = put_items(writer, thread, ["a", "b"], 0)
-        second = put_items(writer, first, ["a", "b", "c"], 1)  # sends only "c"
+        first = put_items(writer, thread, [item("a"), item("b")], 0)
+        second = put_items(writer, first, [item("a"), item("b"), item("c")], 1)  # sends only "c"
         other.delete_thread(thread["configurable"]["thread_id"])  # another process
         # the writer still runs from its parent in memory, as a graph run does
         version = writer.get_next_version(None, None)
         checkpoint = create_checkpoint(empty_checkpoint(), None, 2)
-        checkpoint["channel_values"] = {"items": ["a", "b", "c", "d"]}
+        checkpoint["channel_values"] = {"items": [item("a"), item("b"), item("c"), item("d")]}
         checkpoint["channel_versions"] = {"items": version}
         third = writer.put(
             second, checkpoint, {"step": 2, "source": "loop", "parents": {}}, {"items": version}
@@ -51,7 +52,7 @@ def test_a_put_whose_parent_was_deleted_elsewhere_stores_every_item(pg_url: str)
     with open_checkpointer(pg_url) as reader:
         saved = reader.get_tuple(third)
     assert saved is not None
-    assert saved.checkpoint["channel_values"]["items"] == ["a", "b", "c", "d"]
+    assert saved.checkpoint["channel_values"]["items"] == [item("a"), item("b"), item("c"), item("d")]
 
 
 def stored_rows(pg_url: str, thread_id: str) -> tuple[int, list[tuple[str, str | None, int]]]:
@@ -70,15 +71,20 @@ def test_a_process_that_read_the_thread_extends_its_lists_without_resending(pg_u
     thread_id = "seeded-" + uuid.uuid4().hex
     thread: RunnableConfig = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
     with open_checkpointer(pg_url) as writer:
-        config = put_items(writer, thread, ["a", "b"], 0)
-        put_items(writer, config, ["a", "b", "c"], 1)
+        config = put_items(writer, thread, [item("a"), item("b")], 0)
+        put_items(writer, config, [item("a"), item("b"), item("c")], 1)
     # A new process (a resumed run) reads the latest checkpoint, then puts a child with one more item.
     with open_checkpointer(pg_url) as resumed:
         latest = resumed.get_tuple(thread)
         assert latest is not None
-        put_items(resumed, latest.config, ["a", "b", "c", "d"], 2)
+        put_items(resumed, latest.config, [item("a"), item("b"), item("c"), item("d")], 2)
         found = resumed.get_tuple(thread)
-    assert found is not None and found.checkpoint["channel_values"]["items"] == ["a", "b", "c", "d"]
+    assert found is not None and found.checkpoint["channel_values"]["items"] == [
+        item("a"),
+        item("b"),
+        item("c"),
+        item("d"),
+    ]
     chunks, blobs = stored_rows(pg_url, thread_id)
     assert chunks == 4
     (full_version, no_base, full_hashes), *tails = blobs
@@ -92,11 +98,11 @@ def test_a_list_that_is_not_an_extension_is_stored_in_full(pg_url: str) -> None:
     thread_id = "rewritten-" + uuid.uuid4().hex
     thread: RunnableConfig = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
     with open_checkpointer(pg_url) as saver:
-        config = put_items(saver, thread, ["a", "b", "c"], 0)
-        config = put_items(saver, config, ["a", "x", "c"], 1)  # an item replaced
-        put_items(saver, config, ["x"], 2)  # items removed
+        config = put_items(saver, thread, [item("a"), item("b"), item("c")], 0)
+        config = put_items(saver, config, [item("a"), item("x"), item("c")], 1)  # an item replaced
+        put_items(saver, config, [item("x")], 2)  # items removed
         found = saver.get_tuple(thread)
-    assert found is not None and found.checkpoint["channel_values"]["items"] == ["x"]
+    assert found is not None and found.checkpoint["channel_values"]["items"] == [item("x")]
     _, blobs = stored_rows(pg_url, thread_id)
     assert [(base, hashes) for _, base, hashes in blobs] == [(None, 3), (None, 3), (None, 1)]
 
@@ -106,13 +112,13 @@ def test_pending_writes_leave_the_connection_committing_synchronously(pg_url: st
         "configurable": {"thread_id": "writes-" + uuid.uuid4().hex, "checkpoint_ns": ""}
     }
     with PostgresCheckpointer(pg_url, pool_size=1) as saver:
-        config = put_items(saver, thread, ["a"], 0)
-        saver.put_writes(config, [("items", ["b"])], task_id="task")
+        config = put_items(saver, thread, [item("a")], 0)
+        saver.put_writes(config, [("items", [item("b")])], task_id="task")
         with saver.pool.connection() as conn:  # the one connection put_writes used
             row = conn.execute("SHOW synchronous_commit").fetchone()
         found = saver.get_tuple(config)
     assert row == ("on",), "only the pending writes' own transaction skips the flush"
-    assert found is not None and found.pending_writes == [("task", "items", ["b"])]
+    assert found is not None and found.pending_writes == [("task", "items", [item("b")])]
 
 
 def refs(*names: str) -> bytes:
@@ -163,8 +169,8 @@ def test_what_a_put_remembers_is_what_a_read_of_its_checkpoint_would(pg_url: str
         turn: int
 
     builder = StateGraph(State)
-    builder.add_node("first", lambda state: {"items": ["a"], "turn": state.get("turn", 0) + 1})
-    builder.add_node("second", lambda state: {"items": ["b"]})
+    builder.add_node("first", lambda state: {"items": [item("a")], "turn": state.get("turn", 0) + 1})
+    builder.add_node("second", lambda state: {"items": [item("b")]})
     builder.add_edge(START, "first")
     builder.add_edge("first", "second")
     builder.add_edge("second", END)
@@ -173,7 +179,7 @@ def test_what_a_put_remembers_is_what_a_read_of_its_checkpoint_would(pg_url: str
         graph = builder.compile(checkpointer=writer)
         key = (thread["configurable"]["thread_id"], "")
         for _ in range(3):
-            graph.invoke({"items": ["in"]}, thread, durability="sync")
+            graph.invoke({"items": [item("in")]}, thread, durability="sync")
             latest = writer.get_tuple(thread)
             assert latest is not None
             checkpoint_id = latest.checkpoint["id"]
@@ -219,23 +225,27 @@ def test_a_checkpoint_read_again_comes_without_the_blobs_remembered_of_it(pg_url
     that checkpoint again since, with other versions, the read notices and reads the blobs."""
     thread: RunnableConfig = {"configurable": {"thread_id": "known-" + uuid.uuid4().hex, "checkpoint_ns": ""}}
     with open_checkpointer(pg_url) as writer, open_checkpointer(pg_url) as other:
-        first = put_items(writer, thread, ["a", "b"], 0)
+        first = put_items(writer, thread, [item("a"), item("b")], 0)
         with rows_read() as rows:
             saved = writer.get_tuple(first)
-        assert saved is not None and saved.checkpoint["channel_values"]["items"] == ["a", "b"]
+        assert saved is not None and saved.checkpoint["channel_values"]["items"] == [item("a"), item("b")]
         assert len(rows) == 1 and rows[0][7] == ["items"] and rows[0][9] is None, "blob columns left out"
 
         again = other.get_tuple(first)
         assert again is not None
         checkpoint = again.checkpoint
         version = other.get_next_version(checkpoint["channel_versions"]["items"], None)
-        checkpoint["channel_values"] = {"items": ["x", "y", "z"]}
+        checkpoint["channel_values"] = {"items": [item("x"), item("y"), item("z")]}
         checkpoint["channel_versions"] = {"items": version}
         other.put(thread, checkpoint, {"step": 0, "source": "loop", "parents": {}}, {"items": version})
 
         with rows_read() as rows:
             reread = writer.get_tuple(first)
-        assert reread is not None and reread.checkpoint["channel_values"]["items"] == ["x", "y", "z"]
+        assert reread is not None and reread.checkpoint["channel_values"]["items"] == [
+            item("x"),
+            item("y"),
+            item("z"),
+        ]
         assert rows[0][9] is None and rows[1][9] == ["items"], "left out, then read when not as remembered"
 
 
@@ -245,14 +255,14 @@ def test_a_checkpoint_with_other_values_stored_apart_is_read_with_its_blobs(pg_u
     with open_checkpointer(pg_url) as writer:
         checkpoint = create_checkpoint(empty_checkpoint(), None, 0)
         versions = {"items": writer.get_next_version(None, None), "note": writer.get_next_version(None, None)}
-        checkpoint["channel_values"] = {"items": ["a"], "note": long_note}
+        checkpoint["channel_values"] = {"items": [item("a")], "note": long_note}
         checkpoint["channel_versions"] = dict(versions)
         written = writer.put(thread, checkpoint, {"step": 0, "source": "loop", "parents": {}}, versions)
         for _ in range(2):
             with rows_read() as rows:
                 saved = writer.get_tuple(written)
             assert saved is not None and saved.checkpoint["channel_values"] == {
-                "items": ["a"],
+                "items": [item("a")],
                 "note": long_note,
             }
             assert sorted(rows[0][9]) == ["items", "note"]

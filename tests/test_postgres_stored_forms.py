@@ -20,6 +20,7 @@ from langgraph.checkpoint.conformance.test_utils import generate_checkpoint, gen
 from durable_graph.checkpointers import open_checkpointer
 from durable_graph.checkpointers.codec import HASH_BYTES, INLINE_VERSIONS, split_refs
 from durable_graph.checkpointers.postgres import PostgresCheckpointer
+from tests.checkpoint_graphs import item
 
 
 @pytest.fixture(scope="module")
@@ -89,9 +90,15 @@ def test_small_values_are_kept_in_the_checkpoint_row_and_read_back_with_their_ve
         "label": "short",
         "long_text": "x" * 257,
         "record": {"a": 1},
+        "scores": [0.5, 1, None, True],
+        "plan": ["search", "read", "answer"],
+        "nothing_yet": [],
+        "long_plan": ["search", "x" * 300],
+        "records": [{"a": 1}],
+        "many": list(range(33)),
     }
     first = put(saver, thread_id, values, list(values))
-    assert blob_channels(pg_url, thread_id) == {"long_text", "record"}
+    assert blob_channels(pg_url, thread_id) == {"long_text", "record", "long_plan", "records", "many"}
 
     # A child that changes one small value and none of the others: every value is still there.
     second = put(saver, thread_id, {**values, "count": 4}, ["count"], parent=first)
@@ -107,17 +114,47 @@ def test_small_values_are_kept_in_the_checkpoint_row_and_read_back_with_their_ve
         assert INLINE_VERSIONS not in read.checkpoint
 
 
+def test_a_short_list_kept_in_the_row_grows_into_items_and_back(
+    saver: PostgresCheckpointer, fresh_reader: PostgresCheckpointer, pg_url: str
+) -> None:
+    """Up to 32 short strings, a list is kept in the checkpoint row; longer, its versions are stored
+    as items (the 40 items of two versions here); shorter again, in the row. Every version reads
+    back, one by one and as history."""
+    thread_id = "short-list-" + uuid.uuid4().hex
+    values = [[f"s{i}" for i in range(n)] for n in (1, 2, 32, 33, 40)] + [["s0"]]
+    configs: list[RunnableConfig] = []
+    for value in values:
+        configs.append(put(saver, thread_id, {"log": value}, ["log"], configs[-1] if configs else None))
+    with psycopg.connect(pg_url) as conn:
+        stored = conn.execute(
+            "SELECT (SELECT count(*) FROM dg_checkpoint_blobs WHERE thread_id = %(t)s),"
+            " (SELECT count(*) FROM dg_checkpoint_chunks WHERE thread_id = %(t)s)",
+            {"t": thread_id},
+        ).fetchone()
+    assert stored == (2, 40)
+    for config, value in zip(configs, values, strict=True):
+        assert read_back([saver, fresh_reader], config) == [{"log": value}] * 2
+    history = fresh_reader.list({"configurable": {"thread_id": thread_id}})
+    assert [t.checkpoint["channel_values"]["log"] for t in history] == values[::-1]
+
+
 def test_a_channel_that_turns_from_a_list_to_a_small_value_and_back_reads_right(
     saver: PostgresCheckpointer, fresh_reader: PostgresCheckpointer
 ) -> None:
     thread_id = "switch-" + uuid.uuid4().hex
-    first = put(saver, thread_id, {"items": ["a", "b"]}, ["items"])
+    first = put(saver, thread_id, {"items": [item("a"), item("b")]}, ["items"])
     second = put(saver, thread_id, {"items": "cleared"}, ["items"], parent=first)
     # The first list and its items go; a list put after the small value must not build on them.
     saver.prune([thread_id], strategy="keep_latest")
-    third = put(saver, thread_id, {"items": ["a", "b", "c"]}, ["items"], parent=second)
-    fourth = put(saver, thread_id, {"items": ["a", "b", "c", "d"]}, ["items"], parent=third)
-    for config, expected in ((second, "cleared"), (third, ["a", "b", "c"]), (fourth, ["a", "b", "c", "d"])):
+    third = put(saver, thread_id, {"items": [item("a"), item("b"), item("c")]}, ["items"], parent=second)
+    fourth = put(
+        saver, thread_id, {"items": [item("a"), item("b"), item("c"), item("d")]}, ["items"], parent=third
+    )
+    for config, expected in (
+        (second, "cleared"),
+        (third, [item("a"), item("b"), item("c")]),
+        (fourth, [item("a"), item("b"), item("c"), item("d")]),
+    ):
         assert read_back([saver, fresh_reader], config) == [{"items": expected}] * 2
 
 
@@ -200,8 +237,10 @@ def test_a_thread_read_without_lists_is_then_read_without_looking_for_items(
         assert reader.get_tuple(first) is not None
         assert reader._sql._items.holds(thread_id)  # its next read takes the statement without items
         # Another process adds a list: the reader fetches the items it lacks.
-        second = put(saver, thread_id, {"note": {"text": "x" * 300}, "items": ["a", "b"]}, ["items"], first)
-        assert read_back([reader], second) == [{"note": {"text": "x" * 300}, "items": ["a", "b"]}]
+        second = put(
+            saver, thread_id, {"note": {"text": "x" * 300}, "items": [item("a"), item("b")]}, ["items"], first
+        )
+        assert read_back([reader], second) == [{"note": {"text": "x" * 300}, "items": [item("a"), item("b")]}]
 
 
 def test_checkpoints_stored_before_values_were_kept_in_the_row_still_read(
@@ -209,7 +248,7 @@ def test_checkpoints_stored_before_values_were_kept_in_the_row_still_read(
 ) -> None:
     """A row of an earlier version: its body has no values, and every version names a blob."""
     thread_id = "old-form-" + uuid.uuid4().hex
-    config = put(saver, thread_id, {"record": {"a": 1}, "items": ["x", "y"]}, ["record", "items"])
+    config = put(saver, thread_id, {"record": {"a": 1}, "items": [item("x"), item("y")]}, ["record", "items"])
     serde = saver.serde
     with psycopg.connect(pg_url, autocommit=True) as conn:
         type_, body = conn.execute(
@@ -222,7 +261,10 @@ def test_checkpoints_stored_before_values_were_kept_in_the_row_still_read(
             (*serde.dumps_typed(decoded), thread_id),
         )
     with PostgresCheckpointer(pg_url) as reader:
-        assert read_back([reader, fresh_reader], config) == [{"record": {"a": 1}, "items": ["x", "y"]}] * 2
+        assert (
+            read_back([reader, fresh_reader], config)
+            == [{"record": {"a": 1}, "items": [item("x"), item("y")]}] * 2
+        )
 
 
 def test_a_fresh_read_fetches_the_whole_thread_only_when_the_checkpoint_uses_most_of_it(
@@ -234,26 +276,30 @@ def test_a_fresh_read_fetches_the_whole_thread_only_when_the_checkpoint_uses_mos
         grown = "grown-" + uuid.uuid4().hex
         config = None
         for n in range(1, 41):  # a list that grows by appends
-            config = put(writer, grown, {"log": [f"line {i}" for i in range(n)]}, ["log"], parent=config)
+            config = put(
+                writer, grown, {"log": [item(f"line {i}") for i in range(n)]}, ["log"], parent=config
+            )
         # The last checkpoint drops the first line: it uses 39 of the thread's 40 items.
-        config = put(writer, grown, {"log": [f"line {i}" for i in range(1, 40)]}, ["log"], parent=config)
+        config = put(
+            writer, grown, {"log": [item(f"line {i}") for i in range(1, 40)]}, ["log"], parent=config
+        )
         replaced = "replaced-" + uuid.uuid4().hex
         other = None
         for n in range(40):  # a list replaced at every step: the last uses 3 items of 120
             other = put(
-                writer, replaced, {"plan": [f"step {n}.{i}" for i in range(3)]}, ["plan"], parent=other
+                writer, replaced, {"plan": [item(f"step {n}.{i}") for i in range(3)]}, ["plan"], parent=other
             )
     assert config is not None and other is not None
 
     with PostgresCheckpointer(pg_url) as reader:
         read = reader.get_tuple(config)
         assert read is not None and read.checkpoint["channel_values"]["log"] == [
-            f"line {i}" for i in range(1, 40)
+            item(f"line {i}") for i in range(1, 40)
         ]
         assert len(reader._sql._items.of(grown)) == 40  # the whole thread, in one range read
         read = reader.get_tuple(other)
         assert read is not None and read.checkpoint["channel_values"]["plan"] == [
-            f"step 39.{i}" for i in range(3)
+            item(f"step 39.{i}") for i in range(3)
         ]
         assert len(reader._sql._items.of(replaced)) == 3  # only what the checkpoint uses
 
@@ -262,17 +308,17 @@ def test_a_fresh_read_fetches_the_whole_thread_only_when_the_checkpoint_uses_mos
         t.checkpoint["channel_values"]["log"]
         for t in fresh_reader.list({"configurable": {"thread_id": grown}})
     ]
-    assert logs == [[f"line {i}" for i in range(1, 40)]] + [
-        [f"line {i}" for i in range(n)] for n in range(40, 0, -1)
+    assert logs == [[item(f"line {i}") for i in range(1, 40)]] + [
+        [item(f"line {i}") for i in range(n)] for n in range(40, 0, -1)
     ]
     plans = [
         t.checkpoint["channel_values"]["plan"]
         for t in fresh_reader.list({"configurable": {"thread_id": replaced}})
     ]
-    assert plans == [[f"step {n}.{i}" for i in range(3)] for n in range(39, -1, -1)]
+    assert plans == [[item(f"step {n}.{i}") for i in range(3)] for n in range(39, -1, -1)]
     read = fresh_reader.get_tuple(other)
     assert read is not None and read.checkpoint["channel_values"]["plan"] == [
-        f"step 39.{i}" for i in range(3)
+        item(f"step 39.{i}") for i in range(3)
     ]
 
 
@@ -331,8 +377,8 @@ def test_a_page_of_history_cuts_older_versions_of_a_grown_list_from_the_newest(
     thread_id = "history-" + uuid.uuid4().hex
     config = None
     for n in range(1, 16):
-        config = put(saver, thread_id, {"log": [f"line {i}" for i in range(n)]}, ["log"], parent=config)
-    put(saver, thread_id, {"log": [f"line {i}" for i in range(1, 15)]}, ["log"], parent=config)
+        config = put(saver, thread_id, {"log": [item(f"line {i}") for i in range(n)]}, ["log"], parent=config)
+    put(saver, thread_id, {"log": [item(f"line {i}") for i in range(1, 15)]}, ["log"], parent=config)
     codec = fresh_reader._sql.codec
     decoded: list[int] = []
     decode_items = codec.decode_items
@@ -344,7 +390,7 @@ def test_a_page_of_history_cuts_older_versions_of_a_grown_list_from_the_newest(
     monkeypatch.setattr(codec, "decode_items", counting)
     thread: RunnableConfig = {"configurable": {"thread_id": thread_id}}
     logs = [t.checkpoint["channel_values"]["log"] for t in fresh_reader.list(thread, limit=10)]
-    assert logs == [[f"line {i}" for i in range(1, 15)]] + [
-        [f"line {i}" for i in range(n)] for n in range(15, 6, -1)
+    assert logs == [[item(f"line {i}") for i in range(1, 15)]] + [
+        [item(f"line {i}") for i in range(n)] for n in range(15, 6, -1)
     ]
     assert decoded == [14, 15]  # the newest, then the longest version it does not lead; the rest cut

@@ -25,7 +25,7 @@ from typer.testing import CliRunner, Result
 from durable_graph.checkpointers import open_checkpointer
 from durable_graph.checkpointers.postgres.schema import TABLES
 from durable_graph.cli import app
-from tests.checkpoint_graphs import delta_graph
+from tests.checkpoint_graphs import delta_graph, item
 
 
 class State(TypedDict, total=False):
@@ -57,7 +57,11 @@ def looping_graph(saver: Any) -> CompiledStateGraph:
 
     def step(state: State) -> State:
         count = state.get("count", 0) + 1
-        return {"items": [f"i-{count}"], "scratch": [f"s-{count}-a", f"s-{count}-b"], "count": count}
+        return {
+            "items": [item(f"i-{count}")],
+            "scratch": [item(f"s-{count}-a"), item(f"s-{count}-b")],
+            "count": count,
+        }
 
     def sub(state: State) -> State:
         return {"items": ["+".join(NOTES.invoke({"notes": [f"n-{state['count']}"]})["notes"])]}
@@ -78,7 +82,7 @@ def looping_graph(saver: Any) -> CompiledStateGraph:
 
 
 def expected_items(counts: range, answer: str | None) -> list[str]:
-    items = [item for c in counts for item in (f"i-{c}", f"n-{c}+one+two")]
+    items = [entry for c in counts for entry in (item(f"i-{c}"), f"n-{c}+one+two")]
     return items + ([f"ok-{answer}"] if answer else [])
 
 
@@ -185,7 +189,7 @@ def test_keeps_the_newest_checkpoints_of_every_namespace(url: str) -> None:
             "more",
             *expected_items(range(4, 7), None),
         ]
-        assert head.values["scratch"] == ["s-6-a", "s-6-b"]
+        assert head.values["scratch"] == [item("s-6-a"), item("s-6-b")]
 
         # the pruned thread resumes and runs on exactly like the untouched one
         for thread_id in (pruned, other):

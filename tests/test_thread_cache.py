@@ -30,6 +30,7 @@ from durable_graph.checkpointers.postgres import PostgresCheckpointer
 from durable_graph.checkpointers.thread_cache import item_cache
 from durable_graph.encryption import Keys
 from durable_graph.errors import CorruptCheckpointError
+from tests.checkpoint_graphs import item
 from tests.test_postgres_list_hints import put_items
 
 
@@ -75,7 +76,7 @@ def test_a_list_read_again_unchanged_is_decoded_from_its_array_into_new_objects(
             held[name] = ("msgpack", b"\xc1")  # not msgpack: decoding from items would fail
         again = reader.get_tuple(thread)
         assert again is not None and again.checkpoint["channel_values"]["items"] == items
-        read.checkpoint["channel_values"]["items"][0]["n"] = -1
+        read.checkpoint["channel_values"]["items"][0][item("n")] = -1
         read.checkpoint["channel_values"]["items"].append("changed in place")
         assert reader.get_tuple(thread).checkpoint["channel_values"]["items"] == items  # type: ignore[union-attr]
         reader._sql._items.forget([thread_id])
@@ -87,29 +88,34 @@ def test_a_list_read_again_unchanged_is_decoded_from_its_array_into_new_objects(
 def test_items_another_client_added_are_fetched(pg_url: str) -> None:
     thread = new_thread()
     with open_checkpointer(pg_url) as reader, open_checkpointer(pg_url) as writer:
-        first = put_items(writer, thread, ["a", "b"], 0)
-        assert reader.get_tuple(thread).checkpoint["channel_values"]["items"] == ["a", "b"]  # type: ignore[union-attr]
-        put_items(writer, first, ["a", "b", "c", "d"], 1)
-        assert reader.get_tuple(thread).checkpoint["channel_values"]["items"] == ["a", "b", "c", "d"]  # type: ignore[union-attr]
+        first = put_items(writer, thread, [item("a"), item("b")], 0)
+        assert reader.get_tuple(thread).checkpoint["channel_values"]["items"] == [item("a"), item("b")]  # type: ignore[union-attr]
+        put_items(writer, first, [item("a"), item("b"), item("c"), item("d")], 1)
+        assert reader.get_tuple(thread).checkpoint["channel_values"]["items"] == [
+            item("a"),
+            item("b"),
+            item("c"),
+            item("d"),
+        ]  # type: ignore[union-attr]
         history = [t.checkpoint["channel_values"]["items"] for t in reader.list(thread)]
-        assert history == [["a", "b", "c", "d"], ["a", "b"]]
+        assert history == [[item("a"), item("b"), item("c"), item("d")], [item("a"), item("b")]]
 
 
 def test_a_deleted_thread_reads_as_gone_and_can_start_again(pg_url: str) -> None:
     thread = new_thread()
     with open_checkpointer(pg_url) as saver, open_checkpointer(pg_url) as other:
-        put_items(saver, thread, ["a", "b"], 0)
+        put_items(saver, thread, [item("a"), item("b")], 0)
         other.delete_thread(thread["configurable"]["thread_id"])
         assert saver.get_tuple(thread) is None
-        put_items(other, thread, ["b", "c"], 0)
-        assert saver.get_tuple(thread).checkpoint["channel_values"]["items"] == ["b", "c"]  # type: ignore[union-attr]
+        put_items(other, thread, [item("b"), item("c")], 0)
+        assert saver.get_tuple(thread).checkpoint["channel_values"]["items"] == [item("b"), item("c")]  # type: ignore[union-attr]
 
 
 def test_deleting_a_thread_drops_what_the_write_caches_kept_of_it(pg_url: str) -> None:
     thread = new_thread()
     thread_id = thread["configurable"]["thread_id"]
     with PostgresCheckpointer(pg_url) as saver:
-        put_items(saver, thread, ["a", "b"], 0)
+        put_items(saver, thread, [item("a"), item("b")], 0)
         codec = saver._sql.codec
         caches = [codec.memo, codec.seen, codec.lists]
         assert all(cache is not None and cache.holds(thread_id) for cache in caches)
@@ -120,7 +126,7 @@ def test_deleting_a_thread_drops_what_the_write_caches_kept_of_it(pg_url: str) -
 def test_without_a_cache_every_read_fetches_the_items(pg_url: str) -> None:
     thread = new_thread()
     with PostgresCheckpointer(pg_url, item_cache_bytes=0) as saver:
-        put_items(saver, thread, ["a", "b"], 0)
+        put_items(saver, thread, [item("a"), item("b")], 0)
         drop_items(pg_url, thread["configurable"]["thread_id"])
         with pytest.raises(CorruptCheckpointError, match="missing"):
             saver.get_tuple(thread)
@@ -172,7 +178,7 @@ def test_a_list_decodes_in_one_call_or_one_by_one_to_the_same_values(keys: Keys 
 
 def test_a_corrupt_item_is_named_when_the_list_decodes_in_one_call() -> None:
     codec = Codec(JsonPlusSerializer())
-    stored, chunks = codec.encode_value(["a", "b", "c"], "t1")
+    stored, chunks = codec.encode_value([item("a"), item("b"), item("c")], "t1")
     items = {chunk.hash: (chunk.type, chunk.data) for chunk in chunks}
     items[stored.refs[1]] = ("msgpack", b"\xc1")  # a byte msgpack never uses
     with pytest.raises(CorruptCheckpointError, match="blob of type 'msgpack'"):
@@ -347,7 +353,7 @@ def test_a_graph_that_changes_a_message_in_place_reads_back_as_it_left_it(pg_url
     def revise(state: State) -> dict[str, Any]:
         first = state["messages"][-1]
         first.content = "revised"  # in place, as some nodes do
-        first.tool_calls[0]["args"]["n"] = 1.0
+        first.tool_calls[0]["args"][item("n")] = 1.0
         return {"messages": [HumanMessage(content="ok")]}
 
     builder = StateGraph(State)
@@ -362,7 +368,7 @@ def test_a_graph_that_changes_a_message_in_place_reads_back_as_it_left_it(pg_url
     with open_checkpointer(pg_url) as fresh:
         read = builder.compile(checkpointer=fresh).get_state(thread).values
     assert [m.content for m in read["messages"]] == ["revised", "ok"]
-    assert type(read["messages"][0].tool_calls[0]["args"]["n"]) is float
+    assert type(read["messages"][0].tool_calls[0]["args"][item("n")]) is float
     assert read["messages"] == final["messages"]
 
 

@@ -42,6 +42,7 @@ EMPTY_TYPE = "empty"
 DEFAULT_COMPRESS_ABOVE = 16 * 1024
 HASH_BYTES = 16
 INLINE_MAX_CHARS = 256
+INLINE_MAX_ITEMS = 32
 INLINE_VERSIONS = "dg_inline_versions"
 """Key of a stored checkpoint body that holds the versions of the values stored in it (``inlined``)."""
 _INLINE_TYPES = (bool, float, type(None))
@@ -58,14 +59,32 @@ ListRecord = tuple[list[Any], bytes, list[StoredForm]]
 def inlined(value: Any) -> bool:
     """Whether a channel value is stored in the checkpoint itself rather than as a blob of its
     version: ``None``, a bool, a float, a 64-bit int or a string of at most 256 characters, as
-    LangGraph's ``PostgresSaver`` keeps primitive values. Repeated by every checkpoint (a few
-    bytes), it saves a row per version written and a lookup per channel read."""
+    LangGraph's ``PostgresSaver`` keeps primitive values, or a list of at most 32 such values whose
+    strings hold at most 256 characters in all. Repeated by every checkpoint (a few bytes), it saves
+    a row per version written and a lookup per channel read; and a short list of numbers or names,
+    often replaced whole at every step, costs no items to store and look up."""
+    if type(value) is list:
+        return len(value) <= INLINE_MAX_ITEMS and _inlined_items(value)
+    return _inlined_primitive(value)
+
+
+def _inlined_primitive(value: Any) -> bool:
     kind = type(value)
     if kind is str:
         return len(value) <= INLINE_MAX_CHARS
     if kind is int:
         return -(2**63) <= value < 2**63
     return kind in _INLINE_TYPES
+
+
+def _inlined_items(values: list[Any]) -> bool:
+    chars = 0
+    for value in values:
+        if not _inlined_primitive(value):
+            return False
+        if type(value) is str:
+            chars += len(value)
+    return chars <= INLINE_MAX_CHARS
 
 
 @dataclass(frozen=True, slots=True)
