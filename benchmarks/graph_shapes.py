@@ -1,0 +1,272 @@
+"""Per-node overhead and ``get_state`` on graphs of other shapes than the other benchmarks', against
+LangGraph's PostgresSaver.
+
+    .venv/bin/python benchmarks/graph_shapes.py [--url postgresql://...] [--rounds 5] [--threads 15]
+
+``checkpoint_overhead.py`` measures one graph: a 10-node chain appending to one list. A saver can be
+fast there and slow on a state of another shape, so this script runs four more, each with 10
+nodes per invocation and ``--turns`` invocations per thread:
+
+- chat: a chain whose nodes each add an AI message of about 300 characters to ``messages``
+  (``add_messages``), after a human message per turn;
+- fields: a chain whose nodes each overwrite five small fields, one a dict of 20 keys;
+- fan-out: five parallel nodes append to one list, a join and a chain of four write a summary;
+- document: a chain whose nodes each rewrite a text of about 20 KB.
+
+Per shape, each round runs the graph without a checkpointer and then with each saver (ours,
+``PostgresSaver``, and ``CommitOnlySaver``, the yardstick that stores nothing and commits one row per
+checkpoint, see ``floor_saver.py``), ``durability="sync"``, in an order that alternates between
+rounds. Overhead per node = time per node with the saver - time per node without; medians over
+``--rounds``. Then ``get_state`` of one finished thread per saver, interleaved: ours, ours with
+nothing cached (a process new to the thread) and ``PostgresSaver``, after ``VACUUM ANALYZE``.
+Ratios are ours / ``PostgresSaver`` (below 1: ours is faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import operator
+import random
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from functools import partial
+from typing import Annotated, Any, TypedDict
+
+import psycopg
+from floor_saver import CommitOnlySaver
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.postgres import PostgresSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.graph.state import CompiledStateGraph
+from postgres_databases import databases, start_embedded
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from durable_graph.checkpointers import open_checkpointer
+from durable_graph.checkpointers.postgres import PostgresCheckpointer
+
+NODES = 10
+SAVERS = ("ours", "theirs", "floor")
+
+
+class Chat(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+    turn: int
+
+
+class Fields(TypedDict, total=False):
+    count: int
+    label: str
+    score: float
+    counters: dict[str, int]
+    recent: list[int]
+
+
+class FanOut(TypedDict, total=False):
+    results: Annotated[list[str], operator.add]
+    summary: str
+
+
+class Document(TypedDict, total=False):
+    text: str
+    revision: int
+
+
+def chain(builder: StateGraph, nodes: list[tuple[str, Callable[..., Any]]], first: str = START) -> None:
+    previous = first
+    for name, node in nodes:
+        builder.add_node(name, node)
+        builder.add_edge(previous, name)
+        previous = name
+    builder.add_edge(previous, END)
+
+
+def chat() -> tuple[StateGraph, Callable[[int], dict[str, Any]]]:
+    def node(state: Chat, i: int) -> Chat:
+        text = f"thought {i} of turn {state.get('turn', 0)}: " + "lorem ipsum dolor " * 16
+        return {"messages": [AIMessage(content=text)], "turn": state.get("turn", 0)}
+
+    builder = StateGraph(Chat)
+    chain(builder, [(f"n{i}", lambda state, i=i: node(state, i)) for i in range(NODES)])
+    return builder, lambda turn: {"messages": [HumanMessage(content=f"question {turn}")], "turn": turn}
+
+
+def fields() -> tuple[StateGraph, Callable[[int], dict[str, Any]]]:
+    def node(state: Fields, i: int) -> Fields:
+        count = state.get("count", 0) + 1
+        return {
+            "count": count,
+            "label": f"node {i}",
+            "score": random.random(),
+            "counters": {f"k{j}": j * count for j in range(20)},
+            "recent": [count] * 10,
+        }
+
+    builder = StateGraph(Fields)
+    chain(builder, [(f"n{i}", lambda state, i=i: node(state, i)) for i in range(NODES)])
+    return builder, lambda turn: {"count": turn * NODES}
+
+
+def fan_out() -> tuple[StateGraph, Callable[[int], dict[str, Any]]]:
+    workers = 5
+    builder = StateGraph(FanOut)
+    for i in range(workers):
+        builder.add_node(f"w{i}", lambda state, i=i: {"results": [f"worker {i} found " + "x" * 200]})
+        builder.add_edge(START, f"w{i}")
+        builder.add_edge(f"w{i}", "join")
+    builder.add_node("join", lambda state: {"summary": " ".join(r[:10] for r in state["results"][-workers:])})
+    tail = [
+        (f"t{i}", lambda state, i=i: {"summary": state["summary"] + f" {i}"})
+        for i in range(NODES - workers - 1)
+    ]
+    chain(builder, tail, first="join")
+    return builder, lambda turn: {"results": []}
+
+
+def document() -> tuple[StateGraph, Callable[[int], dict[str, Any]]]:
+    def node(state: Document, i: int) -> Document:
+        text = (state.get("text") or "")[-19_000:] + f" edit {i} " + "y" * 1000
+        return {"text": text, "revision": state.get("revision", 0) + 1}
+
+    builder = StateGraph(Document)
+    chain(builder, [(f"n{i}", lambda state, i=i: node(state, i)) for i in range(NODES)])
+    return builder, lambda turn: {"text": f"draft {turn}"}
+
+
+SHAPES = {"chat": chat, "fields": fields, "fan-out": fan_out, "document": document}
+
+
+@dataclass
+class Shape:
+    name: str
+    builder: StateGraph
+    input: Callable[[int], dict[str, Any]]
+
+
+def run(graph: CompiledStateGraph, shape: Shape, args: argparse.Namespace) -> tuple[float, RunnableConfig]:
+    """Seconds per node over ``--threads`` new threads of ``--turns`` invocations, and the last thread."""
+    durability = "sync" if graph.checkpointer else None
+    thread: RunnableConfig = {}
+    started = time.perf_counter()
+    for _ in range(args.threads):
+        thread = {"configurable": {"thread_id": f"{shape.name}-{uuid.uuid4().hex}"}}
+        for turn in range(args.turns):
+            graph.invoke(shape.input(turn), thread, durability=durability)
+    return (time.perf_counter() - started) / (args.threads * args.turns * NODES), thread
+
+
+def timed(action: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    action()
+    return (time.perf_counter() - start) * 1000
+
+
+def main() -> None:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
+    parser.add_argument("--url", help="Postgres admin URL (default: an embedded server in a temp dir)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per shape (default 5)")
+    parser.add_argument("--threads", type=int, default=15, help="threads per run (default 15)")
+    parser.add_argument("--turns", type=int, default=5, help="invocations per thread (default 5)")
+    parser.add_argument("--reads", type=int, default=300, help="get_state timings per saver (default 300)")
+    args = parser.parse_args()
+    console = Console()
+
+    admin = args.url or start_embedded()
+    overhead = Table(title='per-node overhead, durability="sync", median (µs)')
+    for column in ("shape", *SAVERS, "ours / theirs", "floor / theirs", "rounds ours / theirs"):
+        overhead.add_column(column, justify="left" if column == "shape" else "right")
+    reads = Table(title="get_state of a finished thread, median (ms)")
+    for column in (
+        "shape",
+        "ours",
+        "ours, nothing cached",
+        "theirs",
+        "ours / theirs",
+        "nothing cached / theirs",
+    ):
+        reads.add_column(column, justify="left" if column == "shape" else "right")
+
+    with ExitStack() as stack:
+        urls = stack.enter_context(databases(admin, list(SAVERS)))
+        theirs = stack.enter_context(PostgresSaver.from_conn_string(urls["theirs"]))
+        theirs.setup()
+        floor = CommitOnlySaver(urls["floor"])
+        stack.callback(floor.close)
+        savers = {
+            "ours": stack.enter_context(open_checkpointer(urls["ours"])),
+            "theirs": theirs,
+            "floor": floor,
+        }
+        cold = stack.enter_context(PostgresCheckpointer(urls["ours"], item_cache_bytes=0))
+
+        last_threads: dict[tuple[str, str], RunnableConfig] = {}
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("graph shapes", total=len(SHAPES) * (args.rounds + 1))
+            for name, make in SHAPES.items():
+                builder, make_input = make()
+                shape = Shape(name, builder, make_input)
+                graphs = {saver: builder.compile(checkpointer=savers[saver]) for saver in SAVERS}
+                bare = builder.compile()
+                for saver in SAVERS:  # warm up: statements prepared, pools grown
+                    run(graphs[saver], shape, argparse.Namespace(threads=2, turns=1))
+                progress.advance(task)
+                samples: dict[str, list[float]] = {saver: [] for saver in SAVERS}
+                for r in range(args.rounds):
+                    order = SAVERS if r % 2 == 0 else SAVERS[::-1]
+                    for saver in order:
+                        baseline, _ = run(bare, shape, args)
+                        seconds, last_threads[name, saver] = run(graphs[saver], shape, args)
+                        samples[saver].append(seconds - baseline)
+                    progress.advance(task)
+                us = {saver: statistics.median(samples[saver]) * 1e6 for saver in SAVERS}
+                per_round = " ".join(
+                    f"{a / b:.2f}" for a, b in zip(samples["ours"], samples["theirs"], strict=True)
+                )
+                overhead.add_row(
+                    name,
+                    *(f"{us[saver]:.0f}" for saver in SAVERS),
+                    f"{us['ours'] / us['theirs']:.2f}",
+                    f"{us['floor'] / us['theirs']:.2f}",
+                    per_round,
+                )
+
+        for url in (urls["ours"], urls["theirs"]):
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("VACUUM ANALYZE")
+        readers = {"ours": savers["ours"], "cold": cold, "theirs": theirs}
+        for name, make in SHAPES.items():
+            builder, _ = make()
+            getters = {
+                reader: partial(
+                    builder.compile(checkpointer=saver).get_state,
+                    last_threads[name, "theirs" if reader == "theirs" else "ours"],
+                )
+                for reader, saver in readers.items()
+            }
+            for get in getters.values():
+                get()
+            times: dict[str, list[float]] = {reader: [] for reader in readers}
+            for _ in range(args.reads):
+                for reader, get in getters.items():
+                    times[reader].append(timed(get))
+            ms = {reader: statistics.median(times[reader]) for reader in readers}
+            reads.add_row(
+                name,
+                *(f"{ms[reader]:.2f}" for reader in readers),
+                f"{ms['ours'] / ms['theirs']:.2f}",
+                f"{ms['cold'] / ms['theirs']:.2f}",
+            )
+    console.print(overhead)
+    console.print(reads)
+
+
+if __name__ == "__main__":
+    main()
