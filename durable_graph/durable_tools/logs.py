@@ -243,6 +243,8 @@ class PostgresToolLog(_SqlToolLog):
         import psycopg
         from psycopg_pool import ConnectionPool
 
+        from durable_graph.recent_first_pool import RecentFirstPool
+
         delays = backoff_delays(self.open_retry_for)
         while True:
             try:
@@ -255,7 +257,7 @@ class PostgresToolLog(_SqlToolLog):
                     raise BackendUnavailableError(f"tool result log: cannot reach Postgres: {exc}") from exc
                 time.sleep(delay)
         # ``check`` replaces connections that died, e.g. when the server restarted.
-        self._pool = ConnectionPool(
+        self._pool = RecentFirstPool(
             self.conninfo,
             min_size=1,
             max_size=8,

@@ -23,6 +23,7 @@ from durable_graph.memory.scoped import ScopedStore
 from durable_graph.memory.scopes import ScopeSizes
 from durable_graph.memory.sql import Statement
 from durable_graph.migrations import amigrate, arun_steps, migrate, run_steps
+from durable_graph.recent_first_pool import AsyncRecentFirstPool, RecentFirstPool
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ class PgVectorStore(BaseStore):
                     if self.index:
                         schema.check_dims(run_steps(conn, schema.stored_dims_steps()), self.index.dims)
                         self._search_as_built(run_steps(conn, schema.built_index_steps()))
-                pool = ConnectionPool(
+                pool = RecentFirstPool(
                     self.conninfo,
                     min_size=self._pool_sizes[0],
                     max_size=self._pool_sizes[1],
@@ -139,7 +140,7 @@ class PgVectorStore(BaseStore):
                     stored = await arun_steps(conn, schema.stored_dims_steps())
                     schema.check_dims(stored, self.index.dims)
                     self._search_as_built(await arun_steps(conn, schema.built_index_steps()))
-            pool = AsyncConnectionPool(
+            pool = AsyncRecentFirstPool(
                 self.conninfo,
                 min_size=self._pool_sizes[0],
                 max_size=self._pool_sizes[1],

@@ -33,12 +33,12 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from durable_graph.backoff import backoff_delays
 from durable_graph.checkpointers.postgres.arrays import ADAPTERS
-from durable_graph.checkpointers.postgres.recent_first import AsyncRecentFirstPool, RecentFirstPool
 from durable_graph.checkpointers.postgres.schema import COMPONENT, MIGRATIONS
 from durable_graph.checkpointers.postgres.sql import Op, Statement
 from durable_graph.errors import BackendUnavailableError, InvalidURLError, LeaseLostError
 from durable_graph.leases.fences import Fence
 from durable_graph.migrations import amigrate, migrate
+from durable_graph.recent_first_pool import AsyncRecentFirstPool, RecentFirstPool
 
 T = TypeVar("T")
 
