@@ -4,14 +4,16 @@ LangGraph's PostgresSaver.
     .venv/bin/python benchmarks/graph_shapes.py [--url postgresql://...] [--rounds 5] [--threads 15]
 
 ``checkpoint_overhead.py`` measures one graph: a 10-node chain appending to one list. A saver can be
-fast there and slow on a state of another shape, so this script runs four more, each with 10
+fast there and slow on a state of another shape, so this script runs five more, each with 10
 nodes per invocation and ``--turns`` invocations per thread:
 
 - chat: a chain whose nodes each add an AI message of about 300 characters to ``messages``
   (``add_messages``), after a human message per turn;
 - fields: a chain whose nodes each overwrite five small fields, one a dict of 20 keys;
 - fan-out: five parallel nodes append to one list, a join and a chain of four write a summary;
-- document: a chain whose nodes each rewrite a text of about 20 KB.
+- document: a chain whose nodes each rewrite a text of about 20 KB;
+- retrieval: a chain whose nodes each replace a list of four retrieved documents (dicts of about
+  300 characters), as a retrieval step does.
 
 Per shape, each round runs the graph without a checkpointer and then with each saver (ours,
 ``PostgresSaver``, and ``CommitOnlySaver``, the yardstick that stores nothing and commits one row per
@@ -79,6 +81,11 @@ class Document(TypedDict, total=False):
     revision: int
 
 
+class Retrieval(TypedDict, total=False):
+    query: str
+    documents: list[dict[str, str]]
+
+
 def chain(builder: StateGraph, nodes: list[tuple[str, Callable[..., Any]]], first: str = START) -> None:
     previous = first
     for name, node in nodes:
@@ -140,7 +147,18 @@ def document() -> tuple[StateGraph, Callable[[int], dict[str, Any]]]:
     return builder, lambda turn: {"text": f"draft {turn}"}
 
 
-SHAPES = {"chat": chat, "fields": fields, "fan-out": fan_out, "document": document}
+def retrieval() -> tuple[StateGraph, Callable[[int], dict[str, Any]]]:
+    def node(state: Retrieval, i: int) -> Retrieval:
+        query = f"{state.get('query', '')} {i}"[-200:]
+        found = [{"id": f"{query}/{n}", "text": f"passage {n} for {query}: " + "z" * 280} for n in range(4)]
+        return {"query": query, "documents": found}
+
+    builder = StateGraph(Retrieval)
+    chain(builder, [(f"n{i}", lambda state, i=i: node(state, i)) for i in range(NODES)])
+    return builder, lambda turn: {"query": f"question {turn}"}
+
+
+SHAPES = {"chat": chat, "fields": fields, "fan-out": fan_out, "document": document, "retrieval": retrieval}
 
 
 @dataclass
