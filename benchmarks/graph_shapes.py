@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any, TypedDict
 
-import psycopg
 from floor_saver import CommitOnlySaver
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
@@ -47,6 +46,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from postgres_databases import databases, start_embedded
+from reads import settle, timed
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -180,12 +180,6 @@ def run(graph: CompiledStateGraph, shape: Shape, args: argparse.Namespace) -> tu
     return (time.perf_counter() - started) / (args.threads * args.turns * NODES), thread
 
 
-def timed(action: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    action()
-    return (time.perf_counter() - start) * 1000
-
-
 def main() -> None:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
@@ -256,9 +250,7 @@ def main() -> None:
                     per_round,
                 )
 
-        for url in (urls["ours"], urls["theirs"]):
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute("VACUUM ANALYZE")
+        settle([urls["ours"], urls["theirs"]])
         readers = {"ours": savers["ours"], "cold": cold, "theirs": theirs}
         for name, make in SHAPES.items():
             builder, _ = make()
