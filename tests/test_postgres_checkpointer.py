@@ -249,40 +249,6 @@ def test_a_process_new_to_a_thread_reads_it_in_one_round_trip(pg_url: str) -> No
             assert found.checkpoint["channel_values"]["plan"] == [item(f"step 11.{i}") for i in range(3)]
 
 
-def test_calls_one_at_a_time_keep_to_the_connection_returned_last(pg_url: str) -> None:
-    """psycopg-pool hands out idle connections in turn; ours hands out the one returned last, so a
-    process calling one at a time stays on one server process."""
-    thread_id = "recent-" + uuid.uuid4().hex
-    with PostgresCheckpointer(pg_url) as saver:
-        config = put_checkpoint(saver, thread_id, {"items": ["a", "b"]})
-        pool = saver.pool
-        with pool.connection() as first, pool.connection() as second, pool.connection() as third:
-            pids = [conn.info.backend_pid for conn in (first, second, third)]
-        # Returned third, second, then first: ``first`` is the one returned last.
-        for _ in range(3):
-            assert saver.get_tuple(config) is not None
-            with pool.connection() as conn:
-                assert conn.info.backend_pid == pids[0]
-
-
-async def test_async_calls_one_at_a_time_keep_to_the_connection_returned_last(pg_url: str) -> None:
-    thread_id = "recent-async-" + uuid.uuid4().hex
-    async with PostgresCheckpointer(pg_url) as saver:
-        config = await saver.aput(
-            {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}},
-            generate_checkpoint(channel_values={"items": ["a"]}, channel_versions={"items": "1"}),
-            generate_metadata(),
-            {"items": "1"},
-        )
-        pool = await saver.apool()
-        async with pool.connection() as first, pool.connection() as second, pool.connection() as third:
-            pids = [conn.info.backend_pid for conn in (first, second, third)]
-        for _ in range(3):
-            assert await saver.aget_tuple(config) is not None
-            async with pool.connection() as conn:
-                assert conn.info.backend_pid == pids[0]
-
-
 # -- storage ---------------------------------------------------------------------------------------
 
 

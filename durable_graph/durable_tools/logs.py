@@ -241,7 +241,6 @@ class PostgresToolLog(_SqlToolLog):
 
     def open(self) -> None:
         import psycopg
-        from psycopg_pool import ConnectionPool
 
         from durable_graph.recent_first_pool import RecentFirstPool
 
@@ -263,7 +262,7 @@ class PostgresToolLog(_SqlToolLog):
             max_size=8,
             kwargs={"autocommit": True},
             timeout=5,
-            check=ConnectionPool.check_connection,
+            check=RecentFirstPool.check_connection,
             open=True,
         )
 
