@@ -168,16 +168,16 @@ class Shape:
     input: Callable[[int], dict[str, Any]]
 
 
-def run(graph: CompiledStateGraph, shape: Shape, args: argparse.Namespace) -> tuple[float, RunnableConfig]:
-    """Seconds per node over ``--threads`` new threads of ``--turns`` invocations, and the last thread."""
+def run(graph: CompiledStateGraph, shape: Shape, threads: int, turns: int) -> tuple[float, RunnableConfig]:
+    """Seconds per node over ``threads`` new threads of ``turns`` invocations, and the last thread."""
     durability = "sync" if graph.checkpointer else None
     thread: RunnableConfig = {}
     started = time.perf_counter()
-    for _ in range(args.threads):
+    for _ in range(threads):
         thread = {"configurable": {"thread_id": f"{shape.name}-{uuid.uuid4().hex}"}}
-        for turn in range(args.turns):
+        for turn in range(turns):
             graph.invoke(shape.input(turn), thread, durability=durability)
-    return (time.perf_counter() - started) / (args.threads * args.turns * NODES), thread
+    return (time.perf_counter() - started) / (threads * turns * NODES), thread
 
 
 def main() -> None:
@@ -228,14 +228,16 @@ def main() -> None:
                 graphs = {saver: builder.compile(checkpointer=savers[saver]) for saver in SAVERS}
                 bare = builder.compile()
                 for saver in SAVERS:  # warm up: statements prepared, pools grown
-                    run(graphs[saver], shape, argparse.Namespace(threads=2, turns=1))
+                    run(graphs[saver], shape, threads=2, turns=1)
                 progress.advance(task)
                 samples: dict[str, list[float]] = {saver: [] for saver in SAVERS}
                 for r in range(args.rounds):
                     order = SAVERS if r % 2 == 0 else SAVERS[::-1]
                     for saver in order:
-                        baseline, _ = run(bare, shape, args)
-                        seconds, last_threads[name, saver] = run(graphs[saver], shape, args)
+                        baseline, _ = run(bare, shape, args.threads, args.turns)
+                        seconds, last_threads[name, saver] = run(
+                            graphs[saver], shape, args.threads, args.turns
+                        )
                         samples[saver].append(seconds - baseline)
                     progress.advance(task)
                 us = {saver: statistics.median(samples[saver]) * 1e6 for saver in SAVERS}
