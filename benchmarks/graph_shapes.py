@@ -4,7 +4,7 @@ LangGraph's PostgresSaver.
     .venv/bin/python benchmarks/graph_shapes.py [--url postgresql://...] [--rounds 5] [--threads 15]
 
 ``checkpoint_overhead.py`` measures one graph: a 10-node chain appending to one list. A saver can be
-fast there and slow on a state of another shape, so this script runs five more, each with 10
+fast there and slow on a state of another shape, so this script runs nine more, each with 10
 nodes per invocation and ``--turns`` invocations per thread:
 
 - chat: a chain whose nodes each add an AI message of about 300 characters to ``messages``
@@ -13,7 +13,15 @@ nodes per invocation and ``--turns`` invocations per thread:
 - fan-out: five parallel nodes append to one list, a join and a chain of four write a summary;
 - document: a chain whose nodes each rewrite a text of about 20 KB;
 - retrieval: a chain whose nodes each replace a list of four retrieved documents (dicts of about
-  300 characters), as a retrieval step does.
+  300 characters), as a retrieval step does;
+- subgraph: a chain of four nodes around a subgraph of five, whose nodes each append a note to a
+  list it shares with the parent (its checkpoints go to a namespace of their own);
+- map-reduce: a planner sends eight topics to a worker node (``Send``), whose results (dicts of about
+  300 characters) a reducer follows;
+- pydantic: a chain over a pydantic state whose nodes each replace a nested model and slide a
+  window of the last 20 log lines;
+- growing dict: a chain whose nodes each add a fact of about 90 characters to a dict, stored whole
+  at each step by both savers.
 
 Per shape, each round runs the graph without a checkpointer and then with each saver (ours,
 ``PostgresSaver``, and ``CommitOnlySaver``, the yardstick that stores nothing and commits one row per
@@ -36,7 +44,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
 
 from floor_saver import CommitOnlySaver
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
@@ -45,7 +53,9 @@ from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Send
 from postgres_databases import databases, start_embedded
+from pydantic import BaseModel
 from reads import settle, timed
 from rich.console import Console
 from rich.progress import Progress
@@ -86,7 +96,33 @@ class Retrieval(TypedDict, total=False):
     documents: list[dict[str, str]]
 
 
-def chain(builder: StateGraph, nodes: list[tuple[str, Callable[..., Any]]], first: str = START) -> None:
+class Notes(TypedDict, total=False):
+    notes: Annotated[list[str], operator.add]
+    stage: str
+
+
+class MapReduce(TypedDict, total=False):
+    topics: list[str]
+    results: Annotated[list[dict[str, str]], operator.add]
+
+
+class Profile(BaseModel):
+    name: str
+    tags: list[str]
+    score: float
+
+
+class Agent(BaseModel):
+    step: int = 0
+    profile: Profile | None = None
+    log: list[str] = []
+
+
+class Facts(TypedDict, total=False):
+    facts: dict[str, str]
+
+
+def chain(builder: StateGraph, nodes: list[tuple[str, Any]], first: str = START) -> None:
     previous = first
     for name, node in nodes:
         builder.add_node(name, node)
@@ -158,7 +194,69 @@ def retrieval() -> tuple[StateGraph, Callable[[int], dict[str, Any]]]:
     return builder, lambda turn: {"query": f"question {turn}"}
 
 
-SHAPES = {"chat": chat, "fields": fields, "fan-out": fan_out, "document": document, "retrieval": retrieval}
+def subgraph() -> tuple[StateGraph, Callable[[int], dict[str, Any]]]:
+    def note(state: Notes, where: str) -> Notes:
+        return {"notes": [f"{where} after {len(state['notes'])} notes: " + "n" * 120], "stage": where}
+
+    inner = StateGraph(Notes)
+    chain(inner, [(f"s{i}", lambda state, i=i: note(state, f"inner {i}")) for i in range(5)])
+    nodes = [(f"p{i}", lambda state, i=i: note(state, f"outer {i}")) for i in range(4)]
+    builder = StateGraph(Notes)
+    chain(builder, [*nodes[:2], ("sub", inner.compile()), *nodes[2:]])
+    return builder, lambda turn: {"notes": [f"question {turn}"]}
+
+
+def map_reduce() -> tuple[StateGraph, Callable[[int], dict[str, Any]]]:
+    def plan(state: MapReduce) -> MapReduce:
+        return {"topics": [f"topic {len(state['results'])}-{j}" for j in range(8)]}
+
+    def work(state: dict[str, str]) -> MapReduce:
+        return {"results": [{"topic": state["topic"], "text": f"about {state['topic']}: " + "r" * 280}]}
+
+    builder = StateGraph(MapReduce)
+    builder.add_node("plan", plan)
+    builder.add_node("work", work)
+    builder.add_node("reduce", lambda state: {"topics": []})
+    builder.add_edge(START, "plan")
+    builder.add_conditional_edges("plan", lambda state: [Send("work", {"topic": t}) for t in state["topics"]])
+    builder.add_edge("work", "reduce")
+    builder.add_edge("reduce", END)
+    return builder, lambda turn: {"results": []}
+
+
+def pydantic_state() -> tuple[StateGraph, Callable[[int], dict[str, Any]]]:
+    def node(state: Agent, i: int) -> dict[str, Any]:
+        profile = Profile(name=f"user {state.step}", tags=[f"tag {j}" for j in range(8)], score=i / 3)
+        log = [*state.log[-19:], f"node {i} " + "l" * 60]
+        return {"step": state.step + 1, "profile": profile, "log": log}
+
+    builder = StateGraph(Agent)
+    chain(builder, [(f"n{i}", lambda state, i=i: node(state, i)) for i in range(NODES)])
+    return builder, lambda turn: {"step": turn * NODES}
+
+
+def growing_dict() -> tuple[StateGraph, Callable[[int], dict[str, Any]]]:
+    def node(state: Facts) -> Facts:
+        facts = dict(state.get("facts") or {})
+        facts[f"fact {len(facts)}"] = f"learned at step {len(facts)}: " + "f" * 60
+        return {"facts": facts}
+
+    builder = StateGraph(Facts)
+    chain(builder, [(f"n{i}", node) for i in range(NODES)])
+    return builder, lambda turn: {}
+
+
+SHAPES = {
+    "chat": chat,
+    "fields": fields,
+    "fan-out": fan_out,
+    "document": document,
+    "retrieval": retrieval,
+    "subgraph": subgraph,
+    "map-reduce": map_reduce,
+    "pydantic": pydantic_state,
+    "growing dict": growing_dict,
+}
 
 
 @dataclass
@@ -170,7 +268,7 @@ class Shape:
 
 def run(graph: CompiledStateGraph, shape: Shape, threads: int, turns: int) -> tuple[float, RunnableConfig]:
     """Seconds per node over ``threads`` new threads of ``turns`` invocations, and the last thread."""
-    durability = "sync" if graph.checkpointer else None
+    durability: Literal["sync"] | None = "sync" if graph.checkpointer else None
     thread: RunnableConfig = {}
     started = time.perf_counter()
     for _ in range(threads):
