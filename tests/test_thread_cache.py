@@ -152,6 +152,17 @@ def test_the_cache_drops_the_least_recently_used_threads_past_its_size() -> None
     assert not cache.holds("huge") and cache.holds("t4")
 
 
+def test_an_entry_added_again_is_counted_once() -> None:
+    cache = item_cache(2 * (1000 + 120))  # room for two items of 1,000 bytes
+    first = {b"\x01" * 16: ("msgpack", b"x" * 1000)}
+    cache.add("t1", first)  # the thread's first entries
+    cache.add("t1", first)  # the same item again, as a read of a grown list brings it
+    cache.add("t2", {b"\x02" * 16: ("msgpack", b"x" * 1000)})
+    assert cache.holds("t1") and cache.holds("t2")
+    cache.add("t2", {b"\x03" * 16: ("msgpack", b"x" * 1000)})  # a third item: t1 goes
+    assert not cache.holds("t1") and cache.holds("t2")
+
+
 MIXED: list[Any] = [
     "text",
     HumanMessage(content="hello", id="m1"),

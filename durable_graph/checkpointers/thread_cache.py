@@ -67,20 +67,29 @@ class ThreadCache(Generic[K, V]):
             return
         with self._lock:
             cached = self._held(thread_id)
-            added = 0
-            for key, value in entries.items():
-                replaced = cached.get(key)
-                if replaced is not None:
-                    if not self._replace:
-                        continue
-                    added -= self._size(key, replaced)
-                cached[key] = value
-                added += self._size(key, value)
+            if not cached:  # a thread's first entries (its first read): nothing to compare with
+                cached.update(entries)
+                added = sum(map(self._size, entries.keys(), entries.values()))
+            else:
+                added = self._added(cached, entries)
             self._sizes[thread_id] += added
             self._bytes += added
             if self._sizes[thread_id] > self._max_bytes:
                 self._drop(thread_id)
             self._shrink()
+
+    def _added(self, cached: dict[K, V], entries: Mapping[K, V]) -> int:
+        """Adds ``entries`` to a thread's ``cached`` ones; returns how many bytes that adds."""
+        added = 0
+        for key, value in entries.items():
+            replaced = cached.get(key)
+            if replaced is not None:
+                if not self._replace:
+                    continue
+                added -= self._size(key, replaced)
+            cached[key] = value
+            added += self._size(key, value)
+        return added
 
     def know(self, thread_id: str) -> None:
         """Holds the thread without entries (a read found it has none), counted as one entry's
