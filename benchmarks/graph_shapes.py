@@ -2,6 +2,7 @@
 LangGraph's PostgresSaver.
 
     .venv/bin/python benchmarks/graph_shapes.py [--url postgresql://...] [--rounds 5] [--threads 15]
+        [--shapes chat,retrieval]
 
 ``checkpoint_overhead.py`` measures one graph: a 10-node chain appending to one list. A saver can be
 fast there and slow on a state of another shape, so this script runs nine more, each with 10
@@ -20,7 +21,7 @@ nodes per invocation and ``--turns`` invocations per thread:
   300 characters) a reducer follows;
 - pydantic: a chain over a pydantic state whose nodes each replace a nested model and slide a
   window of the last 20 log lines;
-- growing dict: a chain whose nodes each add a fact of about 90 characters to a dict, stored whole
+- growing-dict: a chain whose nodes each add a fact of about 90 characters to a dict, stored whole
   at each step by both savers.
 
 Per shape, each round runs the graph without a checkpointer and then with each saver (ours,
@@ -255,7 +256,7 @@ SHAPES = {
     "subgraph": subgraph,
     "map-reduce": map_reduce,
     "pydantic": pydantic_state,
-    "growing dict": growing_dict,
+    "growing-dict": growing_dict,
 }
 
 
@@ -286,7 +287,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=15, help="threads per run (default 15)")
     parser.add_argument("--turns", type=int, default=5, help="invocations per thread (default 5)")
     parser.add_argument("--reads", type=int, default=300, help="get_state timings per saver (default 300)")
+    parser.add_argument(
+        "--shapes", default=",".join(SHAPES), help="comma-separated shapes to run (default: all nine)"
+    )
     args = parser.parse_args()
+    names = args.shapes.split(",")
+    if unknown := sorted(set(names) - set(SHAPES)):
+        parser.error(f"unknown shapes {unknown}; the shapes are {', '.join(SHAPES)}")
+    shapes = {name: SHAPES[name] for name in names}
     console = Console()
 
     admin = args.url or start_embedded()
@@ -319,8 +327,8 @@ def main() -> None:
 
         last_threads: dict[tuple[str, str], RunnableConfig] = {}
         with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("graph shapes", total=len(SHAPES) * (args.rounds + 1))
-            for name, make in SHAPES.items():
+            task = progress.add_task("graph shapes", total=len(shapes) * (args.rounds + 1))
+            for name, make in shapes.items():
                 builder, make_input = make()
                 shape = Shape(name, builder, make_input)
                 graphs = {saver: builder.compile(checkpointer=savers[saver]) for saver in SAVERS}
@@ -352,7 +360,7 @@ def main() -> None:
 
         settle([urls["ours"], urls["theirs"]])
         readers = {"ours": savers["ours"], "cold": cold, "theirs": theirs}
-        for name, make in SHAPES.items():
+        for name, make in shapes.items():
             builder, _ = make()
             getters = {
                 reader: partial(

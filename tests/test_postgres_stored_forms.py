@@ -352,6 +352,29 @@ def body_types(url: str, thread_id: str) -> list[str]:
     return [row[0] for row in rows]
 
 
+def item_types(url: str, thread_id: str) -> dict[int, str]:
+    """The stored type of each list item of the thread, by the length of its data."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT length(data), type FROM dg_checkpoint_chunks WHERE thread_id = %s", (thread_id,)
+        ).fetchall()
+    return {row[0]: row[1] for row in rows}
+
+
+def test_list_items_are_compressed_above_1_kb_by_default(
+    saver: PostgresCheckpointer, fresh_reader: PostgresCheckpointer, pg_url: str
+) -> None:
+    """An item of about 700 bytes (a short chat message) stays plain: compressing it would save
+    little and cost every first read a decompression; one of about 2 KB is compressed."""
+    thread_id = "items-" + uuid.uuid4().hex
+    values = {"notes": ["short " * 115, "long " * 400, "tiny"] * 11}
+    config = put(saver, thread_id, values, ["notes"])
+    stored = item_types(pg_url, thread_id)
+    assert sorted(stored.values()) == ["msgpack", "msgpack", "msgpack+z"]
+    assert all(length < 1024 for length, type_ in stored.items() if type_ == "msgpack")
+    assert read_back([saver, fresh_reader], config) == [values, values]
+
+
 def test_a_checkpoint_body_is_compressed_only_above_2_kb(
     saver: PostgresCheckpointer, fresh_reader: PostgresCheckpointer, pg_url: str
 ) -> None:
