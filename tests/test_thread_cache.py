@@ -76,7 +76,7 @@ def test_a_list_read_again_unchanged_is_decoded_from_its_array_into_new_objects(
             held[name] = ("msgpack", b"\xc1")  # not msgpack: decoding from items would fail
         again = reader.get_tuple(thread)
         assert again is not None and again.checkpoint["channel_values"]["items"] == items
-        read.checkpoint["channel_values"]["items"][0][item("n")] = -1
+        read.checkpoint["channel_values"]["items"][0]["n"] = -1
         read.checkpoint["channel_values"]["items"].append("changed in place")
         assert reader.get_tuple(thread).checkpoint["channel_values"]["items"] == items  # type: ignore[union-attr]
         reader._sql._items.forget([thread_id])
