@@ -352,13 +352,14 @@ def body_types(url: str, thread_id: str) -> list[str]:
     return [row[0] for row in rows]
 
 
-def item_types(url: str, thread_id: str) -> dict[int, str]:
-    """The stored type of each list item of the thread, by the length of its data."""
+def item_types(url: str, thread_id: str) -> list[tuple[str, int]]:
+    """The stored type and data length of each list item of the thread, in type order."""
     with psycopg.connect(url) as conn:
         rows = conn.execute(
-            "SELECT length(data), type FROM dg_checkpoint_chunks WHERE thread_id = %s", (thread_id,)
+            "SELECT type, length(data) FROM dg_checkpoint_chunks WHERE thread_id = %s ORDER BY type",
+            (thread_id,),
         ).fetchall()
-    return {row[0]: row[1] for row in rows}
+    return [(row[0], row[1]) for row in rows]
 
 
 def test_list_items_are_compressed_above_1_kb_by_default(
@@ -370,8 +371,8 @@ def test_list_items_are_compressed_above_1_kb_by_default(
     values = {"notes": ["short " * 115, "long " * 400, "tiny"] * 11}
     config = put(saver, thread_id, values, ["notes"])
     stored = item_types(pg_url, thread_id)
-    assert sorted(stored.values()) == ["msgpack", "msgpack", "msgpack+z"]
-    assert all(length < 1024 for length, type_ in stored.items() if type_ == "msgpack")
+    assert [type_ for type_, _ in stored] == ["msgpack", "msgpack", "msgpack+z"]
+    assert all(length < 1024 for type_, length in stored if type_ == "msgpack")
     assert read_back([saver, fresh_reader], config) == [values, values]
 
 
