@@ -364,7 +364,7 @@ def test_a_graph_that_changes_a_message_in_place_reads_back_as_it_left_it(pg_url
     def revise(state: State) -> dict[str, Any]:
         first = state["messages"][-1]
         first.content = "revised"  # in place, as some nodes do
-        first.tool_calls[0]["args"][item("n")] = 1.0
+        first.tool_calls[0]["args"]["n"] = 1.0
         return {"messages": [HumanMessage(content="ok")]}
 
     builder = StateGraph(State)
@@ -379,7 +379,7 @@ def test_a_graph_that_changes_a_message_in_place_reads_back_as_it_left_it(pg_url
     with open_checkpointer(pg_url) as fresh:
         read = builder.compile(checkpointer=fresh).get_state(thread).values
     assert [m.content for m in read["messages"]] == ["revised", "ok"]
-    assert type(read["messages"][0].tool_calls[0]["args"][item("n")]) is float
+    assert type(read["messages"][0].tool_calls[0]["args"]["n"]) is float
     assert read["messages"] == final["messages"]
 
 
