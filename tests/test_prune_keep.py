@@ -26,6 +26,7 @@ from durable_graph.checkpointers import open_checkpointer
 from durable_graph.checkpointers.postgres.schema import TABLES
 from durable_graph.cli import app
 from tests.checkpoint_graphs import delta_graph, item
+from tests.test_postgres_checkpointer import put_checkpoint
 
 
 class State(TypedDict, total=False):
@@ -230,6 +231,31 @@ def test_a_keep_larger_than_the_history_changes_nothing(url: str) -> None:
         assert snapshot(saver, thread_id) == before
         assert stored_rows(saver, url, thread_id) == rows
 
+
+
+def test_a_checkpoint_put_after_its_parent_was_pruned_loses_that_parent_at_the_next_prune(url: str) -> None:
+    """A run that went on from a checkpoint another process pruned meanwhile names a parent that is
+    gone; a prune leaves no kept checkpoint naming a missing parent, whenever it went."""
+    with open_checkpointer(url) as saver:
+        thread_id = new_id("dangling")
+        first = put_checkpoint(saver, thread_id, {"items": [item("a")]})  # type: ignore[arg-type]
+        put_checkpoint(saver, thread_id, {"items": [item("a"), item("b")]}, parent=first)  # type: ignore[arg-type]
+        saver.prune_keep([thread_id], 1)
+        went_on = put_checkpoint(saver, thread_id, {"items": [item("a"), item("c")]}, parent=first)  # type: ignore[arg-type]
+        last = put_checkpoint(saver, thread_id, {"items": [item("d")]}, parent=went_on)  # type: ignore[arg-type]
+        assert saver.get_tuple(went_on).parent_config["configurable"]["checkpoint_id"] == (  # type: ignore[union-attr,index]
+            first["configurable"]["checkpoint_id"]
+        )
+
+        saver.prune_keep([thread_id], 2)
+
+        kept = {t.config["configurable"]["checkpoint_id"]: t for t in saver.list(config(thread_id))}
+        assert list(kept) == [last["configurable"]["checkpoint_id"], went_on["configurable"]["checkpoint_id"]]
+        assert kept[went_on["configurable"]["checkpoint_id"]].parent_config is None
+        assert kept[last["configurable"]["checkpoint_id"]].parent_config == went_on
+        assert kept[went_on["configurable"]["checkpoint_id"]].checkpoint["channel_values"] == {
+            "items": [item("a"), item("c")]
+        }
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, "3", None, True])
 def test_bad_keep_is_a_value_error_naming_it(url: str, bad: Any) -> None:

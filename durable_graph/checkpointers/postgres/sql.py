@@ -369,12 +369,14 @@ WITH doomed AS MATERIALIZED (
     WHERE c.thread_id = d.thread_id AND c.checkpoint_ns = d.checkpoint_ns
       AND c.checkpoint_id = d.checkpoint_id
 ), orphaned AS (
+    -- A kept checkpoint whose parent is gone: deleted now, or before it was put (a run that went on
+    -- from a checkpoint another process had pruned).
     UPDATE dg_checkpoints AS c SET parent_checkpoint_id = NULL
-    FROM kept AS k, doomed AS d
+    FROM kept AS k
     WHERE c.thread_id = k.thread_id AND c.checkpoint_ns = k.checkpoint_ns
-      AND c.checkpoint_id = k.checkpoint_id
-      AND d.thread_id = k.thread_id AND d.checkpoint_ns = k.checkpoint_ns
-      AND d.checkpoint_id = k.parent_checkpoint_id
+      AND c.checkpoint_id = k.checkpoint_id AND k.parent_checkpoint_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM kept AS p WHERE p.thread_id = k.thread_id
+                      AND p.checkpoint_ns = k.checkpoint_ns AND p.checkpoint_id = k.parent_checkpoint_id)
 ), deleted_writes AS (
     DELETE FROM dg_checkpoint_writes AS w USING doomed AS d
     WHERE w.thread_id = d.thread_id AND w.checkpoint_ns = d.checkpoint_ns

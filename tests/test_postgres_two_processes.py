@@ -1,0 +1,312 @@
+"""Two Postgres checkpointers on one database, as two processes serving the same threads, read back
+what LangGraph's own ``InMemorySaver`` holds after the same random operations.
+
+Each checkpointer keeps what it wrote and read (list items, the lists of the last checkpoint, the
+item objects it serialized and their fingerprints), so the other one's writes, deletes and prunes
+are what could make it answer from stale memory. The operations are those of graph runs: a put
+extends, replaces, shortens or changes in place the list it last saw (a run that has not re-read
+the thread forks it from an older checkpoint), or first reads the latest checkpoint; reads come
+from either process and from a third one that caches no items (a process new to the thread). Lists
+grow long enough to be stored as tails of earlier versions; items are dicts of several sizes (the
+larger compressed), messages and strings; an item changed in place may keep an equal value of
+another type (1 and 1.0), which only its serialized form tells apart, so values are compared
+serialized.
+
+Examples: ``$DURABLE_GRAPH_PROPERTY_EXAMPLES`` (default 60, CI-sized: a few seconds); set it to e.g. 2000 locally.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import LATEST_VERSION, BaseCheckpointSaver, CheckpointTuple
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+from durable_graph.checkpointers import open_checkpointer
+from durable_graph.checkpointers.postgres import PostgresCheckpointer
+
+EXAMPLES = int(os.environ.get("DURABLE_GRAPH_PROPERTY_EXAMPLES", "60"))
+
+Writer = Literal["A", "B"]
+Reader = Literal["A", "B", "new"]
+Kind = Literal["short dict", "dict", "large dict", "message", "text"]
+
+
+@dataclass(frozen=True)
+class Append:
+    count: int
+    kind: Kind
+    in_place: bool  # list.append on the list object itself, else a new list (as operator.add makes)
+
+
+@dataclass(frozen=True)
+class Replace:
+    count: int
+    kind: Kind
+
+
+@dataclass(frozen=True)
+class Remove:
+    at: int
+
+
+@dataclass(frozen=True)
+class Change:
+    at: int
+    how: Literal["int to equal float", "text", "new key"]
+
+
+@dataclass(frozen=True)
+class Put:
+    writer: Writer
+    thread: str
+    change: Append | Replace | Remove | Change
+    read_first: bool  # read the latest checkpoint first, else go on from the one this writer last saw
+
+
+@dataclass(frozen=True)
+class Read:
+    reader: Reader
+    thread: str
+    pick: int | None  # None: the latest; else the n-th checkpoint of the thread made so far
+
+
+@dataclass(frozen=True)
+class List:
+    reader: Reader
+    thread: str
+    limit: int | None
+
+
+@dataclass(frozen=True)
+class Delete:
+    writer: Writer
+    thread: str
+
+
+@dataclass(frozen=True)
+class Prune:
+    writer: Writer
+    thread: str
+
+
+threads = st.sampled_from(["t1", "t1", "t2"])
+writers = st.sampled_from(["A", "B"])
+readers = st.sampled_from(["A", "B", "new"])
+kinds = st.sampled_from(["short dict", "dict", "large dict", "message", "text"])
+# Appends are the most frequent change, as in a growing message list, so lists grow long enough
+# to be stored as tails of an earlier version (past 16 items).
+changes = st.one_of(
+    st.builds(Append, st.integers(1, 60), kinds, st.booleans()),
+    st.builds(Append, st.integers(1, 60), kinds, st.booleans()),
+    st.builds(Append, st.integers(1, 3), kinds, st.booleans()),
+    st.builds(Replace, st.integers(0, 6), kinds),
+    st.builds(Remove, st.integers(0, 200)),
+    st.builds(Change, st.integers(0, 200), st.sampled_from(["int to equal float", "text", "new key"])),
+)
+puts = st.builds(Put, writers, threads, changes, st.booleans())
+operations = st.one_of(
+    puts,
+    puts,
+    puts,
+    puts,
+    st.builds(Read, readers, threads, st.one_of(st.none(), st.integers(0, 60))),
+    st.builds(Read, readers, threads, st.none()),
+    st.builds(List, readers, threads, st.one_of(st.none(), st.integers(1, 3))),
+    st.builds(Delete, writers, threads),
+    st.builds(Prune, writers, threads),
+)
+
+SERDE = JsonPlusSerializer()
+
+
+def new_item(kind: Kind, n: int) -> Any:
+    if kind == "short dict":
+        return {"n": n, "text": f"item {n}"}
+    if kind == "dict":
+        return {"n": n, "text": f"item {n} " + "words of some length " * 30}  # ~630 bytes
+    if kind == "large dict":
+        return {"n": n, "text": f"item {n} " + "a longer passage of words " * 80}  # compressed
+    if kind == "message":
+        return AIMessage(
+            content=f"answer {n}",
+            id=f"m{n}",
+            tool_calls=[{"name": "search", "args": {"n": n, "q": f"query {n}"}, "id": f"c{n}"}],
+        )
+    return f"text {n} " + "t" * 300
+
+
+def change_in_place(item: Any, how: str) -> None:
+    if isinstance(item, AIMessage):
+        args = item.tool_calls[0]["args"]
+        if how == "int to equal float" and type(args["n"]) is int:
+            args["n"] = float(args["n"])
+        elif how == "new key":
+            item.additional_kwargs["seen"] = True
+        else:
+            item.content = f"{item.content}!"
+    elif isinstance(item, dict):
+        if how == "int to equal float" and type(item["n"]) is int:
+            item["n"] = float(item["n"])
+        elif how == "new key":
+            item["extra"] = len(item)
+        else:
+            item["text"] += "!"
+    # a string cannot change in place
+
+
+@dataclass
+class Seen:
+    """What one writer process holds of a thread: the checkpoint it last wrote or read, with the
+    value objects it has (changes in place change these)."""
+
+    config: RunnableConfig
+    values: dict[str, Any]
+    versions: dict[str, str]
+
+
+@dataclass
+class Example:
+    prefix: str = field(default_factory=lambda: uuid.uuid4().hex[:10] + "-")
+    counter: int = 0
+    made: dict[str, list[str]] = field(default_factory=dict)
+    seen: dict[tuple[str, str], Seen] = field(default_factory=dict)
+
+    def config(self, thread: str, checkpoint_id: str | None = None) -> RunnableConfig:
+        configurable = {"thread_id": self.prefix + thread, "checkpoint_ns": ""}
+        if checkpoint_id:
+            configurable["checkpoint_id"] = checkpoint_id
+        return {"configurable": configurable}
+
+    def next(self) -> int:
+        self.counter += 1
+        return self.counter
+
+
+def stored(found: CheckpointTuple | None) -> Any:
+    """What a read returned, values serialized (1 and 1.0 differ)."""
+    if found is None:
+        return None
+    checkpoint = found.checkpoint
+    return (
+        found.config["configurable"]["checkpoint_id"],
+        (found.parent_config or {}).get("configurable", {}).get("checkpoint_id"),
+        SERDE.dumps_typed(dict(sorted(checkpoint["channel_values"].items()))),
+        sorted(checkpoint["channel_versions"].items()),
+    )
+
+
+def put(savers: dict[str, BaseCheckpointSaver], example: Example, op: Put) -> None:
+    saver, reference = savers[op.writer], savers["reference"]
+    key = (op.writer, op.thread)
+    last = example.seen.get(key)
+    if op.read_first or last is None:
+        found = saver.get_tuple(example.config(op.thread))
+        if found is None:
+            last = Seen(example.config(op.thread), {}, {})
+        else:
+            checkpoint = found.checkpoint
+            last = Seen(found.config, checkpoint["channel_values"], dict(checkpoint["channel_versions"]))
+    values = dict(last.values)
+    items = values.get("items", [])
+    change = op.change
+    if isinstance(change, Append):
+        added = [new_item(change.kind, example.next()) for _ in range(change.count)]
+        if change.in_place:
+            items.extend(added)
+        else:
+            items = items + added
+    elif isinstance(change, Replace):
+        items = [new_item(change.kind, example.next()) for _ in range(change.count)]
+    elif isinstance(change, Remove) and items:
+        items = items[: change.at % len(items)] + items[change.at % len(items) + 1 :]
+    elif isinstance(change, Change) and items:
+        change_in_place(items[change.at % len(items)], change.how)
+    values["items"] = items
+    values["step"] = n = example.next()
+    version = f"{n:010}.{uuid.uuid4().hex[:8]}"
+    new_versions = {"items": version, "step": version}
+    checkpoint = {
+        "v": LATEST_VERSION,
+        "id": f"00000000-{n:04x}-6000-8000-000000000000",  # text order is creation order
+        "ts": "2026-01-01T00:00:00+00:00",
+        "channel_values": values,
+        "channel_versions": {**last.versions, **new_versions},
+        "versions_seen": {},
+        "pending_sends": [],
+        "updated_channels": sorted(new_versions),
+    }
+    metadata = {"source": "loop", "step": n, "parents": {}}
+    # The reference gets a copy made now: the writer's objects may change in place later.
+    written = saver.put(last.config, checkpoint, metadata, new_versions)  # type: ignore[arg-type]
+    reference.put(last.config, copy.deepcopy(checkpoint), metadata, new_versions)  # type: ignore[arg-type]
+    example.made.setdefault(op.thread, []).append(checkpoint["id"])
+    example.seen[key] = Seen(written, values, checkpoint["channel_versions"])
+
+
+def check(savers: dict[str, BaseCheckpointSaver], example: Example, op: Any) -> None:
+    reference = savers["reference"]
+    if isinstance(op, Put):
+        put(savers, example, op)
+    elif isinstance(op, Read):
+        made = example.made.get(op.thread) or [None]
+        picked = None if op.pick is None else made[op.pick % len(made)]
+        config = example.config(op.thread, picked)
+        found = savers[op.reader].get_tuple(config)
+        assert stored(found) == stored(reference.get_tuple(config)), op
+        if found is not None and op.pick is None and op.reader != "new":  # a run resumes from it
+            checkpoint = found.checkpoint
+            example.seen[op.reader, op.thread] = Seen(
+                found.config, checkpoint["channel_values"], dict(checkpoint["channel_versions"])
+            )
+    elif isinstance(op, List):
+        config = example.config(op.thread)
+        listed = [stored(t) for t in savers[op.reader].list(config, limit=op.limit)]
+        assert listed == [stored(t) for t in reference.list(config, limit=op.limit)], op
+    elif isinstance(op, Delete):
+        savers[op.writer].delete_thread(example.prefix + op.thread)
+        reference.delete_thread(example.prefix + op.thread)
+    elif isinstance(op, Prune):
+        savers[op.writer].prune([example.prefix + op.thread], strategy="keep_latest")  # type: ignore[attr-defined]
+        reference.prune([example.prefix + op.thread], strategy="keep_latest")  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def savers(pg_url: str) -> Iterator[dict[str, BaseCheckpointSaver]]:
+    with ExitStack() as stack:
+        yield {
+            "A": stack.enter_context(open_checkpointer(pg_url)),
+            "B": stack.enter_context(open_checkpointer(pg_url)),
+            "new": stack.enter_context(PostgresCheckpointer(pg_url, item_cache_bytes=0)),
+            "reference": stack.enter_context(open_checkpointer("memory://")),
+        }
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(seed=st.lists(puts, min_size=4, max_size=12), more=st.lists(operations, min_size=5, max_size=40))
+def test_two_processes_read_back_what_the_reference_holds(
+    savers: dict[str, BaseCheckpointSaver], seed: list[Put], more: list[Any]
+) -> None:
+    example = Example()
+    for op in seed + more:
+        check(savers, example, op)
+    for thread in ("t1", "t2"):  # and at the end, every checkpoint of every thread, from each reader
+        for reader in ("A", "B", "new"):
+            config = example.config(thread)
+            listed = [stored(t) for t in savers[reader].list(config)]
+            assert listed == [stored(t) for t in savers["reference"].list(config)], (reader, thread)
