@@ -5,14 +5,16 @@ Each checkpointer keeps what it wrote and read (list items, the lists of the las
 item objects it serialized and their fingerprints), so the other one's writes, deletes and prunes
 are what could make it answer from stale memory. The operations are those of graph runs: a put
 extends, replaces, shortens or changes in place the list it last saw (a run that has not re-read
-the thread forks it from an older checkpoint), or first reads the latest checkpoint; reads come
-from either process and from a third one that caches no items (a process new to the thread). Lists
+the thread forks it from an older checkpoint), or first reads the latest checkpoint; pending
+writes, copies, deletes and prunes come from either process, and reads also from a third one that
+caches no items (a process new to the thread); once stored as is, once encrypted. Lists
 grow long enough to be stored as tails of earlier versions; items are dicts of several sizes (the
 larger compressed), messages and strings; an item changed in place may keep an equal value of
 another type (1 and 1.0), which only its serialized form tells apart, so values are compared
 serialized.
 
-Examples: ``$DURABLE_GRAPH_PROPERTY_EXAMPLES`` (default 60, CI-sized: a few seconds); set it to e.g. 2000 locally.
+Examples: ``$DURABLE_GRAPH_PROPERTY_EXAMPLES`` (default 60, CI-sized: a few seconds); set it to e.g.
+2000 locally.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from durable_graph.checkpointers import open_checkpointer
 from durable_graph.checkpointers.postgres import PostgresCheckpointer
+from durable_graph.encryption import Keys
 
 EXAMPLES = int(os.environ.get("DURABLE_GRAPH_PROPERTY_EXAMPLES", "60"))
 
@@ -76,6 +79,21 @@ class Put:
 
 
 @dataclass(frozen=True)
+class PutWrites:
+    writer: Writer
+    thread: str
+    task: str
+    value: int
+
+
+@dataclass(frozen=True)
+class Copy:
+    writer: Writer
+    source: str
+    target: str
+
+
+@dataclass(frozen=True)
 class Read:
     reader: Reader
     thread: str
@@ -101,7 +119,8 @@ class Prune:
     thread: str
 
 
-threads = st.sampled_from(["t1", "t1", "t2"])
+THREADS = ("t1", "t2", "t3")
+threads = st.sampled_from(["t1", "t1", "t2", "t3"])
 writers = st.sampled_from(["A", "B"])
 readers = st.sampled_from(["A", "B", "new"])
 kinds = st.sampled_from(["short dict", "dict", "large dict", "message", "text"])
@@ -124,6 +143,8 @@ operations = st.one_of(
     st.builds(Read, readers, threads, st.one_of(st.none(), st.integers(0, 60))),
     st.builds(Read, readers, threads, st.none()),
     st.builds(List, readers, threads, st.one_of(st.none(), st.integers(1, 3))),
+    st.builds(PutWrites, writers, threads, st.sampled_from(["task-1", "task-2"]), st.integers(0, 9)),
+    st.builds(Copy, writers, threads, threads),
     st.builds(Delete, writers, threads),
     st.builds(Prune, writers, threads),
 )
@@ -204,6 +225,7 @@ def stored(found: CheckpointTuple | None) -> Any:
         (found.parent_config or {}).get("configurable", {}).get("checkpoint_id"),
         SERDE.dumps_typed(dict(sorted(checkpoint["channel_values"].items()))),
         sorted(checkpoint["channel_versions"].items()),
+        sorted(found.pending_writes or [], key=repr),
     )
 
 
@@ -274,6 +296,20 @@ def check(savers: dict[str, BaseCheckpointSaver], example: Example, op: Any) -> 
         config = example.config(op.thread)
         listed = [stored(t) for t in savers[op.reader].list(config, limit=op.limit)]
         assert listed == [stored(t) for t in reference.list(config, limit=op.limit)], op
+    elif isinstance(op, PutWrites):
+        last = example.seen.get((op.writer, op.thread))
+        if last is not None and last.config["configurable"].get("checkpoint_id"):
+            writes = [("items", [new_item("short dict", op.value)]), ("step", op.value)]
+            savers[op.writer].put_writes(last.config, writes, op.task)
+            reference.put_writes(last.config, copy.deepcopy(writes), op.task)
+    elif isinstance(op, Copy):
+        source, target = example.prefix + op.source, example.prefix + op.target
+        # Copying a missing thread, or onto one that has checkpoints, is refused: tested elsewhere.
+        found = reference.get_tuple(example.config(op.source))
+        if found and reference.get_tuple(example.config(op.target)) is None:
+            savers[op.writer].copy_thread(source, target)  # type: ignore[attr-defined]
+            reference.copy_thread(source, target)  # type: ignore[attr-defined]
+            example.made[op.target] = list(example.made.get(op.source, []))
     elif isinstance(op, Delete):
         savers[op.writer].delete_thread(example.prefix + op.thread)
         reference.delete_thread(example.prefix + op.thread)
@@ -282,13 +318,14 @@ def check(savers: dict[str, BaseCheckpointSaver], example: Example, op: Any) -> 
         reference.prune([example.prefix + op.thread], strategy="keep_latest")  # type: ignore[attr-defined]
 
 
-@pytest.fixture(scope="module")
-def savers(pg_url: str) -> Iterator[dict[str, BaseCheckpointSaver]]:
+@pytest.fixture(scope="module", params=["plain", "encrypted"])
+def savers(pg_url: str, request: pytest.FixtureRequest) -> Iterator[dict[str, BaseCheckpointSaver]]:
+    keys = Keys(b"k" * 32) if request.param == "encrypted" else None
     with ExitStack() as stack:
         yield {
-            "A": stack.enter_context(open_checkpointer(pg_url)),
-            "B": stack.enter_context(open_checkpointer(pg_url)),
-            "new": stack.enter_context(PostgresCheckpointer(pg_url, item_cache_bytes=0)),
+            "A": stack.enter_context(open_checkpointer(pg_url, keys=keys)),
+            "B": stack.enter_context(open_checkpointer(pg_url, keys=keys)),
+            "new": stack.enter_context(PostgresCheckpointer(pg_url, keys=keys, item_cache_bytes=0)),
             "reference": stack.enter_context(open_checkpointer("memory://")),
         }
 
@@ -305,7 +342,7 @@ def test_two_processes_read_back_what_the_reference_holds(
     example = Example()
     for op in seed + more:
         check(savers, example, op)
-    for thread in ("t1", "t2"):  # and at the end, every checkpoint of every thread, from each reader
+    for thread in THREADS:  # and at the end, every checkpoint of every thread, from each reader
         for reader in ("A", "B", "new"):
             config = example.config(thread)
             listed = [stored(t) for t in savers[reader].list(config)]

@@ -232,7 +232,6 @@ def test_a_keep_larger_than_the_history_changes_nothing(url: str) -> None:
         assert stored_rows(saver, url, thread_id) == rows
 
 
-
 def test_a_checkpoint_put_after_its_parent_was_pruned_loses_that_parent_at_the_next_prune(url: str) -> None:
     """A run that went on from a checkpoint another process pruned meanwhile names a parent that is
     gone; a prune leaves no kept checkpoint naming a missing parent, whenever it went."""
@@ -243,8 +242,11 @@ def test_a_checkpoint_put_after_its_parent_was_pruned_loses_that_parent_at_the_n
         saver.prune_keep([thread_id], 1)
         went_on = put_checkpoint(saver, thread_id, {"items": [item("a"), item("c")]}, parent=first)  # type: ignore[arg-type]
         last = put_checkpoint(saver, thread_id, {"items": [item("d")]}, parent=went_on)  # type: ignore[arg-type]
-        assert saver.get_tuple(went_on).parent_config["configurable"]["checkpoint_id"] == (  # type: ignore[union-attr,index]
-            first["configurable"]["checkpoint_id"]
+        assert (
+            saver.get_tuple(went_on).parent_config["configurable"]["checkpoint_id"]
+            == (  # type: ignore[union-attr,index]
+                first["configurable"]["checkpoint_id"]
+            )
         )
 
         saver.prune_keep([thread_id], 2)
@@ -256,6 +258,7 @@ def test_a_checkpoint_put_after_its_parent_was_pruned_loses_that_parent_at_the_n
         assert kept[went_on["configurable"]["checkpoint_id"]].checkpoint["channel_values"] == {
             "items": [item("a"), item("c")]
         }
+
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, "3", None, True])
 def test_bad_keep_is_a_value_error_naming_it(url: str, bad: Any) -> None:
