@@ -333,3 +333,23 @@ def test_copy_thread_refuses_bad_targets(savers: dict[str, BaseCheckpointSaver],
         with pytest.raises(ValueError, match="already has checkpoints"):
             saver.copy_thread(example.thread("a"), example.thread(target))
     assert [t.checkpoint["channel_values"] for t in saver.list(example.config("b", ""))] == [{"count": 2}]
+
+
+@pytest.mark.parametrize("name", ["memory", "sqlite", "postgres"])
+def test_a_copy_brings_only_the_source_writes(savers: dict[str, BaseCheckpointSaver], name: str) -> None:
+    """Writes a task saved for a checkpoint of a thread deleted meanwhile are kept by no checkpoint;
+    a copy onto that thread id brings the source's checkpoints back with the source's writes only."""
+    saver, example = savers[name], Example()
+    apply(saver, example, Put("a", "", "r1", (("count", 1),)))
+    apply(saver, example, PutWrites("a", "", "t1", (("count", 2),)))
+    saver.copy_thread(example.thread("a"), example.thread("b"))
+    head = saver.get_tuple(example.config("b", ""))
+    assert head is not None
+    saver.delete_thread(example.thread("b"))
+    saver.put_writes(head.config, [("count", 7), ("note", "late")], "t1")  # a run still saving
+    saver.put_writes(head.config, [("note", "late")], "t2")
+
+    saver.copy_thread(example.thread("a"), example.thread("b"))
+
+    copied = saver.get_tuple(example.config("b", ""))
+    assert copied is not None and copied.pending_writes == [("t1", "count", 2)]

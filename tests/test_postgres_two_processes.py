@@ -19,6 +19,7 @@ Examples: ``$DURABLE_GRAPH_PROPERTY_EXAMPLES`` (default 60, CI-sized: a few seco
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import os
 import uuid
@@ -76,6 +77,7 @@ class Put:
     thread: str
     change: Append | Replace | Remove | Change
     read_first: bool  # read the latest checkpoint first, else go on from the one this writer last saw
+    writes: int | None  # pending writes on the parent, saved with the put at once (as a graph step does)
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ changes = st.one_of(
     st.builds(Remove, st.integers(0, 200)),
     st.builds(Change, st.integers(0, 200), st.sampled_from(["int to equal float", "text", "new key"])),
 )
-puts = st.builds(Put, writers, threads, changes, st.booleans())
+puts = st.builds(Put, writers, threads, changes, st.booleans(), st.one_of(st.none(), st.integers(0, 9)))
 operations = st.one_of(
     puts,
     puts,
@@ -270,9 +272,18 @@ def put(savers: dict[str, BaseCheckpointSaver], example: Example, op: Put) -> No
         "updated_channels": sorted(new_versions),
     }
     metadata = {"source": "loop", "step": n, "parents": {}}
+    writes = None
+    if op.writes is not None and last.config["configurable"].get("checkpoint_id"):
+        writes = [("items", [new_item("short dict", op.writes)]), ("step", op.writes)]
+        reference.put_writes(last.config, copy.deepcopy(writes), "step-task")
     # The reference gets a copy made now: the writer's objects may change in place later.
-    written = saver.put(last.config, checkpoint, metadata, new_versions)  # type: ignore[arg-type]
     reference.put(last.config, copy.deepcopy(checkpoint), metadata, new_versions)  # type: ignore[arg-type]
+    if isinstance(saver, AsyncDriven):
+        written = saver.put_after_writes(last.config, checkpoint, metadata, new_versions, writes)
+    else:
+        if writes is not None:
+            saver.put_writes(last.config, writes, "step-task")
+        written = saver.put(last.config, checkpoint, metadata, new_versions)  # type: ignore[arg-type]
     example.made.setdefault(op.thread, []).append(checkpoint["id"])
     example.seen[key] = Seen(written, values, checkpoint["channel_versions"])
 
@@ -318,16 +329,70 @@ def check(savers: dict[str, BaseCheckpointSaver], example: Example, op: Any) -> 
         reference.prune([example.prefix + op.thread], strategy="keep_latest")  # type: ignore[attr-defined]
 
 
-@pytest.fixture(scope="module", params=["plain", "encrypted"])
-def savers(pg_url: str, request: pytest.FixtureRequest) -> Iterator[dict[str, BaseCheckpointSaver]]:
+class AsyncDriven:
+    """A checkpointer driven through its async methods, each run to completion on one event loop, so
+    the operations above take the async paths (and pending writes saved beside a put ride with it)."""
+
+    def __init__(self, saver: PostgresCheckpointer, loop: asyncio.AbstractEventLoop) -> None:
+        self.saver, self.run = saver, loop.run_until_complete
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return self.run(self.saver.aget_tuple(config))
+
+    def list(self, config: RunnableConfig, *, limit: int | None = None) -> list[CheckpointTuple]:
+        async def listed() -> list[CheckpointTuple]:
+            return [found async for found in self.saver.alist(config, limit=limit)]
+
+        return self.run(listed())
+
+    def put_writes(self, config: RunnableConfig, writes: list[tuple[str, Any]], task_id: str) -> None:
+        self.run(self.saver.aput_writes(config, writes, task_id))
+
+    def put_after_writes(
+        self,
+        config: RunnableConfig,
+        checkpoint: dict[str, Any],
+        metadata: dict[str, Any],
+        new_versions: dict[str, str],
+        writes: list[tuple[str, Any]] | None,
+    ) -> RunnableConfig:
+        """The put, and the parent's pending writes saved at once beside it, as a graph step does."""
+
+        async def both() -> RunnableConfig:
+            put = self.saver.aput(config, checkpoint, metadata, new_versions)  # type: ignore[arg-type]
+            if writes is None:
+                return await put
+            _, written = await asyncio.gather(self.saver.aput_writes(config, writes, "step-task"), put)
+            return written
+
+        return self.run(both())
+
+    def delete_thread(self, thread_id: str) -> None:
+        self.run(self.saver.adelete_thread(thread_id))
+
+    def prune(self, thread_ids: list[str], *, strategy: str) -> None:
+        self.run(self.saver.aprune(thread_ids, strategy=strategy))
+
+    def copy_thread(self, source: str, target: str) -> None:
+        self.run(self.saver.acopy_thread(source, target))
+
+
+@pytest.fixture(scope="module", params=["plain", "encrypted", "async"])
+def savers(pg_url: str, request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     keys = Keys(b"k" * 32) if request.param == "encrypted" else None
     with ExitStack() as stack:
-        yield {
-            "A": stack.enter_context(open_checkpointer(pg_url, keys=keys)),
-            "B": stack.enter_context(open_checkpointer(pg_url, keys=keys)),
+        postgres = {
+            "A": stack.enter_context(PostgresCheckpointer(pg_url, keys=keys)),
+            "B": stack.enter_context(PostgresCheckpointer(pg_url, keys=keys)),
             "new": stack.enter_context(PostgresCheckpointer(pg_url, keys=keys, item_cache_bytes=0)),
-            "reference": stack.enter_context(open_checkpointer("memory://")),
         }
+        if request.param == "async":
+            loop = asyncio.new_event_loop()
+            stack.callback(loop.close)
+            for saver in postgres.values():  # first: the async pools close in their loop
+                stack.callback(loop.run_until_complete, saver.aclose())
+            postgres = {name: AsyncDriven(saver, loop) for name, saver in postgres.items()}  # type: ignore[misc]
+        yield {**postgres, "reference": stack.enter_context(open_checkpointer("memory://"))}
 
 
 @settings(

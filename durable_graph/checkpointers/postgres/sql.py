@@ -413,6 +413,15 @@ SELECT EXISTS (SELECT 1 FROM dg_checkpoints WHERE thread_id = %(source)b),
        EXISTS (SELECT 1 FROM dg_checkpoints WHERE thread_id = %(target)b)
 """
 
+# Writes a task saved for a checkpoint of the target thread that was deleted meanwhile: no checkpoint
+# reads them, but one copied under the same id would take them for its own.
+_DROP_LEFTOVER_WRITES = """
+DELETE FROM dg_checkpoint_writes AS w
+WHERE w.thread_id = %(target)b AND NOT EXISTS (
+    SELECT 1 FROM dg_checkpoints AS c
+    WHERE c.thread_id = w.thread_id AND c.checkpoint_ns = w.checkpoint_ns AND c.checkpoint_id = w.checkpoint_id)
+"""
+
 _COPY_THREAD = """
 WITH copied_checkpoints AS (
     INSERT INTO dg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,
@@ -955,6 +964,7 @@ class CheckpointSQL:
         params = {"source": source, "target": target}
         rows = yield Statement(_THREADS_EXIST, params)
         check_copy(source, target, source_exists=rows[0][0], target_exists=rows[0][1])
+        yield Statement(_DROP_LEFTOVER_WRITES, params)
         yield Statement(_COPY_THREAD, params)
 
     @staticmethod

@@ -423,6 +423,9 @@ class SqliteCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
                 target_exists=conn.execute(exists, (target,)).fetchone() is not None,
             )
             for table, columns in sql.COPIED_COLUMNS.items():
+                # The target has no checkpoints: what it holds are writes a task saved for a
+                # checkpoint deleted meanwhile, which a copied checkpoint would take for its own.
+                conn.execute(f"DELETE FROM {table} WHERE thread_id = ?", (target,))
                 conn.execute(
                     f"INSERT INTO {table} (thread_id, {columns}) SELECT ?, {columns} FROM {table} "
                     "WHERE thread_id = ?",
