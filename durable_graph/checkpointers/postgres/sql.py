@@ -419,7 +419,8 @@ _DROP_LEFTOVER_WRITES = """
 DELETE FROM dg_checkpoint_writes AS w
 WHERE w.thread_id = %(target)b AND NOT EXISTS (
     SELECT 1 FROM dg_checkpoints AS c
-    WHERE c.thread_id = w.thread_id AND c.checkpoint_ns = w.checkpoint_ns AND c.checkpoint_id = w.checkpoint_id)
+    WHERE c.thread_id = w.thread_id AND c.checkpoint_ns = w.checkpoint_ns
+      AND c.checkpoint_id = w.checkpoint_id)
 """
 
 _COPY_THREAD = """
