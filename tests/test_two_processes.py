@@ -1,17 +1,18 @@
-"""Two Postgres checkpointers on one database, as two processes serving the same threads, read back
-what LangGraph's own ``InMemorySaver`` holds after the same random operations.
+"""Two checkpointers on one database, as two processes serving the same threads, read back what
+LangGraph's own ``InMemorySaver`` holds after the same random operations: Postgres (values stored
+as is, encrypted, and through the async methods) and SQLite.
 
-Each checkpointer keeps what it wrote and read (list items, the lists of the last checkpoint, the
-item objects it serialized and their fingerprints), so the other one's writes, deletes and prunes
-are what could make it answer from stale memory. The operations are those of graph runs: a put
-extends, replaces, shortens or changes in place the list it last saw (a run that has not re-read
-the thread forks it from an older checkpoint), or first reads the latest checkpoint; pending
-writes, copies, deletes and prunes come from either process, and reads also from a third one that
-caches no items (a process new to the thread); once stored as is, once encrypted. Lists
-grow long enough to be stored as tails of earlier versions; items are dicts of several sizes (the
-larger compressed), messages and strings; an item changed in place may keep an equal value of
-another type (1 and 1.0), which only its serialized form tells apart, so values are compared
-serialized.
+A Postgres checkpointer keeps what it wrote and read (list items, the lists of the last
+checkpoint, the item objects it serialized and their fingerprints), so the other one's writes,
+deletes and prunes are what could make it answer from stale memory. The operations are those of
+graph runs: a put extends, replaces, shortens or changes in place the list it last saw (a run that
+has not re-read the thread forks it from an older checkpoint), or first reads the latest
+checkpoint, and may save pending writes on its parent beside it; pending writes, copies, deletes
+and prunes come from either process, and reads also from a third one that caches no items (a
+process new to the thread). Lists grow long enough to be stored as tails of earlier versions;
+items are dicts of several sizes (the larger compressed), messages and strings; an item changed
+in place may keep an equal value of another type (1 and 1.0), which only its serialized form tells
+apart, so values are compared serialized.
 
 Examples: ``$DURABLE_GRAPH_PROPERTY_EXAMPLES`` (default 60, CI-sized: a few seconds); set it to e.g.
 2000 locally.
@@ -377,10 +378,20 @@ class AsyncDriven:
         self.run(self.saver.acopy_thread(source, target))
 
 
-@pytest.fixture(scope="module", params=["plain", "encrypted", "async"])
-def savers(pg_url: str, request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+@pytest.fixture(scope="module", params=["plain", "encrypted", "async", "sqlite"])
+def savers(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
     keys = Keys(b"k" * 32) if request.param == "encrypted" else None
     with ExitStack() as stack:
+        if request.param == "sqlite":  # three processes on one file (SQLite keeps nothing between calls)
+            url = f"sqlite:///{tmp_path_factory.mktemp('two-processes') / 'threads.db'}"
+            yield {
+                **{name: stack.enter_context(open_checkpointer(url)) for name in ("A", "B", "new")},
+                "reference": stack.enter_context(open_checkpointer("memory://")),
+            }
+            return
+        pg_url = request.getfixturevalue("pg_url")
         postgres = {
             "A": stack.enter_context(PostgresCheckpointer(pg_url, keys=keys)),
             "B": stack.enter_context(PostgresCheckpointer(pg_url, keys=keys)),
