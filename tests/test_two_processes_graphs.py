@@ -2,14 +2,15 @@
 same graph run on LangGraph's own ``InMemorySaver``, whatever the order of the turns.
 
 The graph uses what agents use: ``add_messages`` with tool calls and ~1 KB tool results (stored
-compressed), a plan replaced at every step, a dict of facts that grows and that a node changes in
-place, a fan-out with ``Send``, an interrupt waiting for a person, and a subgraph. Random actions go
-to either process (each its own checkpointer and item caches, as two workers): a new turn, a
-resume, ``update_state`` (with a ``RemoveMessage``), a fork from an earlier checkpoint of the
-history, a prune; reads come from either and from a third process that caches no items. After each
-action, what the action returned (or the error it raised) and the thread's state and history must
-be those of the reference run, values compared serialized. Turns run with ``durability="sync"``
-(see ``DURABILITY``).
+compressed), a plan replaced at every step, a dict of facts that grows, a dict and an earlier
+message that a node changes in place, a fan-out with ``Send``, an interrupt waiting for a person,
+and a subgraph. Random actions go to either process (each its own checkpointer and item caches, as
+two workers): a new turn, a resume, ``update_state`` (with a ``RemoveMessage``), a fork from an
+earlier checkpoint of the history, a prune; reads come from either and from a third process that
+caches no items. After each action, what the action returned (or the error it raised) and the
+thread's state and history must be those of the reference run, values compared serialized. Turns
+run with ``durability="sync"`` (see ``DURABILITY``), once through the graph's sync methods and once
+through its async ones.
 
 Examples: a fifth of ``$DURABLE_GRAPH_PROPERTY_EXAMPLES`` (default 60: 12 examples, a few seconds);
 set it to e.g. 1500 locally.
@@ -17,6 +18,7 @@ set it to e.g. 1500 locally.
 
 from __future__ import annotations
 
+import asyncio
 import operator
 import os
 import uuid
@@ -197,7 +199,7 @@ def outcome(action: Any) -> Any:
     return SERDE.dumps_typed(result), asked
 
 
-def snapshot(graph: CompiledStateGraph, config: RunnableConfig) -> Any:
+def snapshot(graph: Any, config: RunnableConfig) -> Any:
     """The thread's state and history as a person would look at them (ids aside: they differ)."""
     state = graph.get_state(config)
     history = [
@@ -212,7 +214,7 @@ def snapshot(graph: CompiledStateGraph, config: RunnableConfig) -> Any:
     )
 
 
-def act(graph: CompiledStateGraph, config: RunnableConfig, action: Any, turn: int) -> Any:
+def act(graph: Any, config: RunnableConfig, action: Any, turn: int) -> Any:
     if isinstance(action, Turn):
         human = HumanMessage(id=f"h-{turn}", content=f"question {turn}")
         return outcome(
@@ -241,15 +243,46 @@ def act(graph: CompiledStateGraph, config: RunnableConfig, action: Any, turn: in
     return "read"
 
 
-@pytest.fixture(scope="module")
-def graphs(pg_url: str) -> Iterator[dict[str, CompiledStateGraph]]:
+class AsyncGraph:
+    """A compiled graph driven through its async methods (``ainvoke``, ``aget_state``, ...), each run
+    to completion on one event loop: the checkpointer's async paths, with its pending writes riding
+    with the next put."""
+
+    def __init__(self, graph: CompiledStateGraph, loop: asyncio.AbstractEventLoop) -> None:
+        self.graph, self.run, self.checkpointer = graph, loop.run_until_complete, graph.checkpointer
+
+    def invoke(self, value: Any, config: RunnableConfig, **kwargs: Any) -> Any:
+        return self.run(self.graph.ainvoke(value, config, **kwargs))
+
+    def get_state(self, config: RunnableConfig) -> Any:
+        return self.run(self.graph.aget_state(config))
+
+    def get_state_history(self, config: RunnableConfig) -> list[Any]:
+        async def history() -> list[Any]:
+            return [state async for state in self.graph.aget_state_history(config)]
+
+        return self.run(history())
+
+    def update_state(self, config: RunnableConfig, values: dict[str, Any]) -> Any:
+        return self.run(self.graph.aupdate_state(config, values))
+
+
+@pytest.fixture(scope="module", params=["sync", "async"])
+def graphs(pg_url: str, request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     with ExitStack() as stack:
-        yield {
-            "A": agent_graph(stack.enter_context(open_checkpointer(pg_url))),
-            "B": agent_graph(stack.enter_context(open_checkpointer(pg_url))),
-            "new": agent_graph(stack.enter_context(PostgresCheckpointer(pg_url, item_cache_bytes=0))),
-            "reference": agent_graph(stack.enter_context(open_checkpointer("memory://"))),
+        savers = {
+            "A": stack.enter_context(PostgresCheckpointer(pg_url)),
+            "B": stack.enter_context(PostgresCheckpointer(pg_url)),
+            "new": stack.enter_context(PostgresCheckpointer(pg_url, item_cache_bytes=0)),
         }
+        graphs: dict[str, Any] = {name: agent_graph(saver) for name, saver in savers.items()}
+        if request.param == "async":
+            loop = asyncio.new_event_loop()
+            stack.callback(loop.close)
+            for saver in savers.values():  # first: the async pools close in their loop
+                stack.callback(loop.run_until_complete, saver.aclose())
+            graphs = {name: AsyncGraph(graph, loop) for name, graph in graphs.items()}
+        yield {**graphs, "reference": agent_graph(stack.enter_context(open_checkpointer("memory://")))}
 
 
 @settings(
@@ -261,7 +294,7 @@ def graphs(pg_url: str) -> Iterator[dict[str, CompiledStateGraph]]:
     first=st.lists(st.builds(Turn, processes), min_size=1, max_size=3), more=st.lists(actions, max_size=12)
 )
 def test_turns_from_two_processes_read_back_as_the_reference_run(
-    graphs: dict[str, CompiledStateGraph], first: list[Turn], more: list[Any]
+    graphs: dict[str, Any], first: list[Turn], more: list[Any]
 ) -> None:
     config: RunnableConfig = {"configurable": {"thread_id": f"graph-{uuid.uuid4().hex}"}}
     reference = graphs["reference"]
