@@ -1,18 +1,18 @@
 """Two checkpointers on one database, as two processes serving the same threads, read back what
-LangGraph's own ``InMemorySaver`` holds after the same random operations: Postgres (values stored
-as is, encrypted, and through the async methods) and SQLite.
+LangGraph's own ``InMemorySaver`` holds after the same random operations: Postgres (values stored as
+is, encrypted, and through the async methods) and SQLite.
 
-A Postgres checkpointer keeps what it wrote and read (list items, the lists of the last
-checkpoint, the item objects it serialized and their fingerprints), so the other one's writes,
-deletes and prunes are what could make it answer from stale memory. The operations are those of
-graph runs: a put extends, replaces, shortens or changes in place the list it last saw (a run that
-has not re-read the thread forks it from an older checkpoint), or first reads the latest
-checkpoint, and may save pending writes on its parent beside it; pending writes, copies, deletes
-and prunes come from either process, and reads also from a third one that caches no items (a
-process new to the thread). Lists grow long enough to be stored as tails of earlier versions;
-items are dicts of several sizes (the larger compressed), messages and strings; an item changed
-in place may keep an equal value of another type (1 and 1.0), which only its serialized form tells
-apart, so values are compared serialized.
+A Postgres checkpointer keeps what it wrote and read (list items, the lists of the last checkpoint,
+the item objects it serialized and their fingerprints), so the other one's writes, deletes and
+prunes are what could make it answer from stale memory. The operations are those of graph runs: a
+put extends, replaces, shortens or changes in place the list it last saw (a run that has not re-read
+the thread forks it from an older checkpoint), or first reads the latest checkpoint, and may save
+pending writes on its parent beside it; pending writes, copies, deletes and prunes come from either
+process, and reads also from a third one that caches no items (a process new to the thread), in a
+thread's root namespace and in a subgraph's. Lists grow long enough to be stored as tails of earlier
+versions; items are dicts of several sizes (the larger compressed), messages and strings; an item
+changed in place may keep an equal value of another type (1 and 1.0), which only its serialized form
+tells apart, so values are compared serialized.
 
 Examples: ``$DURABLE_GRAPH_PROPERTY_EXAMPLES`` (default 60, CI-sized: a few seconds); set it to e.g.
 2000 locally.
@@ -122,8 +122,9 @@ class Prune:
     thread: str
 
 
-THREADS = ("t1", "t2", "t3")
-threads = st.sampled_from(["t1", "t1", "t2", "t3"])
+# Where a checkpoint goes: a thread, or "thread/namespace" (a subgraph's checkpoints).
+THREADS = ("t1", "t1/sub", "t2", "t3")
+threads = st.sampled_from(["t1", "t1", "t1/sub", "t2", "t3"])
 writers = st.sampled_from(["A", "B"])
 readers = st.sampled_from(["A", "B", "new"])
 kinds = st.sampled_from(["short dict", "dict", "large dict", "message", "text"])
@@ -207,11 +208,16 @@ class Example:
     made: dict[str, list[str]] = field(default_factory=dict)
     seen: dict[tuple[str, str], Seen] = field(default_factory=dict)
 
-    def config(self, thread: str, checkpoint_id: str | None = None) -> RunnableConfig:
-        configurable = {"thread_id": self.prefix + thread, "checkpoint_ns": ""}
+    def config(self, where: str, checkpoint_id: str | None = None) -> RunnableConfig:
+        """The config of ``where``, a thread or "thread/namespace" (see ``THREADS``)."""
+        thread, _, namespace = where.partition("/")
+        configurable = {"thread_id": self.prefix + thread, "checkpoint_ns": namespace}
         if checkpoint_id:
             configurable["checkpoint_id"] = checkpoint_id
         return {"configurable": configurable}
+
+    def thread_id(self, where: str) -> str:
+        return self.prefix + where.partition("/")[0]
 
     def next(self) -> int:
         self.counter += 1
@@ -315,19 +321,25 @@ def check(savers: dict[str, BaseCheckpointSaver], example: Example, op: Any) -> 
             savers[op.writer].put_writes(last.config, writes, op.task)
             reference.put_writes(last.config, copy.deepcopy(writes), op.task)
     elif isinstance(op, Copy):
-        source, target = example.prefix + op.source, example.prefix + op.target
+        source, target = example.thread_id(op.source), example.thread_id(op.target)
         # Copying a missing thread, or onto one that has checkpoints, is refused: tested elsewhere.
-        found = reference.get_tuple(example.config(op.source))
-        if found and reference.get_tuple(example.config(op.target)) is None:
+        if has_checkpoints(reference, source) and not has_checkpoints(reference, target):
             savers[op.writer].copy_thread(source, target)  # type: ignore[attr-defined]
             reference.copy_thread(source, target)  # type: ignore[attr-defined]
-            example.made[op.target] = list(example.made.get(op.source, []))
+            thread, target_thread = op.source.partition("/")[0], op.target.partition("/")[0]
+            for where in THREADS:
+                if where.partition("/")[0] == thread:
+                    example.made[where.replace(thread, target_thread, 1)] = list(example.made.get(where, []))
     elif isinstance(op, Delete):
-        savers[op.writer].delete_thread(example.prefix + op.thread)
-        reference.delete_thread(example.prefix + op.thread)
+        savers[op.writer].delete_thread(example.thread_id(op.thread))
+        reference.delete_thread(example.thread_id(op.thread))
     elif isinstance(op, Prune):
-        savers[op.writer].prune([example.prefix + op.thread], strategy="keep_latest")  # type: ignore[attr-defined]
-        reference.prune([example.prefix + op.thread], strategy="keep_latest")  # type: ignore[attr-defined]
+        savers[op.writer].prune([example.thread_id(op.thread)], strategy="keep_latest")  # type: ignore[attr-defined]
+        reference.prune([example.thread_id(op.thread)], strategy="keep_latest")  # type: ignore[attr-defined]
+
+
+def has_checkpoints(saver: Any, thread_id: str) -> bool:
+    return any(True for _ in saver.list({"configurable": {"thread_id": thread_id}}, limit=1))
 
 
 class AsyncDriven:

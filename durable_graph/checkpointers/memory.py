@@ -59,6 +59,10 @@ class MemoryCheckpointer(InMemorySaver):
                 f"cannot copy thread {source!r} to {target!r}: the target thread already has "
                 "checkpoints (delete it first)"
             )
+        # The target has no checkpoints: writes under its id were saved by a task after its thread
+        # was deleted, and a copied checkpoint would take them for its own.
+        for key in [key for key in self.writes if key[0] == target]:
+            del self.writes[key]
         # Stored entries are tuples of serialized bytes, so sharing them is safe.
         for ns, checkpoints in self.storage[source].items():
             self.storage[target][ns] = dict(checkpoints)

@@ -469,9 +469,10 @@ class SqliteCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
             if delta:
                 raise delta_refusal((r[0] for r in delta), keep)
             for thread_id in ids:
-                for statement in sql.KEEP_NEWEST:
-                    conn.execute(statement, (thread_id, keep))
-                conn.execute(sql.DROP_DANGLING_PARENTS, (thread_id,))
+                for statement in sql.KEEP_NEWEST:  # the writes, then the checkpoints
+                    deleted = conn.execute(statement, (thread_id, keep)).rowcount
+                if deleted:  # no remaining checkpoint may name a parent that is gone
+                    conn.execute(sql.DROP_DANGLING_PARENTS, (thread_id,))
                 sql.collect_garbage(conn, thread_id)
 
     # -- async: the same core in a worker thread -----------------------------------------------
