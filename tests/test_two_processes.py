@@ -7,12 +7,12 @@ the item objects it serialized and their fingerprints), so the other one's write
 prunes are what could make it answer from stale memory. The operations are those of graph runs: a
 put extends, replaces, shortens or changes in place the list it last saw (a run that has not re-read
 the thread forks it from an older checkpoint), or first reads the latest checkpoint, and may save
-pending writes on its parent beside it; pending writes, copies, deletes and prunes come from either
-process, and reads also from a third one that caches no items (a process new to the thread), in a
-thread's root namespace and in a subgraph's. Lists grow long enough to be stored as tails of earlier
-versions; items are dicts of several sizes (the larger compressed), messages and strings; an item
-changed in place may keep an equal value of another type (1 and 1.0), which only its serialized form
-tells apart, so values are compared serialized.
+pending writes on its parent beside it; pending writes, copies, deletes (of threads and of runs) and
+prunes come from either process, and reads also from a third one that caches no items (a process new
+to the thread), in a thread's root namespace and in a subgraph's. Lists grow long enough to be
+stored as tails of earlier versions; items are dicts of several sizes (the larger compressed),
+messages and strings; an item changed in place may keep an equal value of another type (1 and 1.0),
+which only its serialized form tells apart, so values are compared serialized.
 
 Examples: ``$DURABLE_GRAPH_PROPERTY_EXAMPLES`` (default 60, CI-sized: a few seconds); set it to e.g.
 2000 locally.
@@ -117,6 +117,12 @@ class Delete:
 
 
 @dataclass(frozen=True)
+class DeleteRun:
+    writer: Writer
+    run: int  # the checkpoints whose counter leaves this remainder by 3 (see ``put``)
+
+
+@dataclass(frozen=True)
 class Prune:
     writer: Writer
     thread: str
@@ -151,6 +157,7 @@ operations = st.one_of(
     st.builds(Copy, writers, threads, threads),
     st.builds(Delete, writers, threads),
     st.builds(Prune, writers, threads),
+    st.builds(DeleteRun, writers, st.integers(0, 2)),
 )
 
 SERDE = JsonPlusSerializer()
@@ -278,7 +285,7 @@ def put(savers: dict[str, BaseCheckpointSaver], example: Example, op: Put) -> No
         "pending_sends": [],
         "updated_channels": sorted(new_versions),
     }
-    metadata = {"source": "loop", "step": n, "parents": {}}
+    metadata = {"source": "loop", "step": n, "parents": {}, "run_id": f"{example.prefix}run-{n % 3}"}
     writes = None
     if op.writes is not None and last.config["configurable"].get("checkpoint_id"):
         writes = [("items", [new_item("short dict", op.writes)]), ("step", op.writes)]
@@ -333,6 +340,9 @@ def check(savers: dict[str, BaseCheckpointSaver], example: Example, op: Any) -> 
     elif isinstance(op, Delete):
         savers[op.writer].delete_thread(example.thread_id(op.thread))
         reference.delete_thread(example.thread_id(op.thread))
+    elif isinstance(op, DeleteRun):
+        savers[op.writer].delete_for_runs([f"{example.prefix}run-{op.run}"])  # type: ignore[attr-defined]
+        reference.delete_for_runs([f"{example.prefix}run-{op.run}"])  # type: ignore[attr-defined]
     elif isinstance(op, Prune):
         savers[op.writer].prune([example.thread_id(op.thread)], strategy="keep_latest")  # type: ignore[attr-defined]
         reference.prune([example.thread_id(op.thread)], strategy="keep_latest")  # type: ignore[attr-defined]
@@ -382,6 +392,9 @@ class AsyncDriven:
 
     def delete_thread(self, thread_id: str) -> None:
         self.run(self.saver.adelete_thread(thread_id))
+
+    def delete_for_runs(self, run_ids: list[str]) -> None:
+        self.run(self.saver.adelete_for_runs(run_ids))
 
     def prune(self, thread_ids: list[str], *, strategy: str) -> None:
         self.run(self.saver.aprune(thread_ids, strategy=strategy))
