@@ -1,5 +1,6 @@
-"""An agent-like graph run by turns from two processes on one Postgres database reads back as the
-same graph run on LangGraph's own ``InMemorySaver``, whatever the order of the turns.
+"""An agent-like graph run by turns from two processes on one Postgres database (or one SQLite file)
+reads back as the same graph run on LangGraph's own ``InMemorySaver``, whatever the order of the
+turns.
 
 The graph uses what agents use: ``add_messages`` with tool calls and ~1 KB tool results (stored
 compressed), a plan replaced at every step, a dict of facts that grows, a dict and an earlier
@@ -267,9 +268,23 @@ class AsyncGraph:
         return self.run(self.graph.aupdate_state(config, values))
 
 
-@pytest.fixture(scope="module", params=["sync", "async"])
-def graphs(pg_url: str, request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+@pytest.fixture(scope="module", params=["sync", "async", "sqlite"])
+def graphs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
     with ExitStack() as stack:
+        reference = agent_graph(stack.enter_context(open_checkpointer("memory://")))
+        if request.param == "sqlite":  # three processes on one file
+            url = f"sqlite:///{tmp_path_factory.mktemp('graphs') / 'threads.db'}"
+            yield {
+                **{
+                    name: agent_graph(stack.enter_context(open_checkpointer(url)))
+                    for name in ("A", "B", "new")
+                },
+                "reference": reference,
+            }
+            return
+        pg_url = request.getfixturevalue("pg_url")
         savers = {
             "A": stack.enter_context(PostgresCheckpointer(pg_url)),
             "B": stack.enter_context(PostgresCheckpointer(pg_url)),
@@ -282,7 +297,7 @@ def graphs(pg_url: str, request: pytest.FixtureRequest) -> Iterator[dict[str, An
             for saver in savers.values():  # first: the async pools close in their loop
                 stack.callback(loop.run_until_complete, saver.aclose())
             graphs = {name: AsyncGraph(graph, loop) for name, graph in graphs.items()}
-        yield {**graphs, "reference": agent_graph(stack.enter_context(open_checkpointer("memory://")))}
+        yield {**graphs, "reference": reference}
 
 
 @settings(
