@@ -10,6 +10,7 @@ import sqlite3
 import uuid
 from collections import defaultdict
 from contextlib import closing
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
@@ -237,27 +238,23 @@ def test_a_checkpoint_put_after_its_parent_was_pruned_loses_that_parent_at_the_n
     gone; a prune leaves no kept checkpoint naming a missing parent, whenever it went."""
     with open_checkpointer(url) as saver:
         thread_id = new_id("dangling")
-        first = put_checkpoint(saver, thread_id, {"items": [item("a")]})  # type: ignore[arg-type]
-        put_checkpoint(saver, thread_id, {"items": [item("a"), item("b")]}, parent=first)  # type: ignore[arg-type]
+        put = partial(put_checkpoint, saver, thread_id)
+        first = put({"items": [item("a")]})
+        put({"items": [item("a"), item("b")]}, parent=first)
         saver.prune_keep([thread_id], 1)
-        went_on = put_checkpoint(saver, thread_id, {"items": [item("a"), item("c")]}, parent=first)  # type: ignore[arg-type]
-        last = put_checkpoint(saver, thread_id, {"items": [item("d")]}, parent=went_on)  # type: ignore[arg-type]
-        assert (
-            saver.get_tuple(went_on).parent_config["configurable"]["checkpoint_id"]
-            == (  # type: ignore[union-attr,index]
-                first["configurable"]["checkpoint_id"]
-            )
-        )
+        went_on = put({"items": [item("a"), item("c")]}, parent=first)
+        last = put({"items": [item("d")]}, parent=went_on)
+        named = saver.get_tuple(went_on)
+        assert named is not None and named.parent_config == first
 
         saver.prune_keep([thread_id], 2)
 
         kept = {t.config["configurable"]["checkpoint_id"]: t for t in saver.list(config(thread_id))}
-        assert list(kept) == [last["configurable"]["checkpoint_id"], went_on["configurable"]["checkpoint_id"]]
-        assert kept[went_on["configurable"]["checkpoint_id"]].parent_config is None
-        assert kept[last["configurable"]["checkpoint_id"]].parent_config == went_on
-        assert kept[went_on["configurable"]["checkpoint_id"]].checkpoint["channel_values"] == {
-            "items": [item("a"), item("c")]
-        }
+        went_on_id, last_id = went_on["configurable"]["checkpoint_id"], last["configurable"]["checkpoint_id"]
+        assert list(kept) == [last_id, went_on_id]
+        assert kept[went_on_id].parent_config is None
+        assert kept[last_id].parent_config == went_on
+        assert kept[went_on_id].checkpoint["channel_values"] == {"items": [item("a"), item("c")]}
 
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, "3", None, True])

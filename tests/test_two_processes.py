@@ -24,7 +24,7 @@ import asyncio
 import copy
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -52,7 +52,7 @@ Kind = Literal["short dict", "dict", "large dict", "message", "text"]
 class Append:
     count: int
     kind: Kind
-    in_place: bool  # list.append on the list object itself, else a new list (as operator.add makes)
+    in_place: bool  # extend the list object itself, else make a new list (as operator.add does)
 
 
 @dataclass(frozen=True)
@@ -207,6 +207,12 @@ class Seen:
     values: dict[str, Any]
     versions: dict[str, str]
 
+    @classmethod
+    def of(cls, found: CheckpointTuple) -> Seen:
+        """What a run that resumes from ``found`` holds."""
+        checkpoint = found.checkpoint
+        return cls(found.config, checkpoint["channel_values"], dict(checkpoint["channel_versions"]))
+
 
 @dataclass
 class Example:
@@ -251,11 +257,7 @@ def put(savers: dict[str, BaseCheckpointSaver], example: Example, op: Put) -> No
     last = example.seen.get(key)
     if op.read_first or last is None:
         found = saver.get_tuple(example.config(op.thread))
-        if found is None:
-            last = Seen(example.config(op.thread), {}, {})
-        else:
-            checkpoint = found.checkpoint
-            last = Seen(found.config, checkpoint["channel_values"], dict(checkpoint["channel_versions"]))
+        last = Seen(example.config(op.thread), {}, {}) if found is None else Seen.of(found)
     values = dict(last.values)
     items = values.get("items", [])
     change = op.change
@@ -313,10 +315,7 @@ def check(savers: dict[str, BaseCheckpointSaver], example: Example, op: Any) -> 
         found = savers[op.reader].get_tuple(config)
         assert stored(found) == stored(reference.get_tuple(config)), op
         if found is not None and op.pick is None and op.reader != "new":  # a run resumes from it
-            checkpoint = found.checkpoint
-            example.seen[op.reader, op.thread] = Seen(
-                found.config, checkpoint["channel_values"], dict(checkpoint["channel_versions"])
-            )
+            example.seen[op.reader, op.thread] = Seen.of(found)
     elif isinstance(op, List):
         config = example.config(op.thread)
         listed = [stored(t) for t in savers[op.reader].list(config, limit=op.limit)]
@@ -403,32 +402,43 @@ class AsyncDriven:
         self.run(self.saver.acopy_thread(source, target))
 
 
+def open_processes(
+    stack: ExitStack, request: pytest.FixtureRequest, keys: Keys | None = None
+) -> dict[str, Any]:
+    """Checkpointers "A" and "B", as two processes, and "new", as a process new to every thread (no
+    item cache): on one SQLite file when the fixture's param is "sqlite" (SQLite keeps nothing
+    between calls), else on the module's Postgres database."""
+    if request.param == "sqlite":
+        url = (
+            f"sqlite:///{request.getfixturevalue('tmp_path_factory').mktemp('two-processes') / 'threads.db'}"
+        )
+        return {name: stack.enter_context(open_checkpointer(url)) for name in ("A", "B", "new")}
+    url = request.getfixturevalue("pg_url")
+    return {
+        "A": stack.enter_context(PostgresCheckpointer(url, keys=keys)),
+        "B": stack.enter_context(PostgresCheckpointer(url, keys=keys)),
+        "new": stack.enter_context(PostgresCheckpointer(url, keys=keys, item_cache_bytes=0)),
+    }
+
+
+def closing_loop(stack: ExitStack, savers: Iterable[PostgresCheckpointer]) -> asyncio.AbstractEventLoop:
+    """An event loop for the savers' async methods, closed with ``stack`` once their async pools are."""
+    loop = asyncio.new_event_loop()
+    stack.callback(loop.close)
+    for saver in savers:  # run before the loop closes: the async pools close in their loop
+        stack.callback(loop.run_until_complete, saver.aclose())
+    return loop
+
+
 @pytest.fixture(scope="module", params=["plain", "encrypted", "async", "sqlite"])
-def savers(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, Any]]:
+def savers(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     keys = Keys(b"k" * 32) if request.param == "encrypted" else None
     with ExitStack() as stack:
-        if request.param == "sqlite":  # three processes on one file (SQLite keeps nothing between calls)
-            url = f"sqlite:///{tmp_path_factory.mktemp('two-processes') / 'threads.db'}"
-            yield {
-                **{name: stack.enter_context(open_checkpointer(url)) for name in ("A", "B", "new")},
-                "reference": stack.enter_context(open_checkpointer("memory://")),
-            }
-            return
-        pg_url = request.getfixturevalue("pg_url")
-        postgres = {
-            "A": stack.enter_context(PostgresCheckpointer(pg_url, keys=keys)),
-            "B": stack.enter_context(PostgresCheckpointer(pg_url, keys=keys)),
-            "new": stack.enter_context(PostgresCheckpointer(pg_url, keys=keys, item_cache_bytes=0)),
-        }
+        running = open_processes(stack, request, keys)
         if request.param == "async":
-            loop = asyncio.new_event_loop()
-            stack.callback(loop.close)
-            for saver in postgres.values():  # first: the async pools close in their loop
-                stack.callback(loop.run_until_complete, saver.aclose())
-            postgres = {name: AsyncDriven(saver, loop) for name, saver in postgres.items()}  # type: ignore[misc]
-        yield {**postgres, "reference": stack.enter_context(open_checkpointer("memory://"))}
+            loop = closing_loop(stack, running.values())
+            running = {name: AsyncDriven(saver, loop) for name, saver in running.items()}
+        yield {**running, "reference": stack.enter_context(open_checkpointer("memory://"))}
 
 
 @settings(

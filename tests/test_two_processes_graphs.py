@@ -33,17 +33,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, RemoveMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Send, interrupt
 
 from durable_graph.checkpointers import open_checkpointer
-from durable_graph.checkpointers.postgres import PostgresCheckpointer
+from tests.test_two_processes import SERDE, closing_loop, open_processes
 
 EXAMPLES = max(1, int(os.environ.get("DURABLE_GRAPH_PROPERTY_EXAMPLES", "60")) // 5)
-SERDE = JsonPlusSerializer()
 Durability = Literal["sync", "async", "exit"]
 
 
@@ -271,35 +269,14 @@ class AsyncGraph:
 
 
 @pytest.fixture(scope="module", params=["sync", "async", "sqlite"])
-def graphs(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, Any]]:
+def graphs(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     with ExitStack() as stack:
-        reference = agent_graph(stack.enter_context(open_checkpointer("memory://")))
-        if request.param == "sqlite":  # three processes on one file
-            url = f"sqlite:///{tmp_path_factory.mktemp('graphs') / 'threads.db'}"
-            yield {
-                **{
-                    name: agent_graph(stack.enter_context(open_checkpointer(url)))
-                    for name in ("A", "B", "new")
-                },
-                "reference": reference,
-            }
-            return
-        pg_url = request.getfixturevalue("pg_url")
-        savers = {
-            "A": stack.enter_context(PostgresCheckpointer(pg_url)),
-            "B": stack.enter_context(PostgresCheckpointer(pg_url)),
-            "new": stack.enter_context(PostgresCheckpointer(pg_url, item_cache_bytes=0)),
-        }
+        savers = open_processes(stack, request)
         graphs: dict[str, Any] = {name: agent_graph(saver) for name, saver in savers.items()}
         if request.param == "async":
-            loop = asyncio.new_event_loop()
-            stack.callback(loop.close)
-            for saver in savers.values():  # first: the async pools close in their loop
-                stack.callback(loop.run_until_complete, saver.aclose())
+            loop = closing_loop(stack, savers.values())
             graphs = {name: AsyncGraph(graph, loop) for name, graph in graphs.items()}
-        yield {**graphs, "reference": reference}
+        yield {**graphs, "reference": agent_graph(stack.enter_context(open_checkpointer("memory://")))}
 
 
 @settings(
