@@ -115,6 +115,65 @@ def test_pages_list_every_checkpoint_once_in_order_across_threads_and_namespaces
     assert sorted(t.config["configurable"]["checkpoint_id"] for t in before) == sorted(shared_ids[:5] * 2)
 
 
+def test_a_process_new_to_the_threads_lists_lists_that_hold_few_of_their_items(url: str) -> None:
+    """A page whose lists name a small share of their threads' items (a list replaced at every step)
+    is read by a process that has none of them yet, for two threads in one page."""
+    marker = uuid.uuid4().hex[:8]
+    threads = [f"{marker}-{name}" for name in ("a", "b")]
+    configs: dict[str, RunnableConfig] = {
+        t: {"configurable": {"thread_id": t, "checkpoint_ns": ""}} for t in threads
+    }
+    checkpoints = {t: empty_checkpoint() for t in threads}
+    writer = open_saver(url)
+    try:
+        for step in range(40):
+            for thread_id in threads:  # in turns, so the newest checkpoints are of both threads
+                checkpoint = create_checkpoint(checkpoints[thread_id], None, step)
+                version = writer.get_next_version(checkpoint["channel_versions"].get("docs"), None)
+                checkpoint["channel_values"] = {
+                    "docs": [{"source": f"{thread_id} step {step} doc {j}"} for j in range(3)]
+                }
+                checkpoint["channel_versions"] = {"docs": version}
+                metadata: Any = {"step": step, "source": "loop", "parents": {}, "marker": marker}
+                configs[thread_id] = writer.put(configs[thread_id], checkpoint, metadata, {"docs": version})
+                checkpoints[thread_id] = checkpoint
+        step_20_of_a = next(
+            t.config["configurable"]["checkpoint_id"]
+            for t in writer.list({"configurable": {"thread_id": threads[0]}})
+            if t.metadata["step"] == 20
+        )
+    finally:
+        writer.close()  # type: ignore[attr-defined]
+
+    def docs(listed: list[Any]) -> list[tuple[str, int, list[dict[str, str]]]]:
+        return [
+            (
+                t.config["configurable"]["thread_id"],
+                t.metadata["step"],
+                t.checkpoint["channel_values"]["docs"],
+            )
+            for t in listed
+        ]
+
+    def expected(thread_id: str, step: int) -> tuple[str, int, list[dict[str, str]]]:
+        return thread_id, step, [{"source": f"{thread_id} step {step} doc {j}"} for j in range(3)]
+
+    for listing in ("newest of both", "older of one"):
+        reader = open_saver(url)  # a process new to the threads
+        try:
+            if listing == "newest of both":
+                listed = docs(list(reader.list(None, filter={"marker": marker}, limit=4)))
+                assert sorted(listed) == sorted(expected(t, step) for t in threads for step in (38, 39))
+            else:
+                before: RunnableConfig = {"configurable": {"checkpoint_id": step_20_of_a}}
+                listed = docs(
+                    list(reader.list({"configurable": {"thread_id": threads[0]}}, before=before, limit=3))
+                )
+                assert listed == [expected(threads[0], step) for step in (19, 18, 17)]
+        finally:
+            reader.close()  # type: ignore[attr-defined]
+
+
 def test_async_listing_pages_the_same(url: str) -> None:
     thread_id = "async-" + uuid.uuid4().hex
     saver = open_saver(url)

@@ -297,27 +297,29 @@ _GET_TUPLE = {
 """``get_tuple``'s statement by (whether the config names the checkpoint, whether the items come too).
 Without the items, the blobs of checkpoint ``known_id`` are left out ("": none is known)."""
 
-# The items ``hashes`` of the threads ``thread_ids`` (pairwise): each thread's items in key order, up
-# to one more than twice the number wanted of it, as ``_CHUNK_JOIN`` reads them, and when that does
-# not read them all, each wanted item looked up.
-_SELECT_CHUNKS = """
-WITH want AS MATERIALIZED (
-    SELECT DISTINCT * FROM unnest(%(thread_ids)b::text[], %(hashes)b::bytea[]) AS w(thread_id, hash)
-), thread_items AS MATERIALIZED (
-    SELECT t.thread_id, t.wanted, i.hash, i.type, i.data,
-           count(*) OVER (PARTITION BY t.thread_id) AS read
-    FROM (SELECT thread_id, count(*) AS wanted FROM want GROUP BY thread_id) AS t
-    CROSS JOIN LATERAL (
+# The items ``wanted`` (concatenated hashes) of each of the threads ``thread_ids``, one row per
+# thread with them as arrays, read as ``_CHUNK_JOIN`` reads them: the thread's items in key order, up
+# to one more than twice the number wanted, and when that does not read them all, each one looked up.
+_SELECT_CHUNKS = f"""
+SELECT t.thread_id,
+       CASE WHEN k.complete THEN k.hashes ELSE l.hashes END,
+       CASE WHEN k.complete THEN k.types ELSE l.types END,
+       CASE WHEN k.complete THEN k.data ELSE l.data END
+FROM unnest(%(thread_ids)b::text[], %(wanted)b::bytea[]) AS t(thread_id, refs)
+CROSS JOIN LATERAL (
+    SELECT array_agg(i.hash) AS hashes, array_agg(i.type) AS types, array_agg(i.data) AS data,
+           count(*) <= 2 * length(t.refs) / {HASH_BYTES} AS complete
+    FROM (
         SELECT ch.hash, ch.type, ch.data FROM dg_checkpoint_chunks AS ch
-        WHERE ch.thread_id = t.thread_id ORDER BY ch.hash LIMIT 2 * t.wanted + 1
+        WHERE ch.thread_id = t.thread_id ORDER BY ch.hash LIMIT 2 * length(t.refs) / {HASH_BYTES} + 1
     ) AS i
-)
-SELECT thread_id, hash, type, data FROM thread_items WHERE read <= 2 * wanted
-UNION ALL
-SELECT ch.thread_id, ch.hash, ch.type, ch.data
-FROM want AS w
-JOIN dg_checkpoint_chunks AS ch ON ch.thread_id = w.thread_id AND ch.hash = w.hash
-WHERE w.thread_id IN (SELECT thread_id FROM thread_items WHERE read > 2 * wanted)
+) AS k
+LEFT JOIN LATERAL (
+    SELECT array_agg(ch.hash) AS hashes, array_agg(ch.type) AS types, array_agg(ch.data) AS data
+    FROM dg_checkpoint_chunks AS ch
+    WHERE NOT k.complete AND ch.thread_id = t.thread_id AND ch.hash = ANY(ARRAY(
+        SELECT {_REF_AT.format(refs="t.refs", i="i")} FROM {_SPLIT_REFS.format(refs="t.refs")} AS i))
+) AS l ON true
 """
 
 _DELETE_THREADS = """
@@ -897,23 +899,21 @@ class CheckpointSQL:
             for list_names in row_names:
                 if list_names:
                     wanted.setdefault(row[0], set()).update(list_names)
-        for thread_id, missing in wanted.items():
-            missing.difference_update(cached[thread_id])
-        if not any(wanted.values()):
+        missing: dict[str, bytes] = {}
+        for thread_id, thread_names in wanted.items():
+            in_cache = cached[thread_id]
+            if lacking := [name for name in thread_names if name not in in_cache]:
+                missing[thread_id] = b"".join(lacking)
+        if not missing:
             return cached
         found = yield Statement(
-            _SELECT_CHUNKS,
-            {
-                "thread_ids": TextArray(t for t, missing in wanted.items() for _ in missing),
-                "hashes": ByteaArray(name for missing in wanted.values() for name in missing),
-            },
+            _SELECT_CHUNKS, {"thread_ids": TextArray(missing), "wanted": ByteaArray(missing.values())}
         )
-        fetched: dict[str, dict[bytes, StoredItem]] = {}
-        for thread_id, hash_, type_, data in found:
-            fetched.setdefault(thread_id, {})[hash_] = (type_, data)
         found_by_thread: dict[str, Mapping[bytes, StoredItem]] = dict(cached)
-        for thread_id, items in fetched.items():
-            opened = self.codec.opened(items)
+        for thread_id, hashes, types, data in found:
+            if hashes is None:  # none of them is stored (any longer)
+                continue
+            opened = self.codec.opened(dict(zip(hashes, zip(types, data, strict=True), strict=True)))
             self._items.add(thread_id, opened)
             in_cache = cached[thread_id]
             found_by_thread[thread_id] = ChainMap(opened, in_cache) if in_cache else opened
