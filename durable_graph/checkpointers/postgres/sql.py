@@ -255,28 +255,39 @@ _CHUNK_COLUMNS = """,
        CASE WHEN k.complete THEN k.data ELSE l.data END"""
 _CHUNKS = _WRITES + 6
 """Position of the list items' columns in a row of ``_SELECT_TUPLES`` that has them."""
-# The list items the row's lists reference (``b.wanted`` of them): the thread's items in key order, up
-# to one more than twice the number wanted. When that reads them all (a list that grows by appends,
-# the usual case, holds all but a few of the thread's items), they are the answer, for a fraction of
-# the cost of looking each one up. Otherwise (lists replaced at every step, a checkpoint far back in
-# a long thread) each wanted item is looked up (``l``). Postgres sets that lookup up at every read,
-# about 10 µs, which is less than the round trip a second statement would cost.
-_CHUNK_JOIN = f"""
+
+
+def _items_join(thread_id: str, wanted: str, names: str) -> str:
+    """Joins the items named by ``names`` (a query of ``wanted`` hashes) of thread ``thread_id``, as
+    ``_CHUNK_COLUMNS`` reads them: the thread's items in key order, up to one more than twice the
+    number wanted (``k``). When that reads them all (a list that grows by appends, the usual case,
+    holds all but a few of the thread's items), they are the answer, for a fraction of the cost of
+    looking each one up. Otherwise (lists replaced at every step, a checkpoint far back in a long
+    thread) each wanted item is looked up (``l``). Postgres sets that lookup up at every read, about
+    10 µs, which is less than the round trip a second statement would cost."""
+    return f"""
 CROSS JOIN LATERAL (
-    SELECT array_agg(t.hash) AS hashes, array_agg(t.type) AS types, array_agg(t.data) AS data,
-           count(*) <= 2 * b.wanted AS complete
+    SELECT array_agg(i.hash) AS hashes, array_agg(i.type) AS types, array_agg(i.data) AS data,
+           count(*) <= 2 * ({wanted}) AS complete
     FROM (
         SELECT ch.hash, ch.type, ch.data FROM dg_checkpoint_chunks AS ch
-        WHERE b.wanted > 0 AND ch.thread_id = c.thread_id ORDER BY ch.hash LIMIT 2 * b.wanted + 1
-    ) AS t
+        WHERE ({wanted}) > 0 AND ch.thread_id = {thread_id} ORDER BY ch.hash LIMIT 2 * ({wanted}) + 1
+    ) AS i
 ) AS k
 LEFT JOIN LATERAL (
     SELECT array_agg(ch.hash) AS hashes, array_agg(ch.type) AS types, array_agg(ch.data) AS data
     FROM dg_checkpoint_chunks AS ch
-    WHERE NOT k.complete AND ch.thread_id = c.thread_id AND ch.hash = ANY(ARRAY(
-        SELECT {_REF_AT.format(refs="r.refs", i="i")}
-        FROM unnest(b.refs) AS r(refs), {_SPLIT_REFS.format(refs="r.refs")} AS i))
+    WHERE NOT k.complete AND ch.thread_id = {thread_id} AND ch.hash = ANY(ARRAY({names}))
 ) AS l ON true"""
+
+
+# The list items the row's lists reference (``b.wanted`` of them).
+_CHUNK_JOIN = _items_join(
+    "c.thread_id",
+    "b.wanted",
+    f"SELECT {_REF_AT.format(refs='r.refs', i='i')} FROM unnest(b.refs) AS r(refs), "
+    f"{_SPLIT_REFS.format(refs='r.refs')} AS i",
+)
 
 _THREAD_PAGE = (
     "SELECT * FROM dg_checkpoints WHERE thread_id = %(thread_id)b AND checkpoint_ns = %(checkpoint_ns)b"
@@ -298,29 +309,17 @@ _GET_TUPLE = {
 Without the items, the blobs of checkpoint ``known_id`` are left out ("": none is known)."""
 
 # The items ``wanted`` (concatenated hashes) of each of the threads ``thread_ids``, one row per
-# thread with them as arrays, read as ``_CHUNK_JOIN`` reads them: the thread's items in key order, up
-# to one more than twice the number wanted, and when that does not read them all, each one looked up.
-_SELECT_CHUNKS = f"""
-SELECT t.thread_id,
-       CASE WHEN k.complete THEN k.hashes ELSE l.hashes END,
-       CASE WHEN k.complete THEN k.types ELSE l.types END,
-       CASE WHEN k.complete THEN k.data ELSE l.data END
-FROM unnest(%(thread_ids)b::text[], %(wanted)b::bytea[]) AS t(thread_id, refs)
-CROSS JOIN LATERAL (
-    SELECT array_agg(i.hash) AS hashes, array_agg(i.type) AS types, array_agg(i.data) AS data,
-           count(*) <= 2 * length(t.refs) / {HASH_BYTES} AS complete
-    FROM (
-        SELECT ch.hash, ch.type, ch.data FROM dg_checkpoint_chunks AS ch
-        WHERE ch.thread_id = t.thread_id ORDER BY ch.hash LIMIT 2 * length(t.refs) / {HASH_BYTES} + 1
-    ) AS i
-) AS k
-LEFT JOIN LATERAL (
-    SELECT array_agg(ch.hash) AS hashes, array_agg(ch.type) AS types, array_agg(ch.data) AS data
-    FROM dg_checkpoint_chunks AS ch
-    WHERE NOT k.complete AND ch.thread_id = t.thread_id AND ch.hash = ANY(ARRAY(
-        SELECT {_REF_AT.format(refs="t.refs", i="i")} FROM {_SPLIT_REFS.format(refs="t.refs")} AS i))
-) AS l ON true
-"""
+# thread with them as arrays.
+_SELECT_CHUNKS = (
+    "SELECT t.thread_id"
+    + _CHUNK_COLUMNS
+    + "\nFROM unnest(%(thread_ids)b::text[], %(wanted)b::bytea[]) AS t(thread_id, refs)"
+    + _items_join(
+        "t.thread_id",
+        f"length(t.refs) / {HASH_BYTES}",
+        f"SELECT {_REF_AT.format(refs='t.refs', i='i')} FROM {_SPLIT_REFS.format(refs='t.refs')} AS i",
+    )
+)
 
 _DELETE_THREADS = """
 WITH deleted_checkpoints AS (
