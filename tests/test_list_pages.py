@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -145,33 +146,32 @@ def test_a_process_new_to_the_threads_lists_lists_that_hold_few_of_their_items(u
     finally:
         writer.close()  # type: ignore[attr-defined]
 
-    def docs(listed: list[Any]) -> list[tuple[str, int, list[dict[str, str]]]]:
-        return [
-            (
-                t.config["configurable"]["thread_id"],
-                t.metadata["step"],
-                t.checkpoint["channel_values"]["docs"],
-            )
-            for t in listed
-        ]
+    Listed = list[tuple[str, int, list[dict[str, str]]]]
+
+    def listed_by_a_new_process(listing: Callable[[BaseCheckpointSaver], Iterator[Any]]) -> Listed:
+        reader = open_saver(url)  # holds none of the threads' items
+        try:
+            return [
+                (
+                    t.config["configurable"]["thread_id"],
+                    t.metadata["step"],
+                    t.checkpoint["channel_values"]["docs"],
+                )
+                for t in listing(reader)
+            ]
+        finally:
+            reader.close()  # type: ignore[attr-defined]
 
     def expected(thread_id: str, step: int) -> tuple[str, int, list[dict[str, str]]]:
         return thread_id, step, [{"source": f"{thread_id} step {step} doc {j}"} for j in range(3)]
 
-    for listing in ("newest of both", "older of one"):
-        reader = open_saver(url)  # a process new to the threads
-        try:
-            if listing == "newest of both":
-                listed = docs(list(reader.list(None, filter={"marker": marker}, limit=4)))
-                assert sorted(listed) == sorted(expected(t, step) for t in threads for step in (38, 39))
-            else:
-                before: RunnableConfig = {"configurable": {"checkpoint_id": step_20_of_a}}
-                listed = docs(
-                    list(reader.list({"configurable": {"thread_id": threads[0]}}, before=before, limit=3))
-                )
-                assert listed == [expected(threads[0], step) for step in (19, 18, 17)]
-        finally:
-            reader.close()  # type: ignore[attr-defined]
+    newest = listed_by_a_new_process(lambda reader: reader.list(None, filter={"marker": marker}, limit=4))
+    assert sorted(newest) == sorted(expected(t, step) for t in threads for step in (38, 39))
+    before: RunnableConfig = {"configurable": {"checkpoint_id": step_20_of_a}}
+    older = listed_by_a_new_process(
+        lambda reader: reader.list({"configurable": {"thread_id": threads[0]}}, before=before, limit=3)
+    )
+    assert older == [expected(threads[0], step) for step in (19, 18, 17)]
 
 
 def test_async_listing_pages_the_same(url: str) -> None:
