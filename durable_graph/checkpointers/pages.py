@@ -3,8 +3,8 @@
 Taking the first few checkpoints of a long thread (``get_state_history``, ``durable-graph history``,
 an Agent Server listing) then reads and decodes about that many, not the whole thread, and no
 connection is held while the caller looks at a page. Pages start small and grow, so a full listing
-costs few round trips. Each page is read in a transaction of its own: a checkpoint written while a
-listing is under way is newer than its cursor and not listed; one deleted meanwhile may be missing.
+costs few round trips. Each page is read on its own: a checkpoint written while a listing is under
+way is newer than its cursor and not listed; one deleted meanwhile may be missing.
 """
 
 from __future__ import annotations

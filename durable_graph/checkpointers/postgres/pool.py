@@ -34,7 +34,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 from durable_graph.backoff import backoff_delays
 from durable_graph.checkpointers.postgres.arrays import ADAPTERS
 from durable_graph.checkpointers.postgres.schema import COMPONENT, MIGRATIONS
-from durable_graph.checkpointers.postgres.sql import Op, Statement
+from durable_graph.checkpointers.postgres.sql import Op, SnapshotNeeded, Statement
 from durable_graph.errors import BackendUnavailableError, InvalidURLError, LeaseLostError
 from durable_graph.leases.fences import Fence
 from durable_graph.migrations import amigrate, migrate
@@ -160,7 +160,10 @@ class Pools:
                 try:
                     op = build()
                     if not op.snapshot:
-                        return _drive(conn, op)
+                        try:
+                            return _drive(conn, op)
+                        except SnapshotNeeded:
+                            op = _in_snapshot(op)
                     with conn.transaction():
                         conn.execute(_SNAPSHOT)
                         return _drive(conn, op)
@@ -241,7 +244,10 @@ class Pools:
                 try:
                     op = build()
                     if not op.snapshot:
-                        return await _adrive(conn, op)
+                        try:
+                            return await _adrive(conn, op)
+                        except SnapshotNeeded:
+                            op = _in_snapshot(op)
                     async with conn.transaction():
                         await conn.execute(_SNAPSHOT)
                         return await _adrive(conn, op)
@@ -337,6 +343,12 @@ def _session_of(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) ->
     if conn.session is None:
         conn.session = _Session(conn.cursor(binary=True))
     return conn.session
+
+
+def _in_snapshot(op: Op[T]) -> Op[T]:
+    if op.in_snapshot is None:
+        raise RuntimeError("an operation asked for a snapshot without saying how to run in one")
+    return op.in_snapshot()
 
 
 def _prepared_key(statement: Statement) -> tuple[Any, ...]:

@@ -96,10 +96,18 @@ class TaskWrites:
 
 @dataclass(slots=True)
 class Op(Generic[T]):
-    """An operation's statements; ``snapshot`` runs them in one read-only REPEATABLE READ transaction."""
+    """An operation's statements; ``snapshot`` runs them in one read-only REPEATABLE READ transaction.
+    Statements run without one may raise ``SnapshotNeeded``: the operation is then run again as
+    ``in_snapshot`` makes it."""
 
     steps: Generator[Statement, Rows, T]
     snapshot: bool = False
+    in_snapshot: Callable[[], Op[T]] | None = None
+
+
+class SnapshotNeeded(Exception):
+    """A later statement of an ``Op`` found the database changed since an earlier one (an item the
+    first named was gone by the second: a prune or delete in between)."""
 
 
 # Hashes of a ``refs`` column, one row each: ``refs`` concatenates HASH_BYTES-long hashes.
@@ -845,9 +853,19 @@ class CheckpointSQL:
         sql = _SELECT_TUPLES.format(
             page=page, chunk_columns="", chunk_join="", blobs_unless="", order=_LIST_ORDER
         )
-        return Op(self._list_steps(Statement(sql, params)), snapshot=True)
+        statement = Statement(sql, params)
+        return Op(
+            self._list_steps(statement, in_snapshot=False),
+            in_snapshot=lambda: Op(self._list_steps(statement, in_snapshot=True), snapshot=True),
+        )
 
-    def _list_steps(self, statement: Statement) -> Generator[Statement, Rows, list[CheckpointTuple]]:
+    def _list_steps(
+        self, statement: Statement, *, in_snapshot: bool
+    ) -> Generator[Statement, Rows, list[CheckpointTuple]]:
+        """A page: its rows, then the items they use that this process lacks. The two statements run
+        apart (a transaction would cost three round trips more); stored items never change, so only
+        an item deleted in between can tell them apart, and the page is then read again in one
+        snapshot, where a missing item is an error."""
         rows = yield statement
         # A list that grew by appends is listed newest first: an older version's items lead a newer
         # one's, and are cut from its decoded array instead of being named, looked up and joined.
@@ -867,7 +885,12 @@ class CheckpointSQL:
                 else:  # the longer list was not decoded as one array: this one is decoded by itself
                     row_names[i] = tuple(split_refs(refs))
             read: dict[tuple[str, str], ListArray] = {}
-            found.append(self._decode(row, chunks, row_names, cut, read))
+            try:
+                found.append(self._decode(row, chunks, row_names, cut, read))
+            except CorruptCheckpointError:
+                if in_snapshot:
+                    raise
+                raise SnapshotNeeded from None
             arrays.update(read.values())
         return found
 
