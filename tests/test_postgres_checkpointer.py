@@ -250,14 +250,19 @@ def test_a_process_new_to_a_thread_reads_it_in_one_round_trip(pg_url: str) -> No
             assert found.checkpoint["channel_values"]["plan"] == [item(f"step 11.{i}") for i in range(3)]
 
 
-def test_a_page_of_history_takes_one_round_trip_and_one_more_for_the_items_it_lacks(pg_url: str) -> None:
-    thread_id = "listed-" + uuid.uuid4().hex
-    with open_checkpointer(pg_url) as writer:
+def put_growing_log(url: str, thread_id: str, steps: int) -> None:
+    """``steps`` checkpoints whose ``log`` list grows by one item each."""
+    with open_checkpointer(url) as writer:
         parent = None
-        for n in range(1, 13):
+        for n in range(1, steps + 1):
             parent = put_checkpoint(
                 writer, thread_id, {"log": [item(f"line {i}") for i in range(n)]}, parent=parent
             )
+
+
+def test_a_page_of_history_takes_one_round_trip_and_one_more_for_the_items_it_lacks(pg_url: str) -> None:
+    thread_id = "listed-" + uuid.uuid4().hex
+    put_growing_log(pg_url, thread_id, 12)
     for item_cache_bytes in (0, 1 << 20):
         with (
             PostgresCheckpointer(pg_url, pool_size=1, item_cache_bytes=item_cache_bytes) as reader,
@@ -286,12 +291,7 @@ def test_a_page_whose_thread_is_deleted_between_its_two_statements_is_read_again
     """The page's rows and the items they lack are read by two statements; when the thread is deleted
     in between (by another process), the page is read again in one snapshot, which finds nothing."""
     thread_id = "deleted-while-listed-" + uuid.uuid4().hex
-    with open_checkpointer(pg_url) as writer:
-        parent = None
-        for n in range(1, 6):
-            parent = put_checkpoint(
-                writer, thread_id, {"log": [item(f"line {i}") for i in range(n)]}, parent=parent
-            )
+    put_growing_log(pg_url, thread_id, 5)
     fetch_items = CheckpointSQL._chunks_of
     deleted = []
 
