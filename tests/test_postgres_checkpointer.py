@@ -285,18 +285,22 @@ def test_a_page_of_history_takes_one_round_trip_and_one_more_for_the_items_it_la
 
 
 @pytest.mark.parametrize("calls", ["sync", "async"])
-def test_a_page_whose_thread_is_deleted_between_its_two_statements_is_read_again(
-    pg_url: str, monkeypatch: pytest.MonkeyPatch, calls: str
+@pytest.mark.parametrize("read", ["list", "get_tuple"])
+def test_a_read_whose_thread_is_deleted_between_its_two_statements_is_read_again(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, read: str, calls: str
 ) -> None:
-    """The page's rows and the items they lack are read by two statements; when the thread is deleted
-    in between (by another process), the page is read again in one snapshot, which finds nothing."""
-    thread_id = "deleted-while-listed-" + uuid.uuid4().hex
+    """A page of ``list()`` reads its rows, then the items it lacks, by two statements, and so does a
+    ``get_tuple`` of a thread whose items this process holds but one another process added. When the
+    thread is deleted in between (by another process), the read is done again in one snapshot, which
+    finds nothing."""
+    thread_id = "deleted-while-read-" + uuid.uuid4().hex
     put_growing_log(pg_url, thread_id, 5)
     fetch_items = CheckpointSQL._chunks_of
-    deleted = []
+    deleted: list[str] = []
+    armed = False
 
     def deleted_before_the_items_are_fetched(self: CheckpointSQL, *args: Any) -> Any:
-        if not deleted:
+        if armed and not deleted:
             with open_checkpointer(pg_url) as other_process:
                 other_process.delete_thread(thread_id)
             deleted.append(thread_id)
@@ -304,15 +308,27 @@ def test_a_page_whose_thread_is_deleted_between_its_two_statements_is_read_again
 
     monkeypatch.setattr(CheckpointSQL, "_chunks_of", deleted_before_the_items_are_fetched)
 
-    async def listed_async(reader: PostgresCheckpointer) -> list[Any]:
-        return [listed async for listed in reader.alist(thread(thread_id))]
+    async def read_async(reader: PostgresCheckpointer) -> Any:
+        if read == "list":
+            return [listed async for listed in reader.alist(thread(thread_id))]
+        return await reader.aget_tuple(thread(thread_id))
 
     with PostgresCheckpointer(pg_url) as reader:
+        if read == "get_tuple":
+            assert reader.get_tuple(thread(thread_id)) is not None  # its items are now held
+            with open_checkpointer(pg_url) as other_process:  # adds one item
+                put_checkpoint(other_process, thread_id, {"log": [item(f"line {i}") for i in range(6)]})
+        armed = True
         if calls == "sync":
-            assert list(reader.list(thread(thread_id))) == []
+            found = (
+                list(reader.list(thread(thread_id)))
+                if read == "list"
+                else reader.get_tuple(thread(thread_id))
+            )
         else:
-            assert asyncio.run(listed_async(reader)) == []
+            found = asyncio.run(read_async(reader))
     assert deleted == [thread_id]
+    assert found == ([] if read == "list" else None)
 
 
 # -- storage ---------------------------------------------------------------------------------------

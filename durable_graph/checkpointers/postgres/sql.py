@@ -10,7 +10,8 @@ statement again, with every list item, only when the parent checkpoint it relied
 from __future__ import annotations
 
 from collections import ChainMap
-from collections.abc import Callable, Container, Generator, Mapping, Sequence
+from collections.abc import Callable, Container, Generator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from itertools import chain
 from typing import Any, Generic, TypeVar
@@ -521,6 +522,18 @@ def _with_known_blobs(row: Sequence[Any], remembered: Remembered) -> tuple[Any, 
     return (*row[:9], *blobs, *row[_WRITES:])
 
 
+@contextmanager
+def _read_again_if_changed(apart: bool) -> Iterator[None]:
+    """When rows and the items they name came from statements run ``apart``, an item missing from the
+    second (deleted in between) asks for the operation to be read again in one snapshot."""
+    try:
+        yield
+    except CorruptCheckpointError:
+        if apart:
+            raise SnapshotNeeded from None
+        raise
+
+
 def _done(statement: Statement, result: T) -> Generator[Statement, Rows, T]:
     yield statement
     return result
@@ -767,11 +780,21 @@ class CheckpointSQL:
             # A checkpoint this process put or read last comes without the blobs it remembers of it.
             params["known_id"] = self._lists.known((thread_id, checkpoint_ns)) or ""
         sql = _GET_TUPLE[bool(checkpoint_id), with_items]
-        return Op(self._get_tuple_steps(Statement(sql, params), with_items))
+        statement = Statement(sql, params)
+        return Op(
+            self._get_tuple_steps(statement, with_items, in_snapshot=False),
+            in_snapshot=lambda: Op(
+                self._get_tuple_steps(statement, with_items, in_snapshot=True), snapshot=True
+            ),
+        )
 
     def _get_tuple_steps(
-        self, statement: Statement, with_items: bool
+        self, statement: Statement, with_items: bool, *, in_snapshot: bool
     ) -> Generator[Statement, Rows, CheckpointTuple | None]:
+        """The checkpoint's row, and when it came without items this process lacks, those items by a
+        second statement (read again in one snapshot if an item was deleted in between, as a page
+        of ``list()`` is)."""
+        fetched_apart = False
         rows = yield statement
         if not rows:
             return None
@@ -796,12 +819,14 @@ class CheckpointSQL:
             chunks = self._items.of(row[0])
             if not all(map(chunks.__contains__, chain.from_iterable(names))):
                 chunks = (yield from self._chunks_of([row], [names]))[row[0]]
+                fetched_apart = True
             if with_items and not any(names):
                 # No list: the thread's next reads need not look for items (they fetch any
                 # they lack, as after another process added some).
                 self._items.know(row[0])
         read: dict[tuple[str, str], ListArray] = {}
-        found = self._decode(row, chunks, names, unchanged, read)
+        with _read_again_if_changed(fetched_apart and not in_snapshot):
+            found = self._decode(row, chunks, names, unchanged, read)
         self._arrays.add(row[0], read)
         # A graph run reads its thread's latest checkpoint first, then puts its children; what its
         # lists are is remembered already when this process put or read this checkpoint last.
@@ -885,12 +910,8 @@ class CheckpointSQL:
                 else:  # the longer list was not decoded as one array: this one is decoded by itself
                     row_names[i] = tuple(split_refs(refs))
             read: dict[tuple[str, str], ListArray] = {}
-            try:
+            with _read_again_if_changed(not in_snapshot):
                 found.append(self._decode(row, chunks, row_names, cut, read))
-            except CorruptCheckpointError:
-                if in_snapshot:
-                    raise
-                raise SnapshotNeeded from None
             arrays.update(read.values())
         return found
 
