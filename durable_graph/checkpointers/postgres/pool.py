@@ -159,11 +159,10 @@ class Pools:
                 conn = pool.getconn()
                 try:
                     op = build()
-                    if not op.snapshot:
-                        try:
-                            return _drive(conn, op)
-                        except SnapshotNeeded:
-                            op = _in_snapshot(op)
+                    try:
+                        return _drive(conn, op)
+                    except SnapshotNeeded:
+                        op = _in_snapshot(op)
                     with conn.transaction():
                         conn.execute(_SNAPSHOT)
                         return _drive(conn, op)
@@ -243,11 +242,10 @@ class Pools:
                 conn = await pool.getconn()
                 try:
                     op = build()
-                    if not op.snapshot:
-                        try:
-                            return await _adrive(conn, op)
-                        except SnapshotNeeded:
-                            op = _in_snapshot(op)
+                    try:
+                        return await _adrive(conn, op)
+                    except SnapshotNeeded:
+                        op = _in_snapshot(op)
                     async with conn.transaction():
                         await conn.execute(_SNAPSHOT)
                         return await _adrive(conn, op)

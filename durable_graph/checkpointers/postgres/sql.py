@@ -13,6 +13,7 @@ from collections import ChainMap
 from collections.abc import Callable, Container, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 from itertools import chain
 from typing import Any, Generic, TypeVar
 
@@ -97,13 +98,19 @@ class TaskWrites:
 
 @dataclass(slots=True)
 class Op(Generic[T]):
-    """An operation's statements; ``snapshot`` runs them in one read-only REPEATABLE READ transaction.
-    Statements run without one may raise ``SnapshotNeeded``: the operation is then run again as
-    ``in_snapshot`` makes it."""
+    """An operation's statements, each its own transaction. They may raise ``SnapshotNeeded``: the
+    operation ``in_snapshot`` makes is then run in one read-only REPEATABLE READ transaction."""
 
     steps: Generator[Statement, Rows, T]
-    snapshot: bool = False
     in_snapshot: Callable[[], Op[T]] | None = None
+
+
+def _read_again_in_snapshot(
+    steps: Callable[..., Generator[Statement, Rows, T]],
+) -> Op[T]:
+    """The operation of ``steps(in_snapshot=False)``, whose statements run apart, and in one snapshot
+    as ``steps(in_snapshot=True)`` when they saw the database change in between."""
+    return Op(steps(in_snapshot=False), in_snapshot=lambda: Op(steps(in_snapshot=True)))
 
 
 class SnapshotNeeded(Exception):
@@ -780,13 +787,7 @@ class CheckpointSQL:
             # A checkpoint this process put or read last comes without the blobs it remembers of it.
             params["known_id"] = self._lists.known((thread_id, checkpoint_ns)) or ""
         sql = _GET_TUPLE[bool(checkpoint_id), with_items]
-        statement = Statement(sql, params)
-        return Op(
-            self._get_tuple_steps(statement, with_items, in_snapshot=False),
-            in_snapshot=lambda: Op(
-                self._get_tuple_steps(statement, with_items, in_snapshot=True), snapshot=True
-            ),
-        )
+        return _read_again_in_snapshot(partial(self._get_tuple_steps, Statement(sql, params), with_items))
 
     def _get_tuple_steps(
         self, statement: Statement, with_items: bool, *, in_snapshot: bool
@@ -878,11 +879,7 @@ class CheckpointSQL:
         sql = _SELECT_TUPLES.format(
             page=page, chunk_columns="", chunk_join="", blobs_unless="", order=_LIST_ORDER
         )
-        statement = Statement(sql, params)
-        return Op(
-            self._list_steps(statement, in_snapshot=False),
-            in_snapshot=lambda: Op(self._list_steps(statement, in_snapshot=True), snapshot=True),
-        )
+        return _read_again_in_snapshot(partial(self._list_steps, Statement(sql, params)))
 
     def _list_steps(
         self, statement: Statement, *, in_snapshot: bool
