@@ -235,7 +235,8 @@ def stored_list(codec: Codec, values: list[Any]) -> tuple[list[tuple[str, bytes]
     decoded back from what it stored."""
     value, chunks = codec.encode_value(values, "t1")
     items = {chunk.hash: (chunk.type, chunk.data) for chunk in chunks}
-    plain = [codec.opened(items)[ref] for ref in value.refs]
+    opened = codec.opened((chunk.hash, chunk.type, chunk.data) for chunk in chunks)
+    plain = [opened[ref] for ref in value.refs]
     return plain, codec.decode_value(value, items, thread_id="t1", checkpoint_id="c1")
 
 
@@ -339,8 +340,8 @@ def test_a_model_whose_private_attribute_changed_is_stored_as_it_is_now(grown: b
     if grown:
         values.append("new")
     value, chunks = codec.encode_value(values, "t1")
-    stored = {chunk.hash: (chunk.type, chunk.data) for chunk in chunks}
-    assert codec.opened(stored)[value.refs[1]] == JsonPlusSerializer().dumps_typed(draft)
+    opened = codec.opened((chunk.hash, chunk.type, chunk.data) for chunk in chunks)
+    assert opened[value.refs[1]] == JsonPlusSerializer().dumps_typed(draft)
 
 
 def test_an_item_that_cannot_be_fingerprinted_is_serialized_at_every_put() -> None:

@@ -19,7 +19,6 @@ import operator
 import struct
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
 from itertools import chain
@@ -169,17 +168,20 @@ class Codec:
                 thread_id, checkpoint_id, f"blob of type {type_!r}: {type(exc).__name__}: {exc}"
             ) from exc
 
-    def opened(self, items: Mapping[bytes, tuple[str, bytes]]) -> dict[bytes, tuple[str, bytes]]:
-        """Stored list items as the serializer made them (decrypted and decompressed), to be kept
-        and decoded without opening them again; an item that cannot be opened stays as stored, so
-        decoding it names what is wrong and where."""
-        opened = dict(items)
+    def opened(self, items: Iterable[tuple[bytes, str, bytes]]) -> dict[bytes, tuple[str, bytes]]:
+        """Stored list items ``(name, type, data)`` by name as the serializer made them (decrypted
+        and decompressed), to be kept and decoded without opening them again; an item that cannot
+        be opened stays as stored, so decoding it names what is wrong and where."""
+        opened = {}
         sealed = (COMPRESSED_SUFFIX, ENCRYPTED_SUFFIX)
-        if not any(type_.endswith(sealed) for type_ in set(map(_type_of, items.values()))):
-            return opened
-        for name in [name for name, (type_, _) in items.items() if type_.endswith(sealed)]:
-            with suppress(Exception):
-                opened[name] = self._unsealed(*items[name])
+        unsealed = self._unsealed
+        for name, type_, data in items:
+            if type_.endswith(sealed):
+                try:  # noqa: SIM105 - suppress() costs a context manager per item
+                    type_, data = unsealed(type_, data)
+                except Exception:  # left as stored: decoding it names what is wrong
+                    pass
+            opened[name] = (type_, data)
         return opened
 
     def _unsealed(self, type_: str, data: bytes | None) -> tuple[str, bytes]:
@@ -355,7 +357,7 @@ class Codec:
                 return None
             if set(map(_type_of, items)) != {"msgpack"}:
                 return None
-        return _items_array(len(items), b"".join(map(_data_of, items)))
+        return _items_array(len(items), map(_data_of, items))
 
     @staticmethod
     def leading_array(array: bytes, count: int, after: Sequence[tuple[str, bytes]]) -> bytes | None:
@@ -365,7 +367,7 @@ class Codec:
         if any(type_ != "msgpack" for type_, _ in after):
             return None
         end = len(array) - sum(len(data) for _, data in after)
-        return _items_array(count, array[_ARRAY_HEADER:end])
+        return _items_array(count, [memoryview(array)[_ARRAY_HEADER:end]])
 
     def loads_array(self, array: bytes) -> list[Any]:
         """The list an ``items_array`` holds."""
@@ -379,9 +381,10 @@ _ARRAY_HEADER = 5
 """Bytes before the first item of an ``items_array``: msgpack's array 32 marker and its count."""
 
 
-def _items_array(count: int, items: bytes) -> bytes:
-    """``count`` msgpack values, packed one after the other in ``items``, as one msgpack array."""
-    return b"\xdd" + count.to_bytes(4, "big") + items
+def _items_array(count: int, items: Iterable[bytes | memoryview]) -> bytes:
+    """``count`` msgpack values, packed one after the other in ``items``, as one msgpack array
+    (joined at once: a second copy of a long list's bytes cost more than decoding its short items)."""
+    return b"".join(chain((b"\xdd" + count.to_bytes(4, "big"),), items))
 
 
 _type_of = operator.itemgetter(0)
