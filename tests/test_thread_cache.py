@@ -235,7 +235,7 @@ def stored_list(codec: Codec, values: list[Any]) -> tuple[list[tuple[str, bytes]
     decoded back from what it stored."""
     value, chunks = codec.encode_value(values, "t1")
     items = {chunk.hash: (chunk.type, chunk.data) for chunk in chunks}
-    opened = codec.opened((chunk.hash, chunk.type, chunk.data) for chunk in chunks)
+    opened = codec.opened(*zip(*((chunk.hash, chunk.type, chunk.data) for chunk in chunks), strict=True))
     plain = [opened[ref] for ref in value.refs]
     return plain, codec.decode_value(value, items, thread_id="t1", checkpoint_id="c1")
 
@@ -340,7 +340,7 @@ def test_a_model_whose_private_attribute_changed_is_stored_as_it_is_now(grown: b
     if grown:
         values.append("new")
     value, chunks = codec.encode_value(values, "t1")
-    opened = codec.opened((chunk.hash, chunk.type, chunk.data) for chunk in chunks)
+    opened = codec.opened(*zip(*((chunk.hash, chunk.type, chunk.data) for chunk in chunks), strict=True))
     assert opened[value.refs[1]] == JsonPlusSerializer().dumps_typed(draft)
 
 

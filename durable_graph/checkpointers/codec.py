@@ -168,20 +168,23 @@ class Codec:
                 thread_id, checkpoint_id, f"blob of type {type_!r}: {type(exc).__name__}: {exc}"
             ) from exc
 
-    def opened(self, items: Iterable[tuple[bytes, str, bytes]]) -> dict[bytes, tuple[str, bytes]]:
-        """Stored list items ``(name, type, data)`` by name as the serializer made them (decrypted
-        and decompressed), to be kept and decoded without opening them again; an item that cannot
-        be opened stays as stored, so decoding it names what is wrong and where."""
-        opened = {}
+    def opened(
+        self, names: Sequence[bytes], types: Sequence[str], data: Sequence[bytes]
+    ) -> dict[bytes, tuple[str, bytes]]:
+        """Stored list items (their names, types and bytes) by name as the serializer made them
+        (decrypted and decompressed), to be kept and decoded without opening them again; an item
+        that cannot be opened stays as stored, so decoding it names what is wrong and where."""
+        opened = dict(zip(names, zip(types, data, strict=True), strict=True))
         sealed = (COMPRESSED_SUFFIX, ENCRYPTED_SUFFIX)
+        if not any(type_.endswith(sealed) for type_ in set(types)):
+            return opened
         unsealed = self._unsealed
-        for name, type_, data in items:
+        for name, type_, stored in zip(names, types, data, strict=True):
             if type_.endswith(sealed):
                 try:  # noqa: SIM105 - suppress() costs a context manager per item
-                    type_, data = unsealed(type_, data)
+                    opened[name] = unsealed(type_, stored)
                 except Exception:  # left as stored: decoding it names what is wrong
                     pass
-            opened[name] = (type_, data)
         return opened
 
     def _unsealed(self, type_: str, data: bytes | None) -> tuple[str, bytes]:

@@ -723,7 +723,9 @@ class CheckpointSQL:
             raise LeaseLostError(key[0], TAKEN_OVER)
         self._lists.remember(key, checkpoint_id, remembered)
         cached = self._items.of(key[0])
-        self._items.add(key[0], self.codec.opened((k, *v) for k, v in new_items.items() if k not in cached))
+        new = {k: v for k, v in new_items.items() if k not in cached}
+        types, data = [t for t, _ in new.values()], [d for _, d in new.values()]
+        self._items.add(key[0], self.codec.opened(list(new), types, data))
         return next_config
 
     @staticmethod
@@ -814,7 +816,7 @@ class CheckpointSQL:
         hashes, types, data = row[_CHUNKS:] or (None, None, None)
         chunks: Mapping[bytes, StoredItem]
         if hashes is not None:
-            chunks = self.codec.opened(zip(hashes, types, data, strict=True))
+            chunks = self.codec.opened(hashes, types, data)
             self._items.add(row[0], chunks)
         else:  # left out by the statement (held), or the checkpoint holds no list
             chunks = self._items.of(row[0])
@@ -953,7 +955,7 @@ class CheckpointSQL:
         for thread_id, hashes, types, data in found:
             if hashes is None:  # none of them is stored (any longer)
                 continue
-            opened = self.codec.opened(zip(hashes, types, data, strict=True))
+            opened = self.codec.opened(hashes, types, data)
             self._items.add(thread_id, opened)
             in_cache = cached[thread_id]
             found_by_thread[thread_id] = ChainMap(opened, in_cache) if in_cache else opened
