@@ -25,7 +25,7 @@ from langgraph.graph.message import add_messages
 from pydantic import BaseModel, PrivateAttr, model_serializer
 
 from durable_graph.checkpointers import open_checkpointer
-from durable_graph.checkpointers.codec import Codec
+from durable_graph.checkpointers.codec import Chunk, Codec
 from durable_graph.checkpointers.postgres import PostgresCheckpointer
 from durable_graph.checkpointers.thread_cache import item_cache
 from durable_graph.encryption import Keys
@@ -230,12 +230,17 @@ class CountingSerializer(JsonPlusSerializer):
         return super().dumps_typed(obj)
 
 
+def opened_items(codec: Codec, chunks: list[Chunk]) -> dict[bytes, tuple[str, bytes]]:
+    """The items ``chunks`` stores, by name, as the serializer made them."""
+    return codec.opened([c.hash for c in chunks], [c.type for c in chunks], [c.data for c in chunks])
+
+
 def stored_list(codec: Codec, values: list[Any]) -> tuple[list[tuple[str, bytes]], list[Any]]:
     """What ``codec`` stores for the list (each item as the serializer made it), and the list
     decoded back from what it stored."""
     value, chunks = codec.encode_value(values, "t1")
     items = {chunk.hash: (chunk.type, chunk.data) for chunk in chunks}
-    opened = codec.opened(*zip(*((chunk.hash, chunk.type, chunk.data) for chunk in chunks), strict=True))
+    opened = opened_items(codec, chunks)
     plain = [opened[ref] for ref in value.refs]
     return plain, codec.decode_value(value, items, thread_id="t1", checkpoint_id="c1")
 
@@ -340,7 +345,7 @@ def test_a_model_whose_private_attribute_changed_is_stored_as_it_is_now(grown: b
     if grown:
         values.append("new")
     value, chunks = codec.encode_value(values, "t1")
-    opened = codec.opened(*zip(*((chunk.hash, chunk.type, chunk.data) for chunk in chunks), strict=True))
+    opened = opened_items(codec, chunks)
     assert opened[value.refs[1]] == JsonPlusSerializer().dumps_typed(draft)
 
 
