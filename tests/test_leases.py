@@ -169,3 +169,60 @@ def test_an_open_checkpointer_names_the_same_lease_as_its_url(url: str) -> None:
         second = thread_lease(url, "by-saver")
         with pytest.raises(ThreadBusyError), second:
             pass
+
+
+EXITS_HOLDING = textwrap.dedent(
+    """
+    import atexit, sys, threading
+    from durable_graph.errors import LeaseLostError
+
+    def keeper_running():
+        return any(t.name == "durable-graph lease keeper" for t in threading.enumerate())
+
+    def at_exit():  # registered before the lease sessions' own exit handler, so it runs after it
+        try:
+            lease.check()
+        except LeaseLostError as exc:
+            print("lost:", exc, flush=True)
+        print("keeper at exit:", keeper_running(), flush=True)
+
+    atexit.register(at_exit)
+    from durable_graph.leases import thread_lease
+    lease = thread_lease(sys.argv[1], sys.argv[2]).__enter__()  # still held when the process exits
+    print("keeper while held:", keeper_running(), flush=True)
+    """
+)
+
+
+def test_an_exiting_process_loses_its_leases_and_stops_their_keeper_first(pg_url: str) -> None:
+    # A thread still inside the database driver when the interpreter shuts down can crash it.
+    done = subprocess.run(
+        [sys.executable, "-c", EXITS_HOLDING, pg_url, THREAD],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "keeper while held: True"
+    assert "the process is exiting" in lines[1]
+    assert lines[2] == "keeper at exit: False"
+    with thread_lease(pg_url, THREAD):
+        pass
+
+
+def test_a_closed_lease_session_loses_its_leases_and_the_next_lease_opens_a_new_one(pg_url: str) -> None:
+    import psycopg
+
+    from durable_graph.leases import postgres
+
+    session = postgres.session_for(pg_url)
+    fence = session.take("closing", advisory_key("closing"))
+    assert fence is not None
+    session.close("closed by the test")
+    assert fence.state == "lost"
+    with pytest.raises(psycopg.OperationalError, match="the lease session was closed: closed by the test"):
+        session.take("closing", advisory_key("closing"))
+    with thread_lease(pg_url, "closing") as lease:  # the lock died with the closed connection
+        assert lease.epoch == fence.epoch + 1

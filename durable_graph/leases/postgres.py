@@ -14,12 +14,16 @@ costs one statement, not a new connection. A keeper thread watches the session:
   ``retry_for`` seconds, is *lost*: the run's next write raises ``LeaseLostError``, and the database
   refuses whatever it still sends.
 
-The lock dies with the connection, so a crashed runner never leaves a thread locked.
+The lock dies with the connection, so a crashed runner never leaves a thread locked. A process that
+exits closes its sessions first (``close_sessions``, run at exit): the keeper thread stops before
+the interpreter shuts down, which a thread still inside the database driver then might not survive.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import os
 import select
 import socket
@@ -55,6 +59,9 @@ DEFAULT_RETRY_FOR = 10.0
 PROBE_EVERY = 1.0
 IDLE_CLOSE = 30.0
 """Seconds a session without leases keeps its connection for the next lease."""
+CLOSE_WAIT = 5.0
+"""Seconds ``close`` waits for the keeper thread to stop."""
+EXITING = "the process is exiting"
 
 # Notice a dead peer in a few seconds: probes are sent every second, and unacknowledged data (or
 # unanswered keepalives) ends the connection within about four.
@@ -91,6 +98,10 @@ _PROBE = "SELECT 1"
 _BROKEN = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
+class _SessionClosed(psycopg.OperationalError):
+    """A closed session was asked to run a statement."""
+
+
 def holder_name() -> str:
     """Who holds a lease, as ``dg_thread_leases.holder`` shows it: host and process id."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -109,6 +120,8 @@ class LeaseSession:
         self._held: dict[str, tuple[int, Fence]] = {}
         self._idle_since = time.monotonic()
         self._keeper: threading.Thread | None = None
+        self._closed = threading.Event()
+        self._closed_because = ""
         self._wake_r, self._wake_w = socket.socketpair()
 
     # -- taking and giving back --------------------------------------------------------------
@@ -128,6 +141,8 @@ class LeaseSession:
                     return None
                 try:
                     rows = self._execute(_TAKE, params)
+                except _SessionClosed:
+                    raise
                 except _BROKEN:
                     delay = next(delays, None)
                     if delay is None:
@@ -165,12 +180,34 @@ class LeaseSession:
         _, fence = self._held.pop(thread_id)
         fence.lose(reason)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def close(self, reason: str = EXITING) -> None:
+        """Lose every lease still held (the locks die with the connection), close the connection and
+        stop the keeper thread. The session takes no lease after this; ``session_for`` makes a new one."""
+        with self._lock:
+            self._closed.set()
+            self._closed_because = reason
+            for thread_id in list(self._held):
+                self._lose(thread_id, reason)
+            conn, self._conn = self._conn, None
+            keeper = self._keeper
+        if conn is not None:
+            conn.close()
+        self._wake()
+        if keeper is not None and keeper is not threading.current_thread():
+            keeper.join(CLOSE_WAIT)
+
     # -- the connection ----------------------------------------------------------------------
 
     def _execute(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Run one statement on the session, connecting first if needed; a broken connection is
         dropped (suspending the leases it held) and the error raised."""
         with self._lock:
+            if self._closed.is_set():
+                raise _SessionClosed(f"the lease session was closed: {self._closed_because}")
             if self._conn is None:
                 self._conn = self._connect()
             try:
@@ -211,7 +248,7 @@ class LeaseSession:
         self._wake_w.send(b"\0")
 
     def _keep(self) -> None:
-        while True:
+        while not self._closed.is_set():
             with self._lock:
                 suspended = [fence for _, fence in self._held.values() if fence.state == "suspended"]
                 conn = self._conn
@@ -275,9 +312,8 @@ class LeaseSession:
                             reason = "another process held its lock"
                 except _BROKEN:
                     pass  # still down: try again after the delay
-            if not pending:
+            if not pending or self._closed.wait(delay):
                 return
-            time.sleep(delay)
         with self._lock:
             for thread_id, fence in pending.items():
                 if self._held.get(thread_id, (0, None))[1] is fence:
@@ -294,9 +330,28 @@ def session_for(conninfo: str, *, retry_for: float = DEFAULT_RETRY_FOR) -> Lease
     key = (os.getpid(), database)  # a forked child must not share its parent's connection
     with _sessions_lock:
         session = _sessions.get(key)
-        if session is None:
+        if session is None or session.closed:
+            _close_at_exit()
             session = _sessions[key] = LeaseSession(conninfo, database, retry_for=retry_for)
         return session
+
+
+@functools.cache
+def _close_at_exit() -> None:
+    # Registered with the first session, after the embedded Postgres's exit handlers: runs before them.
+    atexit.register(close_sessions)
+
+
+def close_sessions() -> None:
+    """Close this process's lease sessions (see ``LeaseSession.close``); run at exit.
+
+    Sessions inherited from a parent process are only forgotten: their connection is the parent's."""
+    with _sessions_lock:
+        sessions = list(_sessions.items())
+        _sessions.clear()
+    for (pid, _), session in sessions:
+        if pid == os.getpid():
+            session.close()
 
 
 class PostgresHolder:

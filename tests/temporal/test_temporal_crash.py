@@ -28,8 +28,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def start_worker(address: str, task_queue: str, url: str, log: Path) -> subprocess.Popen:
     command = [sys.executable, "-m", "durable_graph.temporal", "worker", "--address", address]
     command += ["--task-queue", task_queue, "--url", url]
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}  # a crash prints every thread's traceback to the log
     with open(log, "ab") as out:
-        return subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=out, start_new_session=True)
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out, start_new_session=True)
 
 
 async def wait_for(path: Path, process: subprocess.Popen, timeout: float = 60) -> None:
@@ -101,7 +102,8 @@ async def test_sigtermed_worker_finishes_its_node_and_hands_back_the_rest(
         )
         await wait_for(marker, first)  # n1 is running in the first worker
         first.send_signal(signal.SIGTERM)  # as systemd, Docker or Kubernetes stop it
-        assert await asyncio.to_thread(first.wait, 60) == 0  # once n1 has finished
+        code = await asyncio.to_thread(first.wait, 60)  # once n1 has finished
+        assert code == 0, f"the worker exited with {code}:\n{worker_log.read_text()[-6000:]}"
 
         second = start_worker(temporal_address, task_queue, pg_url, worker_log)
         handle = client.get_workflow_handle(workflow_id_for(thread_id), result_type=RunResult)
