@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from durable_graph.checkpointers.codec import ENCRYPTED_SUFFIX
+from durable_graph.checkpointers.codec import CHUNKED_TYPE, ENCRYPTED_SUFFIX
 from durable_graph.encryption import KEY_ENV, Keys
 from durable_graph.errors import EncryptionKeyError
 
@@ -99,7 +99,7 @@ def _reencrypt_table(conn: Any, blobs: _Blobs, thread_id: str, keys: Keys, mark:
     update = f"UPDATE {blobs.table} SET {blobs.type} = {mark}, {blobs.data} = {mark} WHERE {where}"
     rewritten = 0
     for *key, type_, data in rows:
-        if type_ is None or data is None:
+        if type_ is None or data is None or type_ == CHUNKED_TYPE:  # names of items, which have rows
             continue
         data = bytes(data)
         if type_.endswith(ENCRYPTED_SUFFIX):

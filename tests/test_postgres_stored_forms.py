@@ -325,13 +325,14 @@ def test_a_fresh_read_fetches_the_whole_thread_only_when_the_checkpoint_uses_mos
 def test_the_format_is_a_schema_version_that_earlier_versions_refuse(
     saver: PostgresCheckpointer, pg_url: str
 ) -> None:
-    """An earlier durable-graph would read small values as missing: it knows version 1 only, and
-    refuses a database whose ``checkpoints`` schema is newer than that."""
+    """An earlier durable-graph would read small values as missing (version 2) and pending writes
+    that name items as undecodable (version 3); it refuses a database whose ``checkpoints`` schema is
+    newer than the one it knows."""
     with psycopg.connect(pg_url) as conn:
         row = conn.execute(
             "SELECT max(version) FROM durable_graph_migrations WHERE component = 'checkpoints'"
         ).fetchone()
-    assert row == (2,)
+    assert row == (3,)
 
 
 @pytest.mark.parametrize("names", [0, 1, 63, 64, 65, 129, 1000])
@@ -418,3 +419,99 @@ def test_a_page_of_history_cuts_older_versions_of_a_grown_list_from_the_newest(
         [item(f"line {i}") for i in range(n)] for n in range(15, 6, -1)
     ]
     assert decoded == [14, 15]  # the newest, then the longest version it does not lead; the rest cut
+
+
+def write_rows(url: str, thread_id: str) -> list[tuple[str, str, bytes]]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT channel, type, data FROM dg_checkpoint_writes WHERE thread_id = %s ORDER BY idx",
+            (thread_id,),
+        ).fetchall()
+    return [(row[0], row[1], bytes(row[2])) for row in rows]
+
+
+def chunk_hashes(url: str, thread_id: str) -> set[bytes]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT hash FROM dg_checkpoint_chunks WHERE thread_id = %s", (thread_id,))
+        return {bytes(row[0]) for row in rows.fetchall()}
+
+
+def pending(reader: PostgresCheckpointer, config: RunnableConfig) -> list[tuple[str, str, Any]]:
+    found = reader.get_tuple(config)
+    assert found is not None
+    return list(found.pending_writes or [])
+
+
+def test_a_written_long_list_names_its_items_which_the_list_it_extends_shares(
+    saver: PostgresCheckpointer, fresh_reader: PostgresCheckpointer, pg_url: str
+) -> None:
+    """A node's new messages are written before the checkpoint that adds them to the list: the write
+    names them, and the next checkpoint's list names the same item rows instead of adding others.
+    A small write stays a value of its own."""
+    thread_id = "writes-" + uuid.uuid4().hex
+    history = [item(f"message {i} " + "words " * 150) for i in range(3)]
+    first = put(saver, thread_id, {"messages": history}, ["messages"])
+    new = [item("answer " + "words " * 150), item("tool result " + "words " * 150)]
+    writes = [("messages", new), ("count", 5), ("small", [item("tiny")])]
+    saver.put_writes(first, writes, task_id="task-1")
+
+    stored = write_rows(pg_url, thread_id)
+    assert [(channel, type_) for channel, type_, _ in stored] == [
+        ("messages", "chunks"),
+        ("count", "msgpack"),
+        ("small", "msgpack"),
+    ]
+    names = split_refs(stored[0][2])
+    assert len(names) == 2 and set(names) <= chunk_hashes(pg_url, thread_id)
+    for reader in (saver, fresh_reader):
+        assert pending(reader, first) == [("task-1", channel, value) for channel, value in writes]
+    assert [w[2] for w in next(iter(fresh_reader.list(first)))[4]] == [new, 5, [item("tiny")]]
+
+    before = chunk_hashes(pg_url, thread_id)
+    second = put(saver, thread_id, {"messages": history + new}, ["messages"], parent=first)
+    assert chunk_hashes(pg_url, thread_id) == before  # the list's new items are the write's
+    assert read_back([saver, fresh_reader], second) == [{"messages": history + new}] * 2
+
+
+def test_pruning_keeps_the_items_a_kept_checkpoints_writes_name(
+    saver: PostgresCheckpointer, fresh_reader: PostgresCheckpointer, pg_url: str
+) -> None:
+    """A step that stopped before its checkpoint (an interrupt, a failed sibling task) leaves writes
+    whose items no list names yet: pruning the checkpoints before keeps them; deleting the writes'
+    checkpoint removes them."""
+    thread_id = "writes-prune-" + uuid.uuid4().hex
+    first = put(saver, thread_id, {"messages": [item("question " + "words " * 150)] * 2}, ["messages"])
+    second = put(saver, thread_id, {"messages": [item("other " + "words " * 150)] * 2}, ["messages"], parent=first)
+    written = [item(f"draft {i} " + "words " * 150) for i in range(2)]
+    saver.put_writes(second, [("messages", written)], task_id="task-1")
+
+    saver.prune([thread_id], strategy="keep_latest")
+    assert pending(fresh_reader, second) == [("task-1", "messages", written)]
+    [(_, _, names)] = write_rows(pg_url, thread_id)
+    assert set(split_refs(names)) <= chunk_hashes(pg_url, thread_id)
+
+
+def test_an_encrypted_thread_stores_written_items_sealed_and_reencrypts_around_their_names(
+    pg_url: str,
+) -> None:
+    """The items a write names are sealed like list items; re-encryption rewrites them and leaves
+    the names, which are not sealed, as they are."""
+    from durable_graph.encryption import Keys
+    from durable_graph.reencrypt import reencrypt
+
+    old_key, new_key = b"a" * 32, b"b" * 32
+    thread_id = "writes-sealed-" + uuid.uuid4().hex
+    written = [item(f"secret {i} " + "words " * 150) for i in range(2)]
+    with PostgresCheckpointer(pg_url, keys=Keys(old_key)) as sealed:
+        first = put(sealed, thread_id, {"messages": [item("hello " + "words " * 150)] * 2}, ["messages"])
+        sealed.put_writes(first, [("messages", written)], task_id="task-1")
+    with psycopg.connect(pg_url) as conn:
+        types = conn.execute("SELECT type FROM dg_checkpoint_chunks WHERE thread_id = %s", (thread_id,))
+        assert all(row[0].endswith("+aes") for row in types.fetchall())
+    assert [type_ for _, type_, _ in write_rows(pg_url, thread_id)] == ["chunks"]
+
+    done = reencrypt(pg_url, [thread_id], keys=Keys(new_key, [old_key]))
+    assert done.blobs > 0
+    assert [type_ for _, type_, _ in write_rows(pg_url, thread_id)] == ["chunks"]
+    with PostgresCheckpointer(pg_url, keys=Keys(new_key), item_cache_bytes=0) as reader:
+        assert pending(reader, first) == [("task-1", "messages", written)]

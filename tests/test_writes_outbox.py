@@ -81,6 +81,21 @@ async def test_writes_submitted_with_the_next_put_are_stored_in_its_statement(pg
         assert (await saver.aget_tuple(child.result())) is not None
 
 
+async def test_a_carried_write_of_a_long_list_stores_its_items_in_the_put(pg_url: str) -> None:
+    """A write of a long list names its items (see the stored forms' tests): carried by a put, the
+    items are stored by the put's statement, and a process new to the thread reads them back."""
+    long = [f"message {i} " + "words " * 100 for i in range(3)]
+    async with PostgresCheckpointer(pg_url) as saver:
+        parent = await first_checkpoint(saver)
+        with counted_statements() as statements:
+            writes = asyncio.ensure_future(saver.aput_writes(parent, [("messages", long)], "task-1"))
+            child = asyncio.ensure_future(child_of(saver, parent))
+            await asyncio.gather(writes, child)
+        assert len(statements) == 1, statements
+    async with PostgresCheckpointer(pg_url, item_cache_bytes=0) as fresh:
+        assert await pending_of(fresh, parent) == [("task-1", "messages", long)]
+
+
 async def test_writes_no_put_comes_for_are_stored_by_themselves(pg_url: str) -> None:
     async with PostgresCheckpointer(pg_url) as saver:
         parent = await first_checkpoint(saver)

@@ -144,6 +144,23 @@ class Codec:
         (and than ``compress_from``), encrypted with keys."""
         return self._seal(*self._compressed(*self.serde.dumps_typed(value), compress_from))
 
+    def encode_write(self, value: Any, thread_id: str) -> tuple[str, bytes, list[StoredForm]]:
+        """A pending write as stored: ``(type, data, items)``. A list whose serialized form is over
+        ``compress_above`` (a node's new messages, say) is stored as its items' names
+        (``CHUNKED_TYPE``, the names as ``data``) and ``items``, stored as list items are: the list
+        the write is added to then names the same items, stored once for both."""
+        type_, data = self.serde.dumps_typed(value)
+        if (
+            self.chunk_lists
+            and type(value) is list
+            and value
+            and self.compress_above is not None
+            and len(data) > self.compress_above
+        ):
+            items = self._encode_items(value, thread_id)
+            return CHUNKED_TYPE, b"".join(item[0] for item in items), items
+        return (*self._seal(*self._compressed(type_, data)), [])
+
     def _compressed(self, type_: str, data: bytes, compress_from: int = 0) -> tuple[str, bytes]:
         if self.compress_above is not None and len(data) > max(self.compress_above, compress_from):
             packed = zlib.compress(data, 1)

@@ -11,7 +11,9 @@
   about the square root of the base's length, so lists that grow by appends take about
   ``n * sqrt(n)`` hashes in all instead of ``n * n / 2``.
 - ``dg_checkpoint_chunks``: the list items, one row per distinct item per thread.
-- ``dg_checkpoint_writes``: pending writes of tasks, per checkpoint.
+- ``dg_checkpoint_writes``: pending writes of tasks, per checkpoint. A write of a list whose
+  serialized form is over ``compress_above`` holds its items' names, like a list version; the
+  items are chunks of the thread, shared with the list the write is added to.
 
 Key columns use the "C" collation: ids sort byte-wise (as LangGraph expects) and compare fast.
 """
@@ -83,4 +85,6 @@ CREATE TABLE dg_checkpoint_writes (
     # earlier durable-graph would not read: the version tells it to refuse the database. No table
     # changes, so a role that may only read and write rows applies it too.
     Migration(2, "SELECT 'small values are kept in the serialized checkpoint'"),
+    # A pending write of a long list names its items, stored as list items are (``CHUNKED_TYPE``).
+    Migration(3, "SELECT 'pending writes may name list items'"),
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import ChainMap
 from collections.abc import Callable, Container, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from itertools import chain
 from typing import Any, Generic, TypeVar
@@ -86,7 +86,8 @@ class Statement:
 
 @dataclass(frozen=True, slots=True)
 class TaskWrites:
-    """One ``put_writes`` call, checked and encoded: rows of ``(idx, channel, type, data)``."""
+    """One ``put_writes`` call, checked and encoded: rows of ``(idx, channel, type, data)``, and the
+    list items that rows of ``CHUNKED_TYPE`` name, as ``hash: (type, data)``."""
 
     thread_id: str
     checkpoint_ns: str
@@ -94,6 +95,7 @@ class TaskWrites:
     task_id: str
     task_path: str
     rows: list[tuple[int, str, str, bytes]]
+    items: dict[bytes, tuple[str, bytes]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -189,7 +191,14 @@ _CARRIED = f""", carried_writes AS (
 # The commit does not wait for the disk: the next checkpoint's commit flushes the log up to
 # itself, these writes included (see docs/postgres.md).
 _PUT_WRITES = f"""
-WITH fence AS MATERIALIZED (SELECT {{fence}} AS ok), written AS (
+WITH fence AS MATERIALIZED (SELECT {{fence}} AS ok), written_items AS (
+    INSERT INTO dg_checkpoint_chunks (thread_id, hash, type, data)
+    SELECT %(thread_id)b, u.hash, u.type, u.data
+    FROM fence, unnest(%(chunk_hashes)b::bytea[], %(chunk_types)b::text[], %(chunk_data)b::bytea[])
+             AS u(hash, type, data)
+    WHERE fence.ok
+    ON CONFLICT (thread_id, hash) DO NOTHING
+), written AS (
     INSERT INTO dg_checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path,
                                       idx, channel, type, data)
     SELECT %(thread_id)b, %(checkpoint_ns)b, %(checkpoint_id)b, %(task_id)b, %(task_path)b,
@@ -257,7 +266,9 @@ CROSS JOIN LATERAL (
 CROSS JOIN LATERAL (
     SELECT array_agg(wr.task_id) AS task_ids, array_agg(wr.task_path) AS task_paths,
            array_agg(wr.idx) AS idxs, array_agg(wr.channel) AS channels,
-           array_agg(wr.type) AS types, array_agg(wr.data) AS data
+           array_agg(wr.type) AS types, array_agg(wr.data) AS data,
+           coalesce(sum(length(wr.data)) FILTER (WHERE wr.type = '{CHUNKED_TYPE}'), 0)
+               / {HASH_BYTES} AS wanted
     FROM dg_checkpoint_writes AS wr
     WHERE wr.thread_id = c.thread_id AND wr.checkpoint_ns = c.checkpoint_ns
       AND wr.checkpoint_id = c.checkpoint_id
@@ -297,12 +308,14 @@ LEFT JOIN LATERAL (
 ) AS l ON true"""
 
 
-# The list items the row's lists reference (``b.wanted`` of them).
+# The list items the row's lists and pending writes name (``b.wanted`` and ``w.wanted`` of them).
 _CHUNK_JOIN = _items_join(
     "c.thread_id",
-    "b.wanted",
+    "b.wanted + w.wanted",
     f"SELECT {_REF_AT.format(refs='r.refs', i='i')} FROM unnest(b.refs) AS r(refs), "
-    f"{_SPLIT_REFS.format(refs='r.refs')} AS i",
+    f"{_SPLIT_REFS.format(refs='r.refs')} AS i UNION ALL "
+    f"SELECT {_REF_AT.format(refs='x.refs', i='i')} FROM unnest(w.types, w.data) AS x(type, refs), "
+    f"{_SPLIT_REFS.format(refs='x.refs')} AS i WHERE x.type = '{CHUNKED_TYPE}'",
 )
 
 _THREAD_PAGE = (
@@ -375,12 +388,20 @@ WITH doomed AS MATERIALIZED (
      AND bl.channel = kv.channel AND bl.version = kv.version
     WHERE bl.base IS NOT NULL
 ), kept_hashes AS MATERIALIZED (
-    SELECT DISTINCT bl.thread_id, {_REF_AT.format(refs="bl.refs", i="i")} AS hash
+    SELECT bl.thread_id, {_REF_AT.format(refs="bl.refs", i="i")} AS hash
     FROM kept_blobs AS kb
     JOIN dg_checkpoint_blobs AS bl
       ON bl.thread_id = kb.thread_id AND bl.checkpoint_ns = kb.checkpoint_ns
      AND bl.channel = kb.channel AND bl.version = kb.version
     CROSS JOIN {_SPLIT_REFS.format(refs="bl.refs")} AS i
+    UNION
+    SELECT w.thread_id, {_REF_AT.format(refs="w.data", i="i")} AS hash
+    FROM kept AS k
+    JOIN dg_checkpoint_writes AS w
+      ON w.thread_id = k.thread_id AND w.checkpoint_ns = k.checkpoint_ns
+     AND w.checkpoint_id = k.checkpoint_id
+    CROSS JOIN {_SPLIT_REFS.format(refs="w.data")} AS i
+    WHERE w.type = '{CHUNKED_TYPE}'
 ), deleted_checkpoints AS (
     DELETE FROM dg_checkpoints AS c USING doomed AS d
     WHERE c.thread_id = d.thread_id AND c.checkpoint_ns = d.checkpoint_ns
@@ -474,6 +495,14 @@ def _item_names(row: Sequence[Any], from_arrays: Container[int] = ()) -> list[tu
         tuple(split_refs(refs)) if refs and i not in from_arrays else ()
         for i, refs in enumerate(row[_BLOB_REFS] or ())
     ]
+
+
+def _write_names(row: Sequence[Any]) -> list[bytes]:
+    """The names of the items that the pending writes of a row of ``_SELECT_TUPLES`` hold."""
+    types, data = row[_WRITES + 4], row[_WRITES + 5]
+    if not types or CHUNKED_TYPE not in types:
+        return []
+    return [name for t, d in zip(types, data, strict=True) if t == CHUNKED_TYPE for name in split_refs(d)]
 
 
 def _leading_lists(rows: Rows) -> list[dict[int, bytes]]:
@@ -633,6 +662,8 @@ class CheckpointSQL:
             refs.append(lists[channel].stored_refs)
             for ref in value.refs[known // HASH_BYTES :]:
                 new_items[ref] = chunks[ref]
+        for writes in carried:
+            new_items.update(writes.items)
         # The id and (when all are strings) the versions of the channels in blobs are columns.
         body = {k: v for k, v in checkpoint.items() if k != "id"}
         body["channel_values"] = inline
@@ -673,7 +704,7 @@ class CheckpointSQL:
                 "needs_parent": False,
                 "blob_bases": TextArray(None for _ in stored),
                 "blob_refs": ByteaArray(full[c].refs if c in full else None for c in stored),
-                **self._chunk_params(chunks),
+                **self._chunk_params({**chunks, **new_items}),
             }
             return params_in_full, full
 
@@ -751,8 +782,14 @@ class CheckpointSQL:
             idx = WRITES_IDX_MAP.get(channel, i)
             if idx < 0 or idx not in by_idx:
                 by_idx[idx] = (channel, value)
-        rows = [(idx, channel, *self.codec.dumps(value)) for idx, (channel, value) in by_idx.items()]
-        return TaskWrites(thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, rows)
+        rows = []
+        items: dict[bytes, tuple[str, bytes]] = {}
+        for idx, (channel, value) in by_idx.items():
+            type_, data, value_items = self.codec.encode_write(value, thread_id)
+            rows.append((idx, channel, type_, data))
+            for hash_, item_type, item_data in value_items:
+                items[hash_] = (item_type, item_data)
+        return TaskWrites(thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, rows, items)
 
     def put_writes(self, writes: TaskWrites, epoch: int | None = None) -> Op[None]:
         params = {
@@ -766,6 +803,7 @@ class CheckpointSQL:
             "channels": TextArray(row[1] for row in writes.rows),
             "types": TextArray(row[2] for row in writes.rows),
             "data": ByteaArray(row[3] for row in writes.rows),
+            **self._chunk_params(writes.items),
         }
         statement = _PUT_WRITES_FREE if epoch is None else _PUT_WRITES_FENCED
         return Op(self._fenced_steps(writes.thread_id, Statement(statement, params)))
@@ -820,10 +858,10 @@ class CheckpointSQL:
             self._items.add(row[0], chunks)
         else:  # left out by the statement (held), or the checkpoint holds no list
             chunks = self._items.of(row[0])
-            if not all(map(chunks.__contains__, chain.from_iterable(names))):
+            if not all(map(chunks.__contains__, chain(*names, _write_names(row)))):
                 chunks = (yield from self._chunks_of([row], [names]))[row[0]]
                 fetched_apart = True
-            if with_items and not any(names):
+            if with_items and not any(names) and not _write_names(row):
                 # No list: the thread's next reads need not look for items (they fetch any
                 # they lack, as after another process added some).
                 self._items.know(row[0])
@@ -938,7 +976,7 @@ class CheckpointSQL:
         cached = {row[0]: self._items.of(row[0]) for row in rows}
         wanted: dict[str, set[bytes]] = {}
         for row, row_names in zip(rows, names, strict=True):
-            for list_names in row_names:
+            for list_names in (*row_names, _write_names(row)):
                 if list_names:
                     wanted.setdefault(row[0], set()).update(list_names)
         missing: dict[str, bytes] = {}
@@ -1080,7 +1118,7 @@ class CheckpointSQL:
                 zip(*row[_WRITES : _WRITES + 6], strict=True), key=lambda w: writes_sort_key(w[1], w[0], w[2])
             )
             pending = [
-                (task_id, channel, loads(type_, data, thread_id=thread_id, checkpoint_id=checkpoint_id))
+                (task_id, channel, self._write_value(type_, data, chunks, thread_id, checkpoint_id))
                 for task_id, _, _, channel, type_, data in writes
             ]
         address = {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns}
@@ -1091,6 +1129,16 @@ class CheckpointSQL:
             parent_config={"configurable": {**address, "checkpoint_id": parent_id}} if parent_id else None,
             pending_writes=pending,
         )
+
+
+    def _write_value(
+        self, type_: str, data: bytes, chunks: Mapping[bytes, StoredItem], thread_id: str, checkpoint_id: str
+    ) -> Any:
+        """The value of a pending write, as stored in a row of ``dg_checkpoint_writes``."""
+        if type_ != CHUNKED_TYPE:
+            return self.codec.loads(type_, data, thread_id=thread_id, checkpoint_id=checkpoint_id)
+        names = split_refs(data)
+        return self.codec.decode_items(names, chunks, thread_id=thread_id, checkpoint_id=checkpoint_id)[0]
 
 
 def _empty_in_body(row: Sequence[Any], found: CheckpointTuple) -> dict[str, str]:
