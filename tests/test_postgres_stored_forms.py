@@ -481,7 +481,8 @@ def test_pruning_keeps_the_items_a_kept_checkpoints_writes_name(
     checkpoint removes them."""
     thread_id = "writes-prune-" + uuid.uuid4().hex
     first = put(saver, thread_id, {"messages": [item("question " + "words " * 150)] * 2}, ["messages"])
-    second = put(saver, thread_id, {"messages": [item("other " + "words " * 150)] * 2}, ["messages"], parent=first)
+    other = {"messages": [item("other " + "words " * 150)] * 2}
+    second = put(saver, thread_id, other, ["messages"], parent=first)
     written = [item(f"draft {i} " + "words " * 150) for i in range(2)]
     saver.put_writes(second, [("messages", written)], task_id="task-1")
 
