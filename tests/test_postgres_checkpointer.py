@@ -26,6 +26,7 @@ from durable_graph.checkpointers.postgres import PostgresCheckpointer
 from durable_graph.checkpointers.postgres.pool import APPLICATION_NAME
 from durable_graph.checkpointers.postgres.schema import MIGRATIONS, TABLES
 from durable_graph.checkpointers.postgres.sql import CheckpointSQL
+from durable_graph.checkpointers.thread_cache import DEFAULT_CACHE_BYTES
 from durable_graph.errors import BackendUnavailableError, CorruptCheckpointError, InvalidURLError
 from tests.checkpoint_graphs import item
 from tests.pg import fresh_database
@@ -248,6 +249,29 @@ def test_a_process_new_to_a_thread_reads_it_in_one_round_trip(pg_url: str) -> No
             assert_one_round_trip(trips, "a read of a list replaced at every step")
             assert found is not None
             assert found.checkpoint["channel_values"]["plan"] == [item(f"step 11.{i}") for i in range(3)]
+
+
+def test_pending_writes_that_name_items_are_read_in_one_round_trip(pg_url: str) -> None:
+    """A write of a long list names its items: the writer, which keeps them, and a process new to the
+    thread, whose statement looks them up with the lists' items, each read the checkpoint and its
+    writes in one round trip."""
+    thread_id = "named-writes-" + uuid.uuid4().hex
+    written = [item(f"answer {i} " + "words " * 150) for i in range(2)]
+    for cache_bytes in (DEFAULT_CACHE_BYTES, 0):
+        with (
+            PostgresCheckpointer(pg_url, pool_size=1, item_cache_bytes=cache_bytes) as saver,
+            tempfile.TemporaryFile("w+") as trace,
+        ):
+            if cache_bytes:
+                config = put_checkpoint(saver, thread_id, {"log": [item("question " + "words " * 150)] * 2})
+                saver.put_writes(config, [("log", written)], task_id="task-1")
+            with saver.pool.connection() as conn:
+                trips = RoundTrips(conn, trace)
+            for _ in range(6):  # past psycopg's preparation of the statements
+                with trips:
+                    found = saver.get_tuple(config)
+                assert_one_round_trip(trips, "a read of a checkpoint whose write names items")
+                assert found is not None and found.pending_writes == [("task-1", "log", written)]
 
 
 def put_growing_log(url: str, thread_id: str, steps: int) -> None:

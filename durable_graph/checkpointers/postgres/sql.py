@@ -753,11 +753,17 @@ class CheckpointSQL:
         if not fenced:
             raise LeaseLostError(key[0], TAKEN_OVER)
         self._lists.remember(key, checkpoint_id, remembered)
-        cached = self._items.of(key[0])
-        new = {k: v for k, v in new_items.items() if k not in cached}
-        types, data = [t for t, _ in new.values()], [d for _, d in new.values()]
-        self._items.add(key[0], self.codec.opened(list(new), types, data))
+        self._cache_items(key[0], new_items)
         return next_config
+
+    def _cache_items(self, thread_id: str, items: Mapping[bytes, StoredItem]) -> None:
+        """Keep the items just stored for ``thread_id`` as reads find them (opened)."""
+        if not items:
+            return
+        cached = self._items.of(thread_id)
+        new = {k: v for k, v in items.items() if k not in cached}
+        types, data = [t for t, _ in new.values()], [d for _, d in new.values()]
+        self._items.add(thread_id, self.codec.opened(list(new), types, data))
 
     @staticmethod
     def _chunk_params(chunks: Mapping[bytes, tuple[str, bytes]]) -> dict[str, Any]:
@@ -806,13 +812,13 @@ class CheckpointSQL:
             **self._chunk_params(writes.items),
         }
         statement = _PUT_WRITES_FREE if epoch is None else _PUT_WRITES_FENCED
-        return Op(self._fenced_steps(writes.thread_id, Statement(statement, params)))
+        return Op(self._put_writes_steps(writes, Statement(statement, params)))
 
-    @staticmethod
-    def _fenced_steps(thread_id: str, statement: Statement) -> Generator[Statement, Rows, None]:
+    def _put_writes_steps(self, writes: TaskWrites, statement: Statement) -> Generator[Statement, Rows, None]:
         ((fenced,),) = yield statement
         if not fenced:
-            raise LeaseLostError(thread_id, TAKEN_OVER)
+            raise LeaseLostError(writes.thread_id, TAKEN_OVER)
+        self._cache_items(writes.thread_id, writes.items)
 
     # -- reading ------------------------------------------------------------------------------
 
