@@ -447,12 +447,12 @@ def test_a_written_long_list_names_its_items_which_the_list_it_extends_shares(
 ) -> None:
     """A node's new messages are written before the checkpoint that adds them to the list: the write
     names them, and the next checkpoint's list names the same item rows instead of adding others.
-    A small write stays a value of its own."""
+    A list of small items stays a value of its own."""
     thread_id = "writes-" + uuid.uuid4().hex
     history = [item(f"message {i} " + "words " * 150) for i in range(3)]
     first = put(saver, thread_id, {"messages": history}, ["messages"])
     new = [item("answer " + "words " * 150), item("tool result " + "words " * 150)]
-    writes = [("messages", new), ("count", 5), ("small", [item("tiny")])]
+    writes = [("messages", new), ("count", 5), ("small", ["a", "b", "c"])]
     saver.put_writes(first, writes, task_id="task-1")
 
     stored = write_rows(pg_url, thread_id)
@@ -465,7 +465,7 @@ def test_a_written_long_list_names_its_items_which_the_list_it_extends_shares(
     assert len(names) == 2 and set(names) <= chunk_hashes(pg_url, thread_id)
     for reader in (saver, fresh_reader):
         assert pending(reader, first) == [("task-1", channel, value) for channel, value in writes]
-    assert [w[2] for w in next(iter(fresh_reader.list(first)))[4]] == [new, 5, [item("tiny")]]
+    assert [w[2] for w in next(iter(fresh_reader.list(first)))[4]] == [new, 5, ["a", "b", "c"]]
 
     before = chunk_hashes(pg_url, thread_id)
     second = put(saver, thread_id, {"messages": history + new}, ["messages"], parent=first)

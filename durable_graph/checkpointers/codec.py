@@ -40,9 +40,9 @@ EMPTY_TYPE = "empty"
 """Type tag of a channel version that has no value (the channel was cleared)."""
 DEFAULT_COMPRESS_ABOVE = 16 * 1024
 HASH_BYTES = 16
-WRITTEN_ITEMS_ABOVE = 1024
-"""A pending write of a list is stored as items (``Codec.encode_write``) above this many bytes; a
-smaller one, a row of its own, costs less than a row per item."""
+WRITTEN_ITEM_BYTES = 256
+"""A pending write of a list is stored as items (``Codec.encode_write``) when they average at least
+this many bytes serialized: a node's new messages, say. Smaller items cost less as one row."""
 INLINE_MAX_CHARS = 256
 INLINE_MAX_ITEMS = 32
 INLINE_VERSIONS = "dg_inline_versions"
@@ -148,12 +148,13 @@ class Codec:
         return self._seal(*self._compressed(*self.serde.dumps_typed(value), compress_from))
 
     def encode_write(self, value: Any, thread_id: str) -> tuple[str, bytes, list[StoredForm]]:
-        """A pending write as stored: ``(type, data, items)``. A list whose serialized form is over
-        ``WRITTEN_ITEMS_ABOVE`` (a node's new messages, say) is stored as its items' names
+        """A pending write as stored: ``(type, data, items)``. A list of items of ``WRITTEN_ITEM_BYTES``
+        or more on average (a node's new messages, say) is stored as its items' names
         (``CHUNKED_TYPE``, the names as ``data``) and ``items``, stored as list items are: the list
         the write is added to then names the same items, stored once for both."""
         type_, data = self.serde.dumps_typed(value)
-        if self.chunk_lists and type(value) is list and value and len(data) > WRITTEN_ITEMS_ABOVE:
+        as_items = type(value) is list and value and len(data) >= WRITTEN_ITEM_BYTES * len(value)
+        if self.chunk_lists and as_items:
             items = self._encode_items(value, thread_id)
             return CHUNKED_TYPE, b"".join(item[0] for item in items), items
         return (*self._seal(*self._compressed(type_, data)), [])

@@ -11,9 +11,9 @@
   about the square root of the base's length, so lists that grow by appends take about
   ``n * sqrt(n)`` hashes in all instead of ``n * n / 2``.
 - ``dg_checkpoint_chunks``: the list items, one row per distinct item per thread.
-- ``dg_checkpoint_writes``: pending writes of tasks, per checkpoint. A write of a list over 1 KB
-  serialized (``WRITTEN_ITEMS_ABOVE``) holds its items' names, like a list version; the items are
-  chunks of the thread, shared with the list the write is added to.
+- ``dg_checkpoint_writes``: pending writes of tasks, per checkpoint. A write of a list whose items
+  average 256 bytes or more serialized (``WRITTEN_ITEM_BYTES``) holds their names, like a list
+  version; the items are chunks of the thread, shared with the list the write is added to.
 
 Key columns use the "C" collation: ids sort byte-wise (as LangGraph expects) and compare fast.
 """
