@@ -189,16 +189,10 @@ _CARRIED = f""", carried_writes AS (
 
 
 # The commit does not wait for the disk: the next checkpoint's commit flushes the log up to
-# itself, these writes included (see docs/postgres.md).
+# itself, these writes included (see docs/postgres.md). ``{{items}}``: the list items that writes
+# name, when they name any (``_WRITTEN_ITEMS``).
 _PUT_WRITES = f"""
-WITH fence AS MATERIALIZED (SELECT {{fence}} AS ok), written_items AS (
-    INSERT INTO dg_checkpoint_chunks (thread_id, hash, type, data)
-    SELECT %(thread_id)b, u.hash, u.type, u.data
-    FROM fence, unnest(%(chunk_hashes)b::bytea[], %(chunk_types)b::text[], %(chunk_data)b::bytea[])
-             AS u(hash, type, data)
-    WHERE fence.ok
-    ON CONFLICT (thread_id, hash) DO NOTHING
-), written AS (
+WITH fence AS MATERIALIZED (SELECT {{fence}} AS ok){{items}}, written AS (
     INSERT INTO dg_checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path,
                                       idx, channel, type, data)
     SELECT %(thread_id)b, %(checkpoint_ns)b, %(checkpoint_id)b, %(task_id)b, %(task_path)b,
@@ -227,7 +221,19 @@ def _fenced(statement: str) -> tuple[str, str]:
 
 _PUT_FREE, _PUT_FENCED = _fenced(_PUT.replace("{carried}", ""))
 _PUT_CARRYING_FREE, _PUT_CARRYING_FENCED = _fenced(_PUT.replace("{carried}", _CARRIED))
-_PUT_WRITES_FREE, _PUT_WRITES_FENCED = _fenced(_PUT_WRITES)
+_WRITTEN_ITEMS = """, written_items AS (
+    INSERT INTO dg_checkpoint_chunks (thread_id, hash, type, data)
+    SELECT %(thread_id)b, u.hash, u.type, u.data
+    FROM fence, unnest(%(chunk_hashes)b::bytea[], %(chunk_types)b::text[], %(chunk_data)b::bytea[])
+             AS u(hash, type, data)
+    WHERE fence.ok
+    ON CONFLICT (thread_id, hash) DO NOTHING
+)"""
+_PUT_WRITES_STATEMENTS = {
+    naming_items: _fenced(_PUT_WRITES.replace("{items}", _WRITTEN_ITEMS if naming_items else ""))
+    for naming_items in (False, True)
+}
+"""``put_writes``'s statements, unleased and leased, by whether its writes name list items."""
 
 _BLOB_REFS = 12
 """Position of the blobs' ``refs`` in a row of ``_SELECT_TUPLES``; their versions, bases and base
@@ -809,9 +815,9 @@ class CheckpointSQL:
             "channels": TextArray(row[1] for row in writes.rows),
             "types": TextArray(row[2] for row in writes.rows),
             "data": ByteaArray(row[3] for row in writes.rows),
-            **self._chunk_params(writes.items),
+            **(self._chunk_params(writes.items) if writes.items else {}),
         }
-        statement = _PUT_WRITES_FREE if epoch is None else _PUT_WRITES_FENCED
+        statement = _PUT_WRITES_STATEMENTS[bool(writes.items)][epoch is not None]
         return Op(self._put_writes_steps(writes, Statement(statement, params)))
 
     def _put_writes_steps(self, writes: TaskWrites, statement: Statement) -> Generator[Statement, Rows, None]:
@@ -1135,7 +1141,6 @@ class CheckpointSQL:
             parent_config={"configurable": {**address, "checkpoint_id": parent_id}} if parent_id else None,
             pending_writes=pending,
         )
-
 
     def _write_value(
         self, type_: str, data: bytes, chunks: Mapping[bytes, StoredItem], thread_id: str, checkpoint_id: str
