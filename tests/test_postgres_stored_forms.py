@@ -491,6 +491,12 @@ def test_pruning_keeps_the_items_a_kept_checkpoints_writes_name(
     [(_, _, names)] = write_rows(pg_url, thread_id)
     assert set(split_refs(names)) <= chunk_hashes(pg_url, thread_id)
 
+    final = {"messages": [item("final " + "words " * 150)] * 2}
+    put(saver, thread_id, final, ["messages"], parent=second)
+    saver.prune([thread_id], strategy="keep_latest")
+    assert not write_rows(pg_url, thread_id)
+    assert not set(split_refs(names)) & chunk_hashes(pg_url, thread_id)
+
 
 def test_an_encrypted_thread_stores_written_items_sealed_and_reencrypts_around_their_names(
     pg_url: str,
