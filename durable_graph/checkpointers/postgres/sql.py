@@ -870,10 +870,11 @@ class CheckpointSQL:
             self._items.add(row[0], chunks)
         else:  # left out by the statement (held), or the checkpoint holds no list
             chunks = self._items.of(row[0])
-            if not all(map(chunks.__contains__, chain(*names, _write_names(row)))):
+            write_names = _write_names(row)
+            if not all(map(chunks.__contains__, chain(*names, write_names))):
                 chunks = (yield from self._chunks_of([row], [names]))[row[0]]
                 fetched_apart = True
-            if with_items and not any(names) and not _write_names(row):
+            if with_items and not any(names) and not write_names:
                 # No list: the thread's next reads need not look for items (they fetch any
                 # they lack, as after another process added some).
                 self._items.know(row[0])
