@@ -78,13 +78,16 @@ def stored_bytes(url: str) -> bytes:
 
 
 def chunk_bytes(url: str, thread_id: str) -> tuple[int, int]:
-    query = "SELECT count(*), sum(length(data)) FROM dg_checkpoint_chunks WHERE thread_id = "
+    """How many list items the thread stores, and their bytes (not the groups of items)."""
+    query = "SELECT count(*), sum(length(data)) FROM dg_checkpoint_chunks WHERE type NOT LIKE "
     if url.startswith("sqlite:///"):
         with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
-            count, size = conn.execute(query + "?", (thread_id,)).fetchone()
+            count, size = conn.execute(query + "'msgpack-items%' AND thread_id = ?", (thread_id,)).fetchone()
     else:
         with psycopg.connect(url) as conn:
-            count, size = conn.execute(query + "%s", (thread_id,)).fetchone()  # type: ignore[misc]
+            count, size = conn.execute(  # type: ignore[misc]
+                query + "'msgpack-items%%' AND thread_id = %s", (thread_id,)
+            ).fetchone()
     return int(count), int(size)
 
 
@@ -101,9 +104,9 @@ def two_databases(url: str, tmp_path: Path, request: pytest.FixtureRequest) -> I
 
 def test_no_plaintext_is_stored_with_a_key(two_databases: tuple[str, str]) -> None:
     secret, plain = two_databases
-    run_thread(secret, Keys(OLD.encode()))
+    run_thread(secret, Keys(OLD.encode()), steps=20)  # 20 notes: a list long enough to group
     assert MARKER.encode() not in stored_bytes(secret)
-    run_thread(plain, None)  # the control: without a key the marker is there
+    run_thread(plain, None, steps=20)  # the control: without a key the marker is there
     assert MARKER.encode() in stored_bytes(plain)
 
 

@@ -118,8 +118,8 @@ def test_a_short_list_kept_in_the_row_grows_into_items_and_back(
     saver: PostgresCheckpointer, fresh_reader: PostgresCheckpointer, pg_url: str
 ) -> None:
     """Up to 32 short strings, a list is kept in the checkpoint row; longer, its versions are stored
-    as items (the 40 items of two versions here); shorter again, in the row. Every version reads
-    back, one by one and as history."""
+    as items (the 40 items of two versions here, and one group of the first version's 33); shorter
+    again, in the row. Every version reads back, one by one and as history."""
     thread_id = "short-list-" + uuid.uuid4().hex
     values = [[f"s{i}" for i in range(n)] for n in (1, 2, 32, 33, 40)] + [["s0"]]
     configs: list[RunnableConfig] = []
@@ -131,7 +131,7 @@ def test_a_short_list_kept_in_the_row_grows_into_items_and_back(
             " (SELECT count(*) FROM dg_checkpoint_chunks WHERE thread_id = %(t)s)",
             {"t": thread_id},
         ).fetchone()
-    assert stored == (2, 40)
+    assert stored == (2, 41)
     for config, value in zip(configs, values, strict=True):
         assert read_back([saver, fresh_reader], config) == [{"log": value}] * 2
     history = fresh_reader.list({"configurable": {"thread_id": thread_id}})
@@ -271,17 +271,18 @@ def test_a_fresh_read_fetches_the_whole_thread_only_when_the_checkpoint_uses_mos
     pg_url: str, fresh_reader: PostgresCheckpointer
 ) -> None:
     """Reading every item of a thread in key order is cheaper than looking each up, unless the
-    thread holds more than twice what the checkpoint uses; both ways give the same values."""
+    thread holds more than twice what the checkpoint uses; both ways give the same values. (The
+    lists here are too short to be grouped.)"""
     with open_checkpointer(pg_url) as writer:
         grown = "grown-" + uuid.uuid4().hex
         config = None
-        for n in range(1, 41):  # a list that grows by appends
+        for n in range(1, 16):  # a list that grows by appends
             config = put(
                 writer, grown, {"log": [item(f"line {i}") for i in range(n)]}, ["log"], parent=config
             )
-        # The last checkpoint drops the first line: it uses 39 of the thread's 40 items.
+        # The last checkpoint drops the first line: it uses 14 of the thread's 15 items.
         config = put(
-            writer, grown, {"log": [item(f"line {i}") for i in range(1, 40)]}, ["log"], parent=config
+            writer, grown, {"log": [item(f"line {i}") for i in range(1, 15)]}, ["log"], parent=config
         )
         replaced = "replaced-" + uuid.uuid4().hex
         other = None
@@ -294,9 +295,9 @@ def test_a_fresh_read_fetches_the_whole_thread_only_when_the_checkpoint_uses_mos
     with PostgresCheckpointer(pg_url) as reader:
         read = reader.get_tuple(config)
         assert read is not None and read.checkpoint["channel_values"]["log"] == [
-            item(f"line {i}") for i in range(1, 40)
+            item(f"line {i}") for i in range(1, 15)
         ]
-        assert len(reader._sql._items.of(grown)) == 40  # the whole thread, in one range read
+        assert len(reader._sql._items.of(grown)) == 15  # the whole thread, in one range read
         read = reader.get_tuple(other)
         assert read is not None and read.checkpoint["channel_values"]["plan"] == [
             item(f"step 39.{i}") for i in range(3)
@@ -308,8 +309,8 @@ def test_a_fresh_read_fetches_the_whole_thread_only_when_the_checkpoint_uses_mos
         t.checkpoint["channel_values"]["log"]
         for t in fresh_reader.list({"configurable": {"thread_id": grown}})
     ]
-    assert logs == [[item(f"line {i}") for i in range(1, 40)]] + [
-        [item(f"line {i}") for i in range(n)] for n in range(40, 0, -1)
+    assert logs == [[item(f"line {i}") for i in range(1, 15)]] + [
+        [item(f"line {i}") for i in range(n)] for n in range(15, 0, -1)
     ]
     plans = [
         t.checkpoint["channel_values"]["plan"]
@@ -326,13 +327,13 @@ def test_the_format_is_a_schema_version_that_earlier_versions_refuse(
     saver: PostgresCheckpointer, pg_url: str
 ) -> None:
     """An earlier durable-graph would read small values as missing (version 2) and pending writes
-    that name items as undecodable (version 3); it refuses a database whose ``checkpoints`` schema is
-    newer than the one it knows."""
+    that name items as undecodable (version 3), and would not keep list groups when pruning (version
+    4); it refuses a database whose ``checkpoints`` schema is newer than the one it knows."""
     with psycopg.connect(pg_url) as conn:
         row = conn.execute(
             "SELECT max(version) FROM durable_graph_migrations WHERE component = 'checkpoints'"
         ).fetchone()
-    assert row == (3,)
+    assert row == (4,)
 
 
 @pytest.mark.parametrize("names", [0, 1, 63, 64, 65, 129, 1000])
@@ -354,10 +355,11 @@ def body_types(url: str, thread_id: str) -> list[str]:
 
 
 def item_types(url: str, thread_id: str) -> list[tuple[str, int]]:
-    """The stored type and data length of each list item of the thread, in type order."""
+    """The stored type and data length of each list item of the thread (not groups), in type order."""
     with psycopg.connect(url) as conn:
         rows = conn.execute(
-            "SELECT type, length(data) FROM dg_checkpoint_chunks WHERE thread_id = %s ORDER BY type",
+            "SELECT type, length(data) FROM dg_checkpoint_chunks"
+            " WHERE thread_id = %s AND type NOT LIKE 'msgpack-items%%' ORDER BY type",
             (thread_id,),
         ).fetchall()
     return [(row[0], row[1]) for row in rows]

@@ -36,6 +36,8 @@ COMPRESSED_SUFFIX = "+z"
 ENCRYPTED_SUFFIX = "+aes"
 CHUNKED_TYPE = "chunks"
 """Type tag of a value stored as a list of chunk references."""
+GROUP_TYPE = "msgpack-items"
+"""Type tag of a group of consecutive list items stored as one msgpack array (``Codec.group``)."""
 EMPTY_TYPE = "empty"
 """Type tag of a channel version that has no value (the channel was cleared)."""
 DEFAULT_COMPRESS_ABOVE = 16 * 1024
@@ -320,6 +322,12 @@ class Codec:
             self.seen.add(thread_id, new_seen)
         return items
 
+    def group(self, items: Sequence[tuple[str, bytes]], thread_id: str) -> StoredForm | None:
+        """Consecutive list items (as stored) as one stored item of ``GROUP_TYPE``: their msgpack
+        array, compressed as one and named as items are; None unless they are all msgpack."""
+        array = self.items_array(list(items))
+        return None if array is None else self._stored_item(thread_id, GROUP_TYPE, array)
+
     def _stored_item(self, thread_id: str, type_: str, data: bytes) -> StoredForm:
         type_, data = self._compressed(type_, data)
         return self.item_address(thread_id, type_, data), *self._seal(type_, data)
@@ -344,13 +352,18 @@ class Codec:
         *,
         thread_id: str,
         checkpoint_id: str | None,
+        groups: Sequence[bytes] = (),
+        grouped: int = 0,
     ) -> tuple[list[Any], bytes | None]:
         """The list whose items are named ``names`` in ``chunks`` (hash to ``(type, data)``), and
-        its items as one msgpack array (``items_array``) when they are all msgpack."""
+        its items as one msgpack array (``items_array``) when they are all msgpack. When ``chunks``
+        lacks one of the first ``grouped`` items, those come from the arrays of ``groups``."""
         try:
             found = list(map(chunks.__getitem__, names))
         except KeyError:
-            missing = next(name for name in names if name not in chunks)
+            position, missing = next((i, name) for i, name in enumerate(names) if name not in chunks)
+            if position < grouped:
+                return self._decode_grouped(names, chunks, groups, grouped, thread_id, checkpoint_id)
             raise CorruptCheckpointError(
                 thread_id, checkpoint_id, f"list item {bytes(missing).hex()} is missing"
             ) from None
@@ -363,17 +376,65 @@ class Codec:
         loads = partial(self.loads, thread_id=thread_id, checkpoint_id=checkpoint_id)
         return [loads(type_, data) for type_, data in found], None
 
-    def items_array(self, items: list[tuple[str, bytes]]) -> bytes | None:
+    def _decode_grouped(
+        self,
+        names: Sequence[bytes],
+        chunks: Mapping[bytes, tuple[str, bytes]],
+        groups: Sequence[bytes],
+        grouped: int,
+        thread_id: str,
+        checkpoint_id: str | None,
+    ) -> tuple[list[Any], bytes | None]:
+        """``decode_items`` of a list whose first ``grouped`` items are read from ``groups``: the
+        groups' arrays and the items after them joined as one array, decoded at once (which checks
+        that the groups hold ``grouped`` items: the array's count is the list's length)."""
+
+        def corrupt(what: str) -> CorruptCheckpointError:
+            return CorruptCheckpointError(thread_id, checkpoint_id, what)
+
+        arrays = []
+        for name in groups:
+            group = chunks.get(name)
+            if group is None:
+                raise corrupt(f"list item group {bytes(name).hex()} is missing")
+            if group[0] != GROUP_TYPE:  # still sealed: opening it failed, or it is no group
+                try:
+                    group = self._unsealed(*group)
+                except Exception as exc:
+                    raise corrupt(
+                        f"list item group {bytes(name).hex()}: {type(exc).__name__}: {exc}"
+                    ) from exc
+                if group[0] != GROUP_TYPE:
+                    raise corrupt(f"list item {bytes(name).hex()} is not a group (type {group[0]!r})")
+            arrays.append(memoryview(group[1])[_ARRAY_HEADER:])
+        try:
+            after = [chunks[name] for name in names[grouped:]]
+        except KeyError as exc:
+            raise corrupt(f"list item {bytes(exc.args[0]).hex()} is missing") from None
+        after_array = self.items_array(after, at_least=0)
+        try:
+            if after_array is not None:
+                arrays.append(memoryview(after_array)[_ARRAY_HEADER:])
+                array = _items_array(len(names), arrays)
+                return self.loads_array(array), array
+            values = self.loads_array(_items_array(grouped, arrays))
+        except Exception as exc:
+            raise corrupt(f"the list's item groups did not decode: {type(exc).__name__}: {exc}") from exc
+        loads = partial(self.loads, thread_id=thread_id, checkpoint_id=checkpoint_id)
+        return values + [loads(type_, data) for type_, data in after], None
+
+    def items_array(self, items: list[tuple[str, bytes]], at_least: int = 2) -> bytes | None:
         """Items that are all msgpack (as ``JsonPlusSerializer`` makes them) as one msgpack array, to
-        decode in one call instead of one per item, with the same result for each; else None."""
-        if len(items) < 2 or type(self.serde) is not JsonPlusSerializer:
+        decode in one call instead of one per item, with the same result for each; else None (and
+        for fewer than ``at_least`` items, which cost no more decoded one by one)."""
+        if len(items) < at_least or type(self.serde) is not JsonPlusSerializer:
             return None
-        if set(map(_type_of, items)) != {"msgpack"}:
+        if set(map(_type_of, items)) - {"msgpack"}:
             try:
                 items = [self._unsealed(type_, data) for type_, data in items]
             except Exception:
                 return None
-            if set(map(_type_of, items)) != {"msgpack"}:
+            if set(map(_type_of, items)) - {"msgpack"}:
                 return None
         return _items_array(len(items), map(_data_of, items))
 

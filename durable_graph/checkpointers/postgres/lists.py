@@ -5,6 +5,13 @@ an earlier version stored in full (its ``base``) by a short tail stores only the
 new full version is written once the tail grows past about the square root of the base's length,
 so lists that grow by appends take about ``n * sqrt(n)`` hashes in all instead of ``n * n / 2``.
 
+A full version also names the groups of its leading items (``groups``, ``grouped`` of them): each
+group holds consecutive items as one stored msgpack array, so a process new to the thread reads a
+long list as a few groups and the items past them instead of one row per item. A full version
+takes its parent's groups over when its list begins with the items they hold, and adds a group of
+the items past them once there are ``GROUP_MIN_ITEMS`` or more (about the square root of the
+length, as tails are): each item of a list that grows by appends is in one group, stored once more.
+
 The client remembers, per thread, the lists of the last checkpoint it wrote or read, and which of
 its channels hold no value (their versions are in the checkpoint's body: a put keeps an unchanged
 one there instead of naming a blob row that does not exist). When every value that checkpoint
@@ -25,6 +32,9 @@ from dataclasses import dataclass
 
 from durable_graph.checkpointers.codec import HASH_BYTES
 
+GROUP_MIN_ITEMS = 16
+"""A full version groups the items past its parent's groups once they are this many or more."""
+
 _REMEMBERED_THREADS = 1024
 """How many threads' last lists a checkpointer remembers..."""
 _REMEMBERED_BYTES = 16 * 1024 * 1024
@@ -43,20 +53,38 @@ class StoredList:
     base: str | None = None
     base_length: int = 0
     """Bytes of ``refs`` that the base holds (0 when stored in full)."""
+    groups: bytes = b""
+    """The names of the groups of the list's leading items: its full version's (its base's)."""
+    grouped: int = 0
+    """How many leading items ``groups`` hold."""
 
     @property
     def stored_refs(self) -> bytes:
         """The hashes the version's own row holds: the tail past its base, or all of them."""
         return self.refs[self.base_length :]
 
+    @property
+    def ungrouped(self) -> range:
+        """The positions of the items past the groups, which a full version groups once they are
+        ``GROUP_MIN_ITEMS`` or more (empty when it need not, and for a tail)."""
+        count = len(self.refs) // HASH_BYTES
+        if self.base is not None or count - self.grouped < GROUP_MIN_ITEMS:
+            return range(0)
+        return range(self.grouped, count)
+
 
 def store_list(version: str, refs: bytes, parent: StoredList | None) -> tuple[StoredList, int]:
     """How to store list ``refs`` as ``version`` given the parent's list of the same channel.
 
     Returns the stored form and how many bytes of ``refs`` the parent's list already holds: the
-    items in them are stored already and need not be sent.
+    items in them are stored already and need not be sent. A tail has its base's groups; a full
+    version the parent's when its list begins with their items (``ungrouped`` says what to add).
     """
-    if parent is None or not refs.startswith(parent.refs):
+    if parent is None:
+        return StoredList(version, refs), 0
+    if not refs.startswith(parent.refs):
+        if parent.grouped and refs.startswith(parent.refs[: parent.grouped * HASH_BYTES]):
+            return StoredList(version, refs, groups=parent.groups, grouped=parent.grouped), 0
         return StoredList(version, refs), 0
     if parent.base is None:  # the parent's list is stored in full: it becomes the base
         base, base_length = parent.version, len(parent.refs)
@@ -64,8 +92,9 @@ def store_list(version: str, refs: bytes, parent: StoredList | None) -> tuple[St
         base, base_length = parent.base, parent.base_length
     max_tail = max(16, math.isqrt(base_length // HASH_BYTES)) * HASH_BYTES
     if len(refs) - base_length <= max_tail:
-        return StoredList(version, refs, base, base_length), len(parent.refs)
-    return StoredList(version, refs), len(parent.refs)
+        tail = StoredList(version, refs, base, base_length, parent.groups, parent.grouped)
+        return tail, len(parent.refs)
+    return StoredList(version, refs, groups=parent.groups, grouped=parent.grouped), len(parent.refs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +141,7 @@ class ListMemory:
         return entry[0] if entry is not None and entry[1].only_lists else None
 
     def remember(self, key: ThreadKey, checkpoint_id: str, remembered: Remembered) -> None:
-        size = sum(len(stored.refs) for stored in remembered.lists.values())
+        size = sum(len(stored.refs) + len(stored.groups) for stored in remembered.lists.values())
         with self._lock:
             self._drop(key)
             if size <= self._max_bytes:

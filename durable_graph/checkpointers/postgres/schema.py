@@ -9,8 +9,11 @@
   When the list extends the list of an earlier version (``base``, itself stored in full), only the
   hashes of the new items are stored; a new full version is written once the tail grows past
   about the square root of the base's length, so lists that grow by appends take about
-  ``n * sqrt(n)`` hashes in all instead of ``n * n / 2``.
-- ``dg_checkpoint_chunks``: the list items, one row per distinct item per thread.
+  ``n * sqrt(n)`` hashes in all instead of ``n * n / 2``. A full version also names (``groups``)
+  the groups that hold its first ``grouped`` items, so a process new to the thread reads a long
+  list as a few rows.
+- ``dg_checkpoint_chunks``: the list items, one row per distinct item per thread, and the groups
+  of consecutive items (type ``msgpack-items``), each one msgpack array.
 - ``dg_checkpoint_writes``: pending writes of tasks, per checkpoint. A write of a list whose items
   average 256 bytes or more serialized (``WRITTEN_ITEM_BYTES``) holds their names, like a list
   version; the items are chunks of the thread, shared with the list the write is added to.
@@ -87,4 +90,11 @@ CREATE TABLE dg_checkpoint_writes (
     Migration(2, "SELECT 'small values are kept in the serialized checkpoint'"),
     # A pending write of a long list names its items, stored as list items are (``CHUNKED_TYPE``).
     Migration(3, "SELECT 'pending writes may name list items'"),
+    # A full list version names the groups that hold its leading items (``lists``), stored as items.
+    Migration(
+        4,
+        """
+ALTER TABLE dg_checkpoint_blobs ADD COLUMN groups bytea, ADD COLUMN grouped integer NOT NULL DEFAULT 0;
+""",
+    ),
 ]

@@ -144,12 +144,15 @@ WITH guard AS MATERIALIZED (
     WHERE g.ok AND g.fenced
     ON CONFLICT (thread_id, hash) DO NOTHING
 ), new_blobs AS (
-    INSERT INTO dg_checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, data, base, refs)
-    SELECT %(thread_id)b, %(checkpoint_ns)b, u.channel, u.version, u.type, u.data, u.base, u.refs
+    INSERT INTO dg_checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, data, base, refs,
+                                     groups, grouped)
+    SELECT %(thread_id)b, %(checkpoint_ns)b, u.channel, u.version, u.type, u.data, u.base, u.refs,
+           u.groups, u.grouped
     FROM guard AS g,
          unnest(%(blob_channels)b::text[], %(blob_versions)b::text[], %(blob_types)b::text[],
-                %(blob_data)b::bytea[], %(blob_bases)b::text[], %(blob_refs)b::bytea[])
-             AS u(channel, version, type, data, base, refs)
+                %(blob_data)b::bytea[], %(blob_bases)b::text[], %(blob_refs)b::bytea[],
+                %(blob_groups)b::bytea[], %(blob_grouped)b::int[])
+             AS u(channel, version, type, data, base, refs, groups, grouped)
     WHERE g.ok AND g.fenced
     ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
 ), new_checkpoint AS (
@@ -237,37 +240,50 @@ _PUT_WRITES_STATEMENTS = {
 
 _BLOB_REFS = 12
 """Position of the blobs' ``refs`` in a row of ``_SELECT_TUPLES``; their versions, bases and base
-lengths follow, then the pending writes at ``_WRITES``."""
-_WRITES = _BLOB_REFS + 4
+lengths follow, then their groups and how many items those hold (``_BLOB_GROUPS``), then the
+pending writes at ``_WRITES``."""
+_BLOB_GROUPS = _BLOB_REFS + 4
+_WRITES = _BLOB_REFS + 6
 
 # Checkpoint rows of ``{page}`` with their blobs and pending writes as arrays, plus the list items
 # (``{chunk_columns}``, ``{chunk_join}``) when asked for, in ``{order}``. ``{blobs_unless}`` may leave
-# the blobs out (their columns NULL) of a row the client knows them of (``_KNOWN``).
+# the blobs out (their columns NULL) of a row the client knows them of (``_KNOWN``). A list's
+# groups are its full version's: its own, or its base's. ``b.named``: what a process new to the
+# thread reads each list by, its groups and the items past them.
 _SELECT_TUPLES = f"""
 SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.type, c.checkpoint,
        c.metadata, c.channels, c.versions, b.channels, b.types, b.data, b.refs,
-       b.versions, b.bases, b.base_lengths,
+       b.versions, b.bases, b.base_lengths, b.groups, b.grouped,
        w.task_ids, w.task_paths, w.idxs, w.channels, w.types, w.data{{chunk_columns}}
 FROM ({{page}}) AS c
 CROSS JOIN LATERAL (
     SELECT array_agg(bl.channel) AS channels, array_agg(bl.type) AS types, array_agg(bl.data) AS data,
-           array_agg(CASE WHEN bl.base IS NULL THEN bl.refs ELSE base.refs || bl.refs END) AS refs,
-           array_agg(v.version) AS versions, array_agg(bl.base) AS bases,
+           array_agg(l.refs) AS refs, array_agg(v.version) AS versions, array_agg(bl.base) AS bases,
            array_agg(coalesce(length(base.refs), 0)) AS base_lengths,
-           coalesce(sum(length(bl.refs) + coalesce(length(base.refs), 0)), 0) / {HASH_BYTES} AS wanted
+           array_agg(l.groups) AS groups, array_agg(l.grouped) AS grouped,
+           array_agg(substring(l.refs FROM l.grouped * {HASH_BYTES} + 1) || coalesce(l.groups, '')) AS named,
+           coalesce(sum(length(l.refs) - l.grouped * {HASH_BYTES} + coalesce(length(l.groups), 0)), 0)
+               / {HASH_BYTES} AS wanted,
+           coalesce(sum(l.grouped), 0) AS grouped_items
     FROM unnest(c.channels, c.versions) AS v(channel, version)
     CROSS JOIN LATERAL (
-        SELECT bl.channel, bl.type, bl.data, bl.base, bl.refs FROM dg_checkpoint_blobs AS bl
+        SELECT bl.channel, bl.type, bl.data, bl.base, bl.refs, bl.groups, bl.grouped
+        FROM dg_checkpoint_blobs AS bl
         WHERE bl.thread_id = c.thread_id AND bl.checkpoint_ns = c.checkpoint_ns
           AND bl.channel = v.channel AND bl.version = v.version
         LIMIT 1
     ) AS bl
     LEFT JOIN LATERAL (
-        SELECT base.refs FROM dg_checkpoint_blobs AS base
+        SELECT base.refs, base.groups, base.grouped FROM dg_checkpoint_blobs AS base
         WHERE base.thread_id = c.thread_id AND base.checkpoint_ns = c.checkpoint_ns
           AND base.channel = bl.channel AND base.version = bl.base
         LIMIT 1
-    ) AS base ON true{{blobs_unless}}
+    ) AS base ON true
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN bl.base IS NULL THEN bl.refs ELSE base.refs || bl.refs END AS refs,
+               CASE WHEN bl.base IS NULL THEN bl.groups ELSE base.groups END AS groups,
+               coalesce(CASE WHEN bl.base IS NULL THEN bl.grouped ELSE base.grouped END, 0) AS grouped
+    ) AS l{{blobs_unless}}
 ) AS b
 CROSS JOIN LATERAL (
     SELECT array_agg(wr.task_id) AS task_ids, array_agg(wr.task_path) AS task_paths,
@@ -290,21 +306,24 @@ _CHUNKS = _WRITES + 6
 """Position of the list items' columns in a row of ``_SELECT_TUPLES`` that has them."""
 
 
-def _items_join(thread_id: str, wanted: str, names: str) -> str:
+def _items_join(thread_id: str, wanted: str, names: str, scan: str = "true") -> str:
     """Joins the items named by ``names`` (a query of ``wanted`` hashes) of thread ``thread_id``, as
     ``_CHUNK_COLUMNS`` reads them: the thread's items in key order, up to one more than twice the
     number wanted (``k``). When that reads them all (a list that grows by appends, the usual case,
     holds all but a few of the thread's items), they are the answer, for a fraction of the cost of
     looking each one up. Otherwise (lists replaced at every step, a checkpoint far back in a long
     thread) each wanted item is looked up (``l``). Postgres sets that lookup up at every read, about
-    10 µs, which is less than the round trip a second statement would cost."""
+    10 µs, which is less than the round trip a second statement would cost. ``scan`` false skips
+    the scan where it cannot read them all (lists read by groups: the items in the groups are
+    not wanted)."""
     return f"""
 CROSS JOIN LATERAL (
     SELECT array_agg(i.hash) AS hashes, array_agg(i.type) AS types, array_agg(i.data) AS data,
-           count(*) <= 2 * ({wanted}) AS complete
+           ({scan}) AND count(*) <= 2 * ({wanted}) AS complete
     FROM (
         SELECT ch.hash, ch.type, ch.data FROM dg_checkpoint_chunks AS ch
-        WHERE ({wanted}) > 0 AND ch.thread_id = {thread_id} ORDER BY ch.hash LIMIT 2 * ({wanted}) + 1
+        WHERE ({wanted}) > 0 AND ({scan}) AND ch.thread_id = {thread_id}
+        ORDER BY ch.hash LIMIT 2 * ({wanted}) + 1
     ) AS i
 ) AS k
 LEFT JOIN LATERAL (
@@ -314,14 +333,15 @@ LEFT JOIN LATERAL (
 ) AS l ON true"""
 
 
-# The list items the row's lists and pending writes name (``b.wanted`` and ``w.wanted`` of them).
+# The groups and list items the row's lists and pending writes name (``b.wanted`` and ``w.wanted``).
 _CHUNK_JOIN = _items_join(
     "c.thread_id",
     "b.wanted + w.wanted",
-    f"SELECT {_REF_AT.format(refs='r.refs', i='i')} FROM unnest(b.refs) AS r(refs), "
+    f"SELECT {_REF_AT.format(refs='r.refs', i='i')} FROM unnest(b.named) AS r(refs), "
     f"{_SPLIT_REFS.format(refs='r.refs')} AS i UNION ALL "
     f"SELECT {_REF_AT.format(refs='x.refs', i='i')} FROM unnest(w.types, w.data) AS x(type, refs), "
     f"{_SPLIT_REFS.format(refs='x.refs')} AS i WHERE x.type = '{CHUNKED_TYPE}'",
+    scan="b.grouped_items = 0",
 )
 
 _THREAD_PAGE = (
@@ -401,6 +421,13 @@ WITH doomed AS MATERIALIZED (
      AND bl.channel = kb.channel AND bl.version = kb.version
     CROSS JOIN {_SPLIT_REFS.format(refs="bl.refs")} AS i
     UNION
+    SELECT bl.thread_id, {_REF_AT.format(refs="bl.groups", i="i")} AS hash
+    FROM kept_blobs AS kb
+    JOIN dg_checkpoint_blobs AS bl
+      ON bl.thread_id = kb.thread_id AND bl.checkpoint_ns = kb.checkpoint_ns
+     AND bl.channel = kb.channel AND bl.version = kb.version
+    CROSS JOIN {_SPLIT_REFS.format(refs="bl.groups")} AS i
+    UNION
     SELECT w.thread_id, {_REF_AT.format(refs="w.data", i="i")} AS hash
     FROM kept AS k
     JOIN dg_checkpoint_writes AS w
@@ -476,8 +503,9 @@ WITH copied_checkpoints AS (
     FROM dg_checkpoints WHERE thread_id = %(source)b
     ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO NOTHING
 ), copied_blobs AS (
-    INSERT INTO dg_checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, data, base, refs)
-    SELECT %(target)b, checkpoint_ns, channel, version, type, data, base, refs
+    INSERT INTO dg_checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, data, base, refs,
+                                     groups, grouped)
+    SELECT %(target)b, checkpoint_ns, channel, version, type, data, base, refs, groups, grouped
     FROM dg_checkpoint_blobs WHERE thread_id = %(source)b
     ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
 ), copied_chunks AS (
@@ -493,14 +521,41 @@ ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING
 """
 
 
-def _item_names(row: Sequence[Any], from_arrays: Container[int] = ()) -> list[tuple[bytes, ...]]:
-    """The item names of each blob of a row of ``_SELECT_TUPLES`` (none for a value that is not a
+@dataclass(frozen=True, slots=True)
+class ListNames:
+    """What a list is read by: the names of its items, and of the groups that hold its first
+    ``grouped`` items (``lists``)."""
+
+    items: tuple[bytes, ...] = ()
+    groups: tuple[bytes, ...] = ()
+    grouped: int = 0
+
+    def lacking(self, held: Container[bytes]) -> list[bytes]:
+        """What ``held`` lacks to decode the list: none when it holds every item, else the groups
+        and the items past them that it does not hold."""
+        if all(map(held.__contains__, self.items)):
+            return []
+        wanted = chain(self.groups, self.items[self.grouped :]) if self.grouped else self.items
+        return [name for name in wanted if name not in held]
+
+
+_NOT_A_LIST = ListNames()
+
+
+def _item_names(row: Sequence[Any], from_arrays: Container[int] = ()) -> list[ListNames]:
+    """What each blob of a row of ``_SELECT_TUPLES`` is read by (nothing for a value that is not a
     list, or for a list ``from_arrays`` names, decoded from an array it has already), split once for
     finding the items and for decoding them."""
     return [
-        tuple(split_refs(refs)) if refs and i not in from_arrays else ()
+        _names_of(row, i) if refs and i not in from_arrays else _NOT_A_LIST
         for i, refs in enumerate(row[_BLOB_REFS] or ())
     ]
+
+
+def _names_of(row: Sequence[Any], i: int) -> ListNames:
+    """What the list of blob ``i`` of a row of ``_SELECT_TUPLES`` is read by."""
+    groups, grouped = row[_BLOB_GROUPS][i], row[_BLOB_GROUPS + 1][i]
+    return ListNames(tuple(split_refs(row[_BLOB_REFS][i])), tuple(split_refs(groups or b"")), grouped or 0)
 
 
 def _write_names(row: Sequence[Any]) -> list[bytes]:
@@ -511,23 +566,31 @@ def _write_names(row: Sequence[Any]) -> list[bytes]:
     return [name for t, d in zip(types, data, strict=True) if t == CHUNKED_TYPE for name in split_refs(d)]
 
 
-def _leading_lists(rows: Rows) -> list[dict[int, bytes]]:
+def _leading_lists(rows: Rows, held: Mapping[str, Container[bytes]]) -> list[dict[int, bytes]]:
     """For each row of ``_SELECT_TUPLES``, its lists (by position among its blobs) whose items are
     the first items of the longest list of the same thread, namespace and channel in the rows
-    before it, with that longer list's ``refs``."""
-    longest: dict[tuple[str, str, str], bytes] = {}
+    before it, with that longer list's ``refs``: those whose items past them will be at hand, the
+    longer list's items past its groups (read by a process new to the thread) or items ``held``.
+    A list that leads the longer one but not past its groups is read by itself, and the lists
+    after it are cut from it instead."""
+    longest: dict[tuple[str, str, str], tuple[bytes, int]] = {}
     leading = []
     for row in rows:
         lists = {}
-        for i, (channel, refs) in enumerate(zip(row[9] or (), row[_BLOB_REFS] or (), strict=True)):
+        columns = (row[9] or (), row[_BLOB_REFS] or (), row[_BLOB_GROUPS + 1] or ())
+        for i, (channel, refs, grouped) in enumerate(zip(*columns, strict=True)):
             if not refs:
                 continue
             key = (row[0], row[1], channel)
-            longer = longest.get(key)
+            longer, longer_grouped = longest.get(key, (None, 0))
             if longer is not None and len(longer) > len(refs) and longer.startswith(refs):
-                lists[i] = longer
+                past_groups = len(refs) >= longer_grouped * HASH_BYTES
+                if past_groups or all(map(held[row[0]].__contains__, split_refs(longer[len(refs) :]))):
+                    lists[i] = longer
+                else:  # read by its own groups: the lists after it are cut from it
+                    longest[key] = (refs, grouped)
             elif longer is None or len(refs) > len(longer):
-                longest[key] = refs
+                longest[key] = (refs, grouped)
         leading.append(lists)
     return leading
 
@@ -560,6 +623,8 @@ def _with_known_blobs(row: Sequence[Any], remembered: Remembered) -> tuple[Any, 
         list(row[8]),
         [stored.base for stored in known],
         [stored.base_length for stored in known],
+        [stored.groups for stored in known],
+        [stored.grouped for stored in known],
     )
     return (*row[:9], *blobs, *row[_WRITES:])
 
@@ -655,17 +720,34 @@ class CheckpointSQL:
         }
         bases: list[str | None] = []
         refs: list[bytes | None] = []
+        groups: list[bytes | None] = []  # a full version's groups (a tail reads its base's)
+        grouped: list[int] = []
         new_items: dict[bytes, tuple[str, bytes]] = {}
+        new_groups: dict[bytes, tuple[str, bytes]] = {}
         for channel, value in stored.items():
             if not value.refs:
                 bases.append(None)
                 refs.append(None)
+                groups.append(None)
+                grouped.append(0)
                 continue
             version = str(new_versions[channel])
             all_refs = b"".join(value.refs)
-            lists[channel], known = store_list(version, all_refs, parent_lists.get(channel))
-            bases.append(lists[channel].base)
-            refs.append(lists[channel].stored_refs)
+            stored_list, known = store_list(version, all_refs, parent_lists.get(channel))
+            if stored_list.ungrouped:
+                ungrouped = value.refs[stored_list.ungrouped.start :]
+                group = self.codec.group([chunks[ref] for ref in ungrouped], thread_id)
+                if group is not None:
+                    new_groups[group[0]] = group[1:]
+                    stored_list = replace(
+                        stored_list, groups=stored_list.groups + group[0], grouped=len(value.refs)
+                    )
+            lists[channel] = stored_list
+            bases.append(stored_list.base)
+            refs.append(stored_list.stored_refs)
+            in_full = stored_list.base is None
+            groups.append(stored_list.groups if in_full and stored_list.groups else None)
+            grouped.append(stored_list.grouped if in_full else 0)
             for ref in value.refs[known // HASH_BYTES :]:
                 new_items[ref] = chunks[ref]
         for writes in carried:
@@ -699,17 +781,22 @@ class CheckpointSQL:
             "needs_parent": bool(parent_lists),
             "blob_bases": TextArray(bases),
             "blob_refs": ByteaArray(refs),
-            **self._chunk_params(new_items),
+            "blob_groups": ByteaArray(groups),
+            "blob_grouped": IntArray(grouped),
+            **self._chunk_params({**new_items, **new_groups}),
         }
 
         def fallback() -> tuple[dict[str, Any], dict[str, StoredList]]:
-            """Every item sent and every list of ``stored`` in full, with those lists."""
+            """Every item sent and every list of ``stored`` in full, without groups (the parent's may
+            be gone with it), with those lists."""
             full = {c: StoredList(lists[c].version, lists[c].refs) for c, v in stored.items() if v.refs}
             params_in_full = {
                 **params,
                 "needs_parent": False,
                 "blob_bases": TextArray(None for _ in stored),
                 "blob_refs": ByteaArray(full[c].refs if c in full else None for c in stored),
+                "blob_groups": ByteaArray(None for _ in stored),
+                "blob_grouped": IntArray(0 for _ in stored),
                 **self._chunk_params({**chunks, **new_items}),
             }
             return params_in_full, full
@@ -728,7 +815,7 @@ class CheckpointSQL:
             shortcut,
             fallback,
             Remembered(lists, empty, only_lists),
-            new_items,
+            {**new_items, **new_groups},
             next_config,
         )
         return Op(steps)
@@ -871,10 +958,10 @@ class CheckpointSQL:
         else:  # left out by the statement (held), or the checkpoint holds no list
             chunks = self._items.of(row[0])
             write_names = _write_names(row)
-            if not all(map(chunks.__contains__, chain(*names, write_names))):
+            if any(n.lacking(chunks) for n in names) or not all(map(chunks.__contains__, write_names)):
                 chunks = (yield from self._chunks_of([row], [names]))[row[0]]
                 fetched_apart = True
-            if with_items and not any(names) and not write_names:
+            if with_items and not any(n.items for n in names) and not write_names:
                 # No list: the thread's next reads need not look for items (they fetch any
                 # they lack, as after another process added some).
                 self._items.know(row[0])
@@ -944,7 +1031,7 @@ class CheckpointSQL:
         rows = yield statement
         # A list that grew by appends is listed newest first: an older version's items lead a newer
         # one's, and are cut from its decoded array instead of being named, looked up and joined.
-        leading = _leading_lists(rows)
+        leading = _leading_lists(rows, {row[0]: self._items.of(row[0]) for row in rows})
         names = [_item_names(row, lists) for row, lists in zip(rows, leading, strict=True)]
         chunks_by_thread = yield from self._chunks_of(rows, names)
         arrays: dict[bytes, bytes] = {}  # the items array of each list decoded, by its refs
@@ -957,8 +1044,12 @@ class CheckpointSQL:
                 array = self._cut_array(len(refs), longer, arrays.get(longer), chunks)
                 if array is not None:
                     cut[i] = array
-                else:  # the longer list was not decoded as one array: this one is decoded by itself
-                    row_names[i] = tuple(split_refs(refs))
+                    continue
+                # The longer list was not decoded as one array: this one is decoded by itself.
+                row_names[i] = _names_of(row, i)
+                if row_names[i].lacking(chunks):
+                    fetched = yield from self._chunks_of([row], [[row_names[i]]])
+                    chunks = {**chunks, **fetched[row[0]]}
             read: dict[tuple[str, str], ListArray] = {}
             with _read_again_if_changed(not in_snapshot):
                 found.append(self._decode(row, chunks, row_names, cut, read))
@@ -981,22 +1072,19 @@ class CheckpointSQL:
         return self.codec.leading_array(array, length // HASH_BYTES, after)
 
     def _chunks_of(
-        self, rows: Rows, names: Sequence[list[tuple[bytes, ...]]]
+        self, rows: Rows, names: Sequence[list[ListNames]]
     ) -> Generator[Statement, Rows, Mapping[str, Mapping[bytes, StoredItem]]]:
         """The list items of checkpoint ``rows`` (whose lists name ``names``, ``_item_names``) by
         thread: the cached ones, and the others fetched in one statement, each once (versions of
         one list share most items)."""
         cached = {row[0]: self._items.of(row[0]) for row in rows}
-        wanted: dict[str, set[bytes]] = {}
+        lacking: dict[str, set[bytes]] = {}
         for row, row_names in zip(rows, names, strict=True):
-            for list_names in (*row_names, _write_names(row)):
-                if list_names:
-                    wanted.setdefault(row[0], set()).update(list_names)
-        missing: dict[str, bytes] = {}
-        for thread_id, thread_names in wanted.items():
-            in_cache = cached[thread_id]
-            if lacking := [name for name in thread_names if name not in in_cache]:
-                missing[thread_id] = b"".join(lacking)
+            in_cache, thread_lacks = cached[row[0]], lacking.setdefault(row[0], set())
+            for list_names in row_names:
+                thread_lacks.update(list_names.lacking(in_cache))
+            thread_lacks.update(name for name in _write_names(row) if name not in in_cache)
+        missing = {thread_id: b"".join(names) for thread_id, names in lacking.items() if names}
         if not missing:
             return cached
         found = yield Statement(
@@ -1071,11 +1159,11 @@ class CheckpointSQL:
     @staticmethod
     def _stored_lists(row: Sequence[Any]) -> dict[str, StoredList]:
         """The stored form of each list in a row of ``_SELECT_TUPLES``."""
-        channels, refs, versions, bases, base_lengths = row[9], *row[_BLOB_REFS:_WRITES]
+        columns = (row[9], *row[_BLOB_REFS:_WRITES])
         return {
-            channel: StoredList(version, bytes(list_refs), base, base_length)
-            for channel, list_refs, version, base, base_length in zip(
-                channels or (), refs or (), versions or (), bases or (), base_lengths or (), strict=True
+            channel: StoredList(version, bytes(list_refs), base, base_length, bytes(groups or b""), grouped)
+            for channel, list_refs, version, base, base_length, groups, grouped in zip(
+                *(column or () for column in columns), strict=True
             )
             if list_refs
         }
@@ -1084,7 +1172,7 @@ class CheckpointSQL:
         self,
         row: Sequence[Any],
         chunks: Mapping[bytes, tuple[str, bytes]],
-        names: list[tuple[bytes, ...]],
+        names: list[ListNames],
         unchanged: Mapping[int, bytes] | None = None,
         read: dict[tuple[str, str], ListArray] | None = None,
     ) -> CheckpointTuple:
@@ -1109,7 +1197,12 @@ class CheckpointSQL:
                     values[channel] = self.codec.loads_array(unchanged[i])
                 elif refs:
                     values[channel], array = self.codec.decode_items(
-                        list_names, chunks, thread_id=thread_id, checkpoint_id=checkpoint_id
+                        list_names.items,
+                        chunks,
+                        thread_id=thread_id,
+                        checkpoint_id=checkpoint_id,
+                        groups=list_names.groups,
+                        grouped=list_names.grouped,
                     )
                     if read is not None and array is not None:
                         read[checkpoint_ns, channel] = (refs, array)
