@@ -2,7 +2,8 @@
 
 Each example is a list of operations (put, put_writes, get_tuple, list, delete_thread, copy_thread,
 prune, delete_for_runs) applied in turn to the memory, SQLite and Postgres checkpointers, all opened
-with ``open_checkpointer``. After every operation the results (or the error type) must be equal once
+with ``open_checkpointer``, and to a Postgres checkpointer that keeps no items (every read is that
+of a process new to the thread). After every operation the results (or the error type) must be equal once
 normalized: tuples become plain data, pending writes and cross-thread listings are sorted.
 
 Every example uses thread and run ids of its own, so the savers are opened once per module.
@@ -24,13 +25,16 @@ from hypothesis import strategies as st
 from langgraph.checkpoint.base import LATEST_VERSION, BaseCheckpointSaver, CheckpointTuple
 
 from durable_graph.checkpointers import open_checkpointer
+from durable_graph.checkpointers.postgres import PostgresCheckpointer
+from tests.checkpoint_graphs import item
+from tests.pg import fresh_database
 
 EXAMPLES = int(os.environ.get("DURABLE_GRAPH_PROPERTY_EXAMPLES", "25"))
 
 THREADS = ["a", "b", "c"]
 NAMESPACES = ["", "sub"]
 RUNS = ["r1", "r2"]
-CHANNELS = ["count", "items", "note"]
+CHANNELS = ["count", "items", "note", "log"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,9 @@ values = {
     "count": st.integers(-5, 5),
     "items": st.lists(st.sampled_from(["x", "y", "z", "x'; DROP TABLE t; --"]), max_size=4),
     "note": st.text(max_size=8),
+    # The first n lines of one log: versions extend, shorten or repeat each other, and past 16
+    # items the Postgres checkpointer stores them as tails and groups of items.
+    "log": st.integers(0, 40).map(lambda n: [item(f"line {i}") for i in range(n)]),
 }
 changes = st.lists(
     st.sampled_from(CHANNELS).flatmap(lambda ch: st.tuples(st.just(ch), values[ch])),
@@ -274,13 +281,21 @@ def _ours(example: Example, item: CheckpointTuple) -> bool:
 
 
 @pytest.fixture(scope="module")
-def savers(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, BaseCheckpointSaver]]:
+def savers(
+    pg_server: str, pg_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, BaseCheckpointSaver]]:
     db = tmp_path_factory.mktemp("properties") / "props.db"
     with ExitStack() as stack:
+        # A Postgres checkpointer that keeps no items reads every list as a process new to the
+        # thread does (by its groups, past 16 items), on a database of its own.
+        uncached_url = stack.enter_context(fresh_database(pg_server, "properties_uncached"))
         yield {
             "memory": stack.enter_context(open_checkpointer("memory://")),
             "sqlite": stack.enter_context(open_checkpointer(f"sqlite:///{db}")),
             "postgres": stack.enter_context(open_checkpointer(pg_url)),
+            "postgres, nothing cached": stack.enter_context(
+                PostgresCheckpointer(uncached_url, item_cache_bytes=0)
+            ),
         }
 
 

@@ -815,7 +815,7 @@ class CheckpointSQL:
             shortcut,
             fallback,
             Remembered(lists, empty, only_lists),
-            {**new_items, **new_groups},
+            new_items,  # not the groups: this process holds the items they hold
             next_config,
         )
         return Op(steps)
