@@ -144,6 +144,24 @@ def test_store_list_starts_a_new_full_version_once_the_tail_is_long() -> None:
     assert (beyond.base, beyond.stored_refs, known) == (None, beyond.refs, 1600)
 
 
+def test_store_list_passes_groups_on_while_the_list_begins_with_their_items() -> None:
+    lines = [str(i) for i in range(40)]
+    base = StoredList("v1", refs(*lines[:20]), groups=refs("g1"), grouped=18)
+    tail, _ = store_list("v2", refs(*lines[:25]), base)
+    assert (tail.base, tail.groups, tail.grouped, tail.ungrouped) == ("v1", refs("g1"), 18, range(0))
+    full, _ = store_list("v3", refs(*lines[:37]), tail)  # past the tail's 16: a full version
+    assert (full.base, full.groups, full.grouped, full.ungrouped) == (None, refs("g1"), 18, range(18, 37))
+    changed = refs(*lines[:24], *(f"y{i}" for i in range(10)))  # the tail's last item replaced
+    rewritten, _ = store_list("v4", changed, tail)
+    assert (rewritten.base, rewritten.groups, rewritten.ungrouped) == (None, refs("g1"), range(18, 34))
+    edited, _ = store_list("v5", refs("x", *lines[1:30]), tail)  # changed inside the group
+    assert (edited.groups, edited.grouped, edited.ungrouped) == (b"", 0, range(0, 30))
+    few, _ = store_list(
+        "v6", refs(*lines[:30]), StoredList("v0", refs(*lines[:29]), groups=refs("g"), grouped=15)
+    )
+    assert few.base == "v0" and few.ungrouped == range(0)  # a tail groups nothing
+
+
 def test_list_memory_is_bounded_and_only_answers_for_the_checkpoint_it_holds() -> None:
     memory = ListMemory(max_threads=2, max_bytes=64)
     lists = {"items": StoredList("v1", refs("a"))}
