@@ -102,7 +102,7 @@ def test_a_long_list_is_read_by_a_new_process_as_its_groups_and_the_items_past_t
         assert history == [value for _, value in reversed(written)]
 
 
-def test_a_list_changed_past_its_groups_keeps_them_and_one_changed_inside_them_starts_again(
+def test_a_list_changed_past_its_groups_keeps_them_and_one_changed_inside_them_is_regrouped_as_it_grows(
     saver: PostgresCheckpointer, fresh_reader: PostgresCheckpointer, pg_url: str
 ) -> None:
     thread_id = "regrouped-" + uuid.uuid4().hex
@@ -115,11 +115,18 @@ def test_a_list_changed_past_its_groups_keeps_them_and_one_changed_inside_them_s
     config = put(saver, thread_id, {"log": trimmed}, ["log"], config)
     assert groups_of(pg_url, thread_id)[-1] == (3, len(trimmed))
     assert log_of(fresh_reader, config) == trimmed
-    # The first item replaced: no group holds the list's first items any longer.
+    # The first item replaced: no group holds the list's first items any longer, and a list
+    # replaced by another is not grouped (it could be a window that slides at every step)...
     edited = [item("edited")] + trimmed[1:]
     config = put(saver, thread_id, {"log": edited}, ["log"], config)
-    assert groups_of(pg_url, thread_id)[-1] == (1, len(edited))
+    assert groups_of(pg_url, thread_id)[-1] == (0, 0)
     assert log_of(fresh_reader, config) == edited
+    # ...until it grows past a tail: then one group holds all of it.
+    more = [item(f"more {i}") for i in range(17)]
+    for n in range(1, 18):
+        config = put(saver, thread_id, {"log": edited + more[:n]}, ["log"], config)
+    assert groups_of(pg_url, thread_id)[-1] == (1, len(edited) + 17)
+    assert log_of(fresh_reader, config) == edited + more
 
 
 def test_pruning_keeps_the_groups_a_kept_checkpoint_reads_and_removes_the_others(
@@ -134,7 +141,7 @@ def test_pruning_keeps_the_groups_a_kept_checkpoint_reads_and_removes_the_others
     replaced = [item(f"other {i}") for i in range(20)]
     config = put(saver, thread_id, {"log": replaced}, ["log"], config)
     saver.prune([thread_id], strategy="keep_latest")
-    assert len(group_rows(pg_url, thread_id)) == 1  # the replaced list's own group
+    assert group_rows(pg_url, thread_id) == []  # the replaced list names none
     assert log_of(fresh_reader, config) == replaced
 
 

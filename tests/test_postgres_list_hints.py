@@ -20,7 +20,13 @@ from langgraph.graph import END, START, StateGraph
 from durable_graph.checkpointers import open_checkpointer
 from durable_graph.checkpointers.postgres import PostgresCheckpointer
 from durable_graph.checkpointers.postgres import pool as pool_module
-from durable_graph.checkpointers.postgres.lists import ListMemory, Remembered, StoredList, store_list
+from durable_graph.checkpointers.postgres.lists import (
+    ListMemory,
+    Remembered,
+    StoredList,
+    store_list,
+    to_group,
+)
 from tests.checkpoint_graphs import item
 
 
@@ -147,19 +153,30 @@ def test_store_list_starts_a_new_full_version_once_the_tail_is_long() -> None:
 def test_store_list_passes_groups_on_while_the_list_begins_with_their_items() -> None:
     lines = [str(i) for i in range(40)]
     base = StoredList("v1", refs(*lines[:20]), groups=refs("g1"), grouped=18)
-    tail, _ = store_list("v2", refs(*lines[:25]), base)
-    assert (tail.base, tail.groups, tail.grouped, tail.ungrouped) == ("v1", refs("g1"), 18, range(0))
-    full, _ = store_list("v3", refs(*lines[:37]), tail)  # past the tail's 16: a full version
-    assert (full.base, full.groups, full.grouped, full.ungrouped) == (None, refs("g1"), 18, range(18, 37))
+    tail, known = store_list("v2", refs(*lines[:25]), base)
+    assert (tail.base, tail.groups, tail.grouped, to_group(tail, known)) == ("v1", refs("g1"), 18, range(0))
+    full, known = store_list("v3", refs(*lines[:37]), tail)  # past the tail's 16: a full version
+    assert (full.base, full.groups, full.grouped) == (None, refs("g1"), 18)
+    assert to_group(full, known) == range(18, 37)
     changed = refs(*lines[:24], *(f"y{i}" for i in range(10)))  # the tail's last item replaced
-    rewritten, _ = store_list("v4", changed, tail)
-    assert (rewritten.base, rewritten.groups, rewritten.ungrouped) == (None, refs("g1"), range(18, 34))
-    edited, _ = store_list("v5", refs("x", *lines[1:30]), tail)  # changed inside the group
-    assert (edited.groups, edited.grouped, edited.ungrouped) == (b"", 0, range(0, 30))
-    few, _ = store_list(
-        "v6", refs(*lines[:30]), StoredList("v0", refs(*lines[:29]), groups=refs("g"), grouped=15)
-    )
-    assert few.base == "v0" and few.ungrouped == range(0)  # a tail groups nothing
+    rewritten, known = store_list("v4", changed, tail)
+    assert (rewritten.base, rewritten.groups, to_group(rewritten, known)) == (None, refs("g1"), range(18, 34))
+    edited, known = store_list("v5", refs("x", *lines[1:30]), tail)  # changed inside the group
+    assert (edited.groups, edited.grouped, to_group(edited, known)) == (b"", 0, range(0))
+
+
+def test_only_a_list_that_grew_is_grouped() -> None:
+    def numbered(start: int, stop: int) -> bytes:
+        return refs(*map(str, range(start, stop)))
+
+    grown, known = store_list("v2", numbered(0, 40), StoredList("v1", numbered(0, 20)))
+    assert (grown.base, to_group(grown, known)) == (None, range(0, 40))
+    few, known = store_list("v2", numbered(0, 30), StoredList("v1", numbered(0, 20)))
+    assert (few.base, to_group(few, known)) == ("v1", range(0))  # a tail of 10 on 20
+    window, known = store_list("v2", numbered(1, 21), StoredList("v1", numbered(0, 20)))
+    assert to_group(window, known) == range(0)  # a sliding window replaces its list at every step
+    first, known = store_list("v1", numbered(0, 40), None)
+    assert to_group(first, known) == range(0)
 
 
 def test_list_memory_is_bounded_and_only_answers_for_the_checkpoint_it_holds() -> None:

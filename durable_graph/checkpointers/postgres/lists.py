@@ -11,6 +11,7 @@ long list as a few groups and the items past them instead of one row per item. A
 takes its parent's groups over when its list begins with the items they hold, and adds a group of
 the items past them once there are ``GROUP_MIN_ITEMS`` or more (about the square root of the
 length, as tails are): each item of a list that grows by appends is in one group, stored once more.
+A list that replaces its parent's (a sliding window, a list rewritten at every step) is not grouped.
 
 The client remembers, per thread, the lists of the last checkpoint it wrote or read, and which of
 its channels hold no value (their versions are in the checkpoint's body: a put keeps an unchanged
@@ -63,22 +64,13 @@ class StoredList:
         """The hashes the version's own row holds: the tail past its base, or all of them."""
         return self.refs[self.base_length :]
 
-    @property
-    def ungrouped(self) -> range:
-        """The positions of the items past the groups, which a full version groups once they are
-        ``GROUP_MIN_ITEMS`` or more (empty when it need not, and for a tail)."""
-        count = len(self.refs) // HASH_BYTES
-        if self.base is not None or count - self.grouped < GROUP_MIN_ITEMS:
-            return range(0)
-        return range(self.grouped, count)
-
 
 def store_list(version: str, refs: bytes, parent: StoredList | None) -> tuple[StoredList, int]:
     """How to store list ``refs`` as ``version`` given the parent's list of the same channel.
 
     Returns the stored form and how many bytes of ``refs`` the parent's list already holds: the
     items in them are stored already and need not be sent. A tail has its base's groups; a full
-    version the parent's when its list begins with their items (``ungrouped`` says what to add).
+    version the parent's when its list begins with their items (``to_group`` says what to add).
     """
     if parent is None:
         return StoredList(version, refs), 0
@@ -95,6 +87,19 @@ def store_list(version: str, refs: bytes, parent: StoredList | None) -> tuple[St
         tail = StoredList(version, refs, base, base_length, parent.groups, parent.grouped)
         return tail, len(parent.refs)
     return StoredList(version, refs, groups=parent.groups, grouped=parent.grouped), len(parent.refs)
+
+
+def to_group(stored: StoredList, known: int) -> range:
+    """The positions of the items a new group of ``stored`` holds (``store_list``'s answers): the
+    items of a full version past its groups, once they are ``GROUP_MIN_ITEMS`` or more, when its
+    list grew from the parent's (``known``) or kept the parent's groups. None for a tail, nor for a
+    list replaced by another (a list replaced at every step is never grouped: it is not read again
+    as a longer list, and grouping it would store it twice at every step)."""
+    count = len(stored.refs) // HASH_BYTES
+    grew = known > 0 or stored.grouped > 0
+    if stored.base is not None or not grew or count - stored.grouped < GROUP_MIN_ITEMS:
+        return range(0)
+    return range(stored.grouped, count)
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,7 @@ from durable_graph.checkpointers.postgres.lists import (
     StoredList,
     ThreadKey,
     store_list,
+    to_group,
 )
 from durable_graph.checkpointers.thread_cache import (
     DEFAULT_CACHE_BYTES,
@@ -734,9 +735,8 @@ class CheckpointSQL:
             version = str(new_versions[channel])
             all_refs = b"".join(value.refs)
             stored_list, known = store_list(version, all_refs, parent_lists.get(channel))
-            if stored_list.ungrouped:
-                ungrouped = value.refs[stored_list.ungrouped.start :]
-                group = self.codec.group([chunks[ref] for ref in ungrouped], thread_id)
+            if grouping := to_group(stored_list, known):
+                group = self.codec.group([chunks[ref] for ref in value.refs[grouping.start :]], thread_id)
                 if group is not None:
                     new_groups[group[0]] = group[1:]
                     stored_list = replace(
