@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from durable_graph.checkpointers import open_checkpointer
+from durable_graph.checkpointers.postgres import PostgresCheckpointer
 from tests.pg import fresh_database, server_url
 
 
@@ -28,3 +30,17 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'threads.db'}"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture(scope="module")
+def saver(pg_url: str) -> Iterator[PostgresCheckpointer]:
+    """The module's Postgres checkpointer (a module may define a ``saver`` of its own instead)."""
+    with open_checkpointer(pg_url) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def fresh_reader(pg_url: str) -> Iterator[PostgresCheckpointer]:
+    """A Postgres checkpointer that keeps no items: each read is that of a process new to the thread."""
+    with PostgresCheckpointer(pg_url, item_cache_bytes=0) as opened:
+        yield opened

@@ -8,30 +8,16 @@ process new to the thread does, and compares with the values written.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import psycopg
 import pytest
 from langchain_core.runnables import RunnableConfig
 
-from durable_graph.checkpointers import open_checkpointer
 from durable_graph.checkpointers.codec import GROUP_TYPE, HASH_BYTES
 from durable_graph.checkpointers.postgres import PostgresCheckpointer
 from durable_graph.errors import CorruptCheckpointError
 from tests.checkpoint_graphs import item
 from tests.test_postgres_stored_forms import put
-
-
-@pytest.fixture(scope="module")
-def saver(pg_url: str) -> Iterator[PostgresCheckpointer]:
-    with open_checkpointer(pg_url) as opened:
-        yield opened
-
-
-@pytest.fixture(scope="module")
-def fresh_reader(pg_url: str) -> Iterator[PostgresCheckpointer]:
-    with PostgresCheckpointer(pg_url, item_cache_bytes=0) as opened:
-        yield opened
 
 
 def grow(

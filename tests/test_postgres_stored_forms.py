@@ -8,7 +8,6 @@ that has seen nothing (``item_cache_bytes=0``) as well as through the writer.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -21,19 +20,6 @@ from durable_graph.checkpointers import open_checkpointer
 from durable_graph.checkpointers.codec import HASH_BYTES, INLINE_VERSIONS, split_refs
 from durable_graph.checkpointers.postgres import PostgresCheckpointer
 from tests.checkpoint_graphs import item
-
-
-@pytest.fixture(scope="module")
-def saver(pg_url: str) -> Iterator[PostgresCheckpointer]:
-    with open_checkpointer(pg_url) as opened:
-        yield opened
-
-
-@pytest.fixture(scope="module")
-def fresh_reader(pg_url: str) -> Iterator[PostgresCheckpointer]:
-    """A checkpointer that keeps no items: each read is that of a process new to the thread."""
-    with PostgresCheckpointer(pg_url, item_cache_bytes=0) as opened:
-        yield opened
 
 
 def put(

@@ -415,19 +415,14 @@ WITH doomed AS MATERIALIZED (
      AND bl.channel = kv.channel AND bl.version = kv.version
     WHERE bl.base IS NOT NULL
 ), kept_hashes AS MATERIALIZED (
-    SELECT bl.thread_id, {_REF_AT.format(refs="bl.refs", i="i")} AS hash
+    -- The items and the groups of items each kept version names.
+    SELECT bl.thread_id, {_REF_AT.format(refs="n.names", i="i")} AS hash
     FROM kept_blobs AS kb
     JOIN dg_checkpoint_blobs AS bl
       ON bl.thread_id = kb.thread_id AND bl.checkpoint_ns = kb.checkpoint_ns
      AND bl.channel = kb.channel AND bl.version = kb.version
-    CROSS JOIN {_SPLIT_REFS.format(refs="bl.refs")} AS i
-    UNION
-    SELECT bl.thread_id, {_REF_AT.format(refs="bl.groups", i="i")} AS hash
-    FROM kept_blobs AS kb
-    JOIN dg_checkpoint_blobs AS bl
-      ON bl.thread_id = kb.thread_id AND bl.checkpoint_ns = kb.checkpoint_ns
-     AND bl.channel = kb.channel AND bl.version = kb.version
-    CROSS JOIN {_SPLIT_REFS.format(refs="bl.groups")} AS i
+    CROSS JOIN LATERAL (SELECT bl.refs || coalesce(bl.groups, '') AS names) AS n
+    CROSS JOIN {_SPLIT_REFS.format(refs="n.names")} AS i
     UNION
     SELECT w.thread_id, {_REF_AT.format(refs="w.data", i="i")} AS hash
     FROM kept AS k
