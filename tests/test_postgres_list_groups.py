@@ -1,8 +1,8 @@
 """Groups of list items: a full version of a long list names groups that hold its leading items as
 one stored array each, so a process new to the thread reads a few rows instead of one per item.
 
-Every check reads through a checkpointer that keeps no items (``item_cache_bytes=0``), as a
-process new to the thread does, and compares with the values written.
+Reads go through checkpointers new to the thread, as another process's would: one that keeps no
+items (``item_cache_bytes=0``), or a new one whose item cache then shows what the read fetched.
 """
 
 from __future__ import annotations
