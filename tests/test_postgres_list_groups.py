@@ -202,3 +202,20 @@ def test_an_encrypted_list_stores_its_groups_sealed_and_reencrypts_them(pg_url: 
         assert log_of(reader, config) == value
         assert len(reader._sql._items.of(thread_id)) < 40
     assert {name for name, _ in group_rows(pg_url, thread_id)} == {name for name, _ in groups}  # names kept
+
+
+async def test_the_async_reads_of_a_new_process_use_the_groups_too(
+    saver: PostgresCheckpointer, pg_url: str
+) -> None:
+    thread_id = "async-groups-" + uuid.uuid4().hex
+    written = grow(saver, thread_id, range(1, 61))
+    async with PostgresCheckpointer(pg_url) as new_process:
+        found = await new_process.aget_tuple(written[-1][0])
+        assert found is not None and found.checkpoint["channel_values"]["log"] == written[-1][1]
+        assert len(new_process._sql._items.of(thread_id)) < 30  # 3 groups and the 8 items past them
+    async with PostgresCheckpointer(pg_url, item_cache_bytes=0) as reader:
+        history = [
+            t.checkpoint["channel_values"]["log"]
+            async for t in reader.alist({"configurable": {"thread_id": thread_id}})
+        ]
+        assert history == [value for _, value in reversed(written)]
