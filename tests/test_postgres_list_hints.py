@@ -27,6 +27,7 @@ from durable_graph.checkpointers.postgres.lists import (
     store_list,
     to_group,
 )
+from durable_graph.checkpointers.postgres.sql import ListNames
 from tests.checkpoint_graphs import item
 
 
@@ -177,6 +178,20 @@ def test_only_a_list_that_grew_is_grouped() -> None:
     assert to_group(window, known) == range(0)  # a sliding window replaces its list at every step
     first, known = store_list("v1", numbered(0, 40), None)
     assert to_group(first, known) == range(0)
+
+
+def test_a_list_is_read_by_its_groups_only_where_its_items_are_not_held() -> None:
+    items = [refs(name) for name in "abcde"]
+    groups = (refs("g1"),)
+    grouped = ListNames(b"".join(items), groups, 3)  # the group holds a, b and c
+    assert grouped.lacking(set()) == [*groups, items[3], items[4]]
+    assert grouped.lacking(set(items)) == []
+    assert grouped.lacking({items[4]}) == [*groups, items[3]]
+    assert grouped.lacking({items[0], items[4]}) == [*groups, items[3]], "an item of the group missing"
+    assert not grouped.by_groups({items[0]}) and grouped.by_groups({items[4]})
+    plain = ListNames(b"".join(items))
+    assert plain.lacking({items[0], items[2]}) == [items[1], items[3], items[4]]
+    assert not plain.by_groups(set())
 
 
 def test_list_memory_is_bounded_and_only_answers_for_the_checkpoint_it_holds() -> None:

@@ -18,7 +18,7 @@ import hashlib
 import operator
 import struct
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from itertools import chain
@@ -363,7 +363,9 @@ class Codec:
         except KeyError:
             position, missing = next((i, name) for i, name in enumerate(names) if name not in chunks)
             if position < grouped:
-                return self._decode_grouped(names, chunks, groups, grouped, thread_id, checkpoint_id)
+                return self.decode_grouped(
+                    groups, grouped, names[grouped:], chunks, thread_id=thread_id, checkpoint_id=checkpoint_id
+                )
             raise CorruptCheckpointError(
                 thread_id, checkpoint_id, f"list item {bytes(missing).hex()} is missing"
             ) from None
@@ -376,52 +378,64 @@ class Codec:
         loads = partial(self.loads, thread_id=thread_id, checkpoint_id=checkpoint_id)
         return [loads(type_, data) for type_, data in found], None
 
-    def _decode_grouped(
+    def decode_grouped(
         self,
-        names: Sequence[bytes],
-        chunks: Mapping[bytes, tuple[str, bytes]],
         groups: Sequence[bytes],
         grouped: int,
+        after: Sequence[bytes],
+        chunks: Mapping[bytes, tuple[str, bytes]],
+        *,
         thread_id: str,
         checkpoint_id: str | None,
     ) -> tuple[list[Any], bytes | None]:
-        """``decode_items`` of a list whose first ``grouped`` items are read from ``groups``: the
-        groups' arrays and the items after them joined as one array, decoded at once (which checks
-        that the groups hold ``grouped`` items: the array's count is the list's length)."""
+        """``decode_items`` of a list whose first ``grouped`` items are read from ``groups`` and whose
+        items after them are named ``after``: the groups' arrays and the items after them joined as
+        one array, decoded at once (which checks that the groups hold ``grouped`` items: the array's
+        count is the list's length)."""
 
         def corrupt(what: str) -> CorruptCheckpointError:
             return CorruptCheckpointError(thread_id, checkpoint_id, what)
 
-        arrays = []
-        for name in groups:
-            group = chunks.get(name)
-            if group is None:
-                raise corrupt(f"list item group {bytes(name).hex()} is missing")
-            if group[0] != GROUP_TYPE:  # still sealed: opening it failed, or it is no group
-                try:
-                    group = self._unsealed(*group)
-                except Exception as exc:
-                    raise corrupt(
-                        f"list item group {bytes(name).hex()}: {type(exc).__name__}: {exc}"
-                    ) from exc
-                if group[0] != GROUP_TYPE:
-                    raise corrupt(f"list item {bytes(name).hex()} is not a group (type {group[0]!r})")
-            arrays.append(memoryview(group[1])[_ARRAY_HEADER:])
+        fetched = list(map(chunks.get, groups))
+        opened = [group for group in fetched if group is not None and group[0] == GROUP_TYPE]
+        if len(opened) < len(groups):  # one is missing, or still sealed: opening it failed
+            opened = [
+                self._opened_group(name, group, corrupt) for name, group in zip(groups, fetched, strict=True)
+            ]
+        arrays = [memoryview(group[1])[_ARRAY_HEADER:] for group in opened]
         try:
-            after = [chunks[name] for name in names[grouped:]]
+            items_after = [chunks[name] for name in after]
         except KeyError as exc:
             raise corrupt(f"list item {bytes(exc.args[0]).hex()} is missing") from None
-        after_array = self.items_array(after, at_least=0)
+        after_array = self.items_array(items_after, at_least=0)
         try:
             if after_array is not None:
                 arrays.append(memoryview(after_array)[_ARRAY_HEADER:])
-                array = _items_array(len(names), arrays)
+                array = _items_array(grouped + len(after), arrays)
                 return self.loads_array(array), array
             values = self.loads_array(_items_array(grouped, arrays))
         except Exception as exc:
             raise corrupt(f"the list's item groups did not decode: {type(exc).__name__}: {exc}") from exc
         loads = partial(self.loads, thread_id=thread_id, checkpoint_id=checkpoint_id)
-        return values + [loads(type_, data) for type_, data in after], None
+        return values + [loads(type_, data) for type_, data in items_after], None
+
+    def _opened_group(
+        self,
+        name: bytes,
+        group: tuple[str, bytes] | None,
+        corrupt: Callable[[str], CorruptCheckpointError],
+    ) -> tuple[str, bytes]:
+        """A group as fetched, opened if it is still sealed (opening it failed before)."""
+        if group is None:
+            raise corrupt(f"list item group {bytes(name).hex()} is missing")
+        if group[0] != GROUP_TYPE:
+            try:
+                group = self._unsealed(*group)
+            except Exception as exc:
+                raise corrupt(f"list item group {bytes(name).hex()}: {type(exc).__name__}: {exc}") from exc
+            if group[0] != GROUP_TYPE:
+                raise corrupt(f"list item {bytes(name).hex()} is not a group (type {group[0]!r})")
+        return group
 
     def items_array(self, items: list[tuple[str, bytes]], at_least: int = 2) -> bytes | None:
         """Items that are all msgpack (as ``JsonPlusSerializer`` makes them) as one msgpack array, to

@@ -517,22 +517,44 @@ ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING
 """
 
 
-@dataclass(frozen=True, slots=True)
 class ListNames:
-    """What a list is read by: the names of its items, and of the groups that hold its first
-    ``grouped`` items (``lists``)."""
+    """What a list is read by: its items' names (``refs``, concatenated), and the names of the
+    groups that hold its first ``grouped`` items (``lists``)."""
 
-    items: tuple[bytes, ...] = ()
-    groups: tuple[bytes, ...] = ()
-    grouped: int = 0
+    __slots__ = ("refs", "groups", "grouped", "_items")
+
+    def __init__(self, refs: bytes = b"", groups: tuple[bytes, ...] = (), grouped: int = 0) -> None:
+        self.refs, self.groups, self.grouped = refs, groups, grouped
+        self._items: list[bytes] | None = None
+
+    @property
+    def items(self) -> list[bytes]:
+        """The names of the items, split once (the items looked for and decoded are the same)."""
+        if self._items is None:
+            self._items = split_refs(self.refs)
+        return self._items
+
+    @property
+    def past_groups(self) -> list[bytes]:
+        """The names of the items after those the groups hold."""
+        return split_refs(self.refs[self.grouped * HASH_BYTES :])
+
+    def by_groups(self, held: Container[bytes]) -> bool:
+        """Whether the list is read by its groups: it has some, and ``held`` lacks its first item
+        (a process new to the thread; one that wrote or read the list holds its items), so its
+        thousand names need not be split to be looked for."""
+        return self.grouped > 0 and self.refs[:HASH_BYTES] not in held
 
     def lacking(self, held: Container[bytes]) -> list[bytes]:
         """What ``held`` lacks to decode the list: none when it holds every item, else the groups
         and the items past them that it does not hold."""
-        if all(map(held.__contains__, self.items)):
-            return []
-        wanted = chain(self.groups, self.items[self.grouped :]) if self.grouped else self.items
-        return [name for name in wanted if name not in held]
+        if not self.by_groups(held):
+            items = self.items
+            if all(map(held.__contains__, items)):
+                return []
+            if not self.grouped:
+                return [name for name in items if name not in held]
+        return [name for name in chain(self.groups, self.past_groups) if name not in held]
 
 
 _NOT_A_LIST = ListNames()
@@ -551,7 +573,7 @@ def _item_names(row: Sequence[Any], from_arrays: Container[int] = ()) -> list[Li
 def _names_of(row: Sequence[Any], i: int) -> ListNames:
     """What the list of blob ``i`` of a row of ``_SELECT_TUPLES`` is read by."""
     groups, grouped = row[_BLOB_GROUPS][i], row[_BLOB_GROUPS + 1][i]
-    return ListNames(tuple(split_refs(row[_BLOB_REFS][i])), tuple(split_refs(groups or b"")), grouped or 0)
+    return ListNames(row[_BLOB_REFS][i], tuple(split_refs(groups or b"")), grouped or 0)
 
 
 def _write_names(row: Sequence[Any]) -> list[bytes]:
@@ -956,7 +978,7 @@ class CheckpointSQL:
             if any(n.lacking(chunks) for n in names) or not all(map(chunks.__contains__, write_names)):
                 chunks = (yield from self._chunks_of([row], [names]))[row[0]]
                 fetched_apart = True
-            if with_items and not any(n.items for n in names) and not write_names:
+            if with_items and not any(n.refs for n in names) and not write_names:
                 # No list: the thread's next reads need not look for items (they fetch any
                 # they lack, as after another process added some).
                 self._items.know(row[0])
@@ -1191,14 +1213,19 @@ class CheckpointSQL:
                 elif unchanged and i in unchanged:
                     values[channel] = self.codec.loads_array(unchanged[i])
                 elif refs:
-                    values[channel], array = self.codec.decode_items(
-                        list_names.items,
-                        chunks,
-                        thread_id=thread_id,
-                        checkpoint_id=checkpoint_id,
-                        groups=list_names.groups,
-                        grouped=list_names.grouped,
-                    )
+                    where = {"thread_id": thread_id, "checkpoint_id": checkpoint_id}
+                    if list_names.by_groups(chunks):
+                        values[channel], array = self.codec.decode_grouped(
+                            list_names.groups, list_names.grouped, list_names.past_groups, chunks, **where
+                        )
+                    else:
+                        values[channel], array = self.codec.decode_items(
+                            list_names.items,
+                            chunks,
+                            groups=list_names.groups,
+                            grouped=list_names.grouped,
+                            **where,
+                        )
                     if read is not None and array is not None:
                         read[checkpoint_ns, channel] = (refs, array)
                 else:
