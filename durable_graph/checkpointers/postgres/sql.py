@@ -541,8 +541,8 @@ class ListNames:
 
     def by_groups(self, held: Container[bytes]) -> bool:
         """Whether the list is read by its groups: it has some, and ``held`` lacks its first item
-        (a process new to the thread; one that wrote or read the list holds its items), so its
-        thousand names need not be split to be looked for."""
+        (a process new to the thread; one that wrote or read the list holds its items), so the
+        names of the items in the groups need not be split to be looked for."""
         return self.grouped > 0 and self.refs[:HASH_BYTES] not in held
 
     def lacking(self, held: Container[bytes]) -> list[bytes]:
