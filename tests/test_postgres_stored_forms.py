@@ -322,9 +322,9 @@ def test_the_format_is_a_schema_version_that_earlier_versions_refuse(
     assert row == (4,)
 
 
-@pytest.mark.parametrize("names", [0, 1, 63, 64, 65, 129, 1000])
+@pytest.mark.parametrize("names", [0, 1, 2, 45, 63, 64, 65, 129, 1000])
 def test_item_names_split_the_same_at_every_length(names: int) -> None:
-    """``refs`` are split 64 names at a time, then one by one: any count, and a damaged tail
+    """``refs`` are split 64 names at a time, then the rest at once: any count, and a damaged tail
     (a short last piece, which then names no stored item) come out as plain slices would."""
     refs = bytes(range(256)) * (names * HASH_BYTES // 256 + 1)
     for length in (names * HASH_BYTES, names * HASH_BYTES + 5):

@@ -14,6 +14,7 @@ in the stored bytes without the key.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import operator
 import struct
@@ -402,7 +403,11 @@ class Codec:
             opened = [
                 self._opened_group(name, group, corrupt) for name, group in zip(groups, fetched, strict=True)
             ]
-        arrays = [memoryview(group[1])[_ARRAY_HEADER:] for group in opened]
+        # A short group's items are copied: cheaper than a view, which pays off for a long one.
+        arrays = [
+            g[1][_ARRAY_HEADER:] if len(g[1]) < _VIEW_FROM else memoryview(g[1])[_ARRAY_HEADER:]
+            for g in opened
+        ]
         try:
             items_after = [chunks[name] for name in after]
         except KeyError as exc:
@@ -472,6 +477,8 @@ class Codec:
 
 _ARRAY_HEADER = 5
 """Bytes before the first item of an ``items_array``: msgpack's array 32 marker and its count."""
+_VIEW_FROM = 2048
+"""Bytes from which a group's items are read through a view rather than copied."""
 
 
 def _items_array(count: int, items: Iterable[bytes | memoryview]) -> bytes:
@@ -484,16 +491,30 @@ _type_of = operator.itemgetter(0)
 _data_of = operator.itemgetter(1)
 
 
-_REFS_BLOCK = struct.Struct(f"{HASH_BYTES}s" * 64)
-"""64 item names at a time: unpacked in C, a long list splits in a third of the time of slicing."""
+_REFS_BLOCK = 64
+"""Item names unpacked at a time: in C, a long list splits in a third of the time of slicing."""
+
+
+@functools.cache
+def _names_struct(count: int) -> struct.Struct:
+    """Unpacks ``count`` item names (a struct per count up to ``_REFS_BLOCK``)."""
+    return struct.Struct(f"{HASH_BYTES}s" * count)
 
 
 def split_refs(refs: bytes) -> list[bytes]:
     """The item names a ``refs`` value concatenates."""
     refs = bytes(refs)
-    whole = len(refs) - len(refs) % _REFS_BLOCK.size
-    names = list(chain.from_iterable(_REFS_BLOCK.iter_unpack(memoryview(refs)[:whole]))) if whole else []
-    return names + [refs[start : start + HASH_BYTES] for start in range(whole, len(refs), HASH_BYTES)]
+    count, torn = divmod(len(refs), HASH_BYTES)
+    in_blocks = count - count % _REFS_BLOCK
+    last = _names_struct(count - in_blocks).unpack_from(refs, in_blocks * HASH_BYTES)
+    if in_blocks:
+        blocks = _names_struct(_REFS_BLOCK).iter_unpack(memoryview(refs)[: in_blocks * HASH_BYTES])
+        names = [*chain.from_iterable(blocks), *last]
+    else:
+        names = list(last)
+    if torn:  # not a whole name: kept as it is, so that looking it up names what is wrong
+        names.append(refs[count * HASH_BYTES :])
+    return names
 
 
 def _memo_entry_size(serialized: tuple[str, bytes], stored: StoredForm) -> int:
