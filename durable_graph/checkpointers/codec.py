@@ -405,8 +405,8 @@ class Codec:
             ]
         # A short group's items are copied: cheaper than a view, which pays off for a long one.
         arrays = [
-            g[1][_ARRAY_HEADER:] if len(g[1]) < _VIEW_FROM else memoryview(g[1])[_ARRAY_HEADER:]
-            for g in opened
+            data[_ARRAY_HEADER:] if len(data) < _VIEW_FROM else memoryview(data)[_ARRAY_HEADER:]
+            for _, data in opened
         ]
         try:
             items_after = [chunks[name] for name in after]
