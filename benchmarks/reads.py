@@ -21,7 +21,8 @@ Our checkpointer keeps the list items it has written or read, as a process that 
 the thread does; "ours, nothing cached" reads our threads through a second checkpointer with that
 cache off (``item_cache_bytes=0``), as a process that has not seen the thread before (a CLI call).
 
-Then, interleaved (ours, ours with nothing cached, theirs, ...), ``--repeats`` times each, and for a
+Then, interleaved (ours, ours with nothing cached, theirs, ...; the order rotated every round, since
+a read that follows another saver's runs a few percent slower), ``--repeats`` times each, and for a
 quick read as many more times as fill about ``--seconds`` per saver (a median of 30 quarter-millisecond
 reads moves with the machine more than the savers differ):
 ``get_state`` of each thread, the long thread's ``get_state_history(limit=10)``, the first 10
@@ -190,8 +191,10 @@ def main() -> None:
                 reads[name][what]()
             slowest = max(statistics.median(timed(reads[name][what]) for _ in range(5)) for name in savers)
             rounds = max(args.repeats, int(args.seconds * 1000 / max(slowest, 0.001)))
-            for _ in range(rounds):
-                for name in savers:
+            names = list(savers)
+            for round_ in range(rounds):
+                first = round_ % len(names)
+                for name in names[first:] + names[:first]:
                     samples.setdefault((what, name), []).append(timed(reads[name][what]))
 
     table = Table(title="reads, median (ms)")
