@@ -519,7 +519,7 @@ ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING
 
 class ListNames:
     """What a list is read by: its items' names (``refs``, concatenated), and the names of the
-    groups that hold its first ``grouped`` items (``lists``)."""
+    groups (``groups``) that hold its first ``grouped`` items."""
 
     __slots__ = ("refs", "groups", "grouped", "_items")
 
