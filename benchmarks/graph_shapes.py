@@ -29,7 +29,8 @@ Per shape, each round runs the graph without a checkpointer and then with each s
 checkpoint, see ``floor_saver.py``), ``durability="sync"``, in an order that alternates between
 rounds. Overhead per node = time per node with the saver - time per node without; medians over
 ``--rounds``. Then ``get_state`` of one finished thread per saver, interleaved: ours, ours with
-nothing cached (a process new to the thread) and ``PostgresSaver``, after ``VACUUM ANALYZE``.
+nothing cached (a process new to the thread) and ``PostgresSaver``, after ``VACUUM ANALYZE``, the
+order rotated every round (a read that follows another saver's runs a few percent slower).
 Ratios are ours / ``PostgresSaver`` (below 1: ours is faster).
 """
 
@@ -372,9 +373,11 @@ def main() -> None:
             for get in getters.values():
                 get()
             times: dict[str, list[float]] = {reader: [] for reader in readers}
-            for _ in range(args.reads):
-                for reader, get in getters.items():
-                    times[reader].append(timed(get))
+            order = list(getters)
+            for round_ in range(args.reads):
+                first = round_ % len(order)
+                for reader in order[first:] + order[:first]:
+                    times[reader].append(timed(getters[reader]))
             ms = {reader: statistics.median(times[reader]) for reader in readers}
             reads.add_row(
                 name,
