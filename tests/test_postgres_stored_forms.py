@@ -17,7 +17,7 @@ from langgraph.checkpoint.base import ChannelVersions
 from langgraph.checkpoint.conformance.test_utils import generate_checkpoint, generate_metadata
 
 from durable_graph.checkpointers import open_checkpointer
-from durable_graph.checkpointers.codec import HASH_BYTES, INLINE_VERSIONS, WHOLE_LIST_MAX_BYTES, split_refs
+from durable_graph.checkpointers.codec import HASH_BYTES, INLINE_VERSIONS, split_refs
 from durable_graph.checkpointers.postgres import PostgresCheckpointer
 from tests.checkpoint_graphs import item
 
@@ -103,27 +103,21 @@ def test_small_values_are_kept_in_the_checkpoint_row_and_read_back_with_their_ve
 def test_a_short_list_kept_in_the_row_grows_into_items_and_back(
     saver: PostgresCheckpointer, fresh_reader: PostgresCheckpointer, pg_url: str
 ) -> None:
-    """Up to 32 short strings, a list is kept in the checkpoint row; longer but still short (about
-    ``WHOLE_LIST_MAX_BYTES`` or less), its version is stored whole, one value; longer, as items (the
-    3 items of the last long version here, the 42 of the one before); shorter again, in the row.
-    Every version reads back, one by one and as history."""
+    """Up to 32 short strings, a list is kept in the checkpoint row; longer, its versions are stored
+    as items (the 40 items of two versions here); shorter again, in the row. Every version reads
+    back, one by one and as history."""
     thread_id = "short-list-" + uuid.uuid4().hex
-    values = [[f"s{i}" for i in range(n)] for n in (1, 2, 32, 33, 40)]
-    values += [
-        [f"s{i}" for i in range(40)] + [item("a"), item("b")],
-        [item("c"), item("a"), item("b")],
-        ["s0"],
-    ]
+    values = [[f"s{i}" for i in range(n)] for n in (1, 2, 32, 33, 40)] + [["s0"]]
     configs: list[RunnableConfig] = []
     for value in values:
         configs.append(put(saver, thread_id, {"log": value}, ["log"], configs[-1] if configs else None))
     with psycopg.connect(pg_url) as conn:
-        blobs = conn.execute(
-            "SELECT type FROM dg_checkpoint_blobs WHERE thread_id = %s ORDER BY version", (thread_id,)
-        ).fetchall()
-        chunks = conn.execute("SELECT count(*) FROM dg_checkpoint_chunks WHERE thread_id = %s", (thread_id,))
-        assert [row[0] for row in blobs] == ["msgpack", "msgpack", "chunks", "chunks"]
-        assert chunks.fetchone() == (43,)
+        stored = conn.execute(
+            "SELECT (SELECT count(*) FROM dg_checkpoint_blobs WHERE thread_id = %(t)s),"
+            " (SELECT count(*) FROM dg_checkpoint_chunks WHERE thread_id = %(t)s)",
+            {"t": thread_id},
+        ).fetchone()
+    assert stored == (2, 40)
     for config, value in zip(configs, values, strict=True):
         assert read_back([saver, fresh_reader], config) == [{"log": value}] * 2
     history = fresh_reader.list({"configurable": {"thread_id": thread_id}})
@@ -465,53 +459,6 @@ def test_a_written_long_list_names_its_items_which_the_list_it_extends_shares(
     second = put(saver, thread_id, {"messages": history + new}, ["messages"], parent=first)
     assert chunk_hashes(pg_url, thread_id) == before  # the list's new items are the write's
     assert read_back([saver, fresh_reader], second) == [{"messages": history + new}] * 2
-
-
-def test_a_short_list_and_the_writes_to_it_are_stored_whole_until_it_grows_long(
-    saver: PostgresCheckpointer, fresh_reader: PostgresCheckpointer, pg_url: str
-) -> None:
-    """Four retrieved documents (about 1.3 KB) are one value of their version, not items, and a
-    node's write of four more, by the process that put the checkpoint, is one value too. Once the
-    list holds more than ``WHOLE_LIST_MAX_BYTES``, its next version is stored as items. A process
-    that has not seen the checkpoint stores a write of such documents as items, as it would for a
-    long list. Every version and write reads back, one by one and as history."""
-    thread_id = "whole-" + uuid.uuid4().hex
-
-    def documents(first: int, last: int) -> list[dict[str, str]]:
-        return [{"id": f"doc-{n}", "text": f"passage {n}: " + "z" * 280} for n in range(first, last)]
-
-    assert len(str(documents(0, 4))) < WHOLE_LIST_MAX_BYTES < len(str(documents(0, 8)))
-    first = put(saver, thread_id, {"documents": documents(0, 4)}, ["documents"])
-    saver.put_writes(first, [("documents", documents(4, 8))], task_id="known")
-    fresh_reader.put_writes(first, [("documents", documents(8, 12))], task_id="unseen")
-    second = put(saver, thread_id, {"documents": documents(0, 8)}, ["documents"], parent=first)
-
-    with psycopg.connect(pg_url) as conn:
-        blobs = conn.execute(
-            "SELECT type FROM dg_checkpoint_blobs WHERE thread_id = %s ORDER BY version", (thread_id,)
-        ).fetchall()
-
-    def form(type_: str) -> str:
-        return "items" if type_ == "chunks" else "whole"  # whole: msgpack, compressed above 1 KB
-
-    assert [form(row[0]) for row in blobs] == ["whole", "items"]
-    assert [(channel, form(type_)) for channel, type_, _ in write_rows(pg_url, thread_id)] == [
-        ("documents", "whole"),
-        ("documents", "items"),
-    ]
-    assert len(chunk_hashes(pg_url, thread_id)) == 12  # the second version's 8 and the unseen write's 4
-    for reader in (saver, fresh_reader):
-        assert sorted(pending(reader, first)) == [
-            ("known", "documents", documents(4, 8)),
-            ("unseen", "documents", documents(8, 12)),
-        ]
-    assert read_back([saver, fresh_reader], first) == [{"documents": documents(0, 4)}] * 2
-    assert read_back([saver, fresh_reader], second) == [{"documents": documents(0, 8)}] * 2
-    history = fresh_reader.list({"configurable": {"thread_id": thread_id}})
-    assert [t.checkpoint["channel_values"]["documents"] for t in history] == [
-        documents(0, 8),
-        documents(0, 4),
-    ]
 
 
 def test_pruning_keeps_the_items_a_kept_checkpoints_writes_name(

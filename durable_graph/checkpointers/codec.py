@@ -46,9 +46,6 @@ HASH_BYTES = 16
 WRITTEN_ITEM_BYTES = 256
 """A pending write of a list is stored as items (``Codec.encode_write``) when they average at least
 this many bytes serialized: a node's new messages, say. Smaller items cost less as one row."""
-WHOLE_LIST_MAX_BYTES = 2048
-"""A list whose items take about this many bytes or less serialized is stored as one value of its
-version, not as items (``Codec._encode_list``)."""
 INLINE_MAX_CHARS = 256
 INLINE_MAX_ITEMS = 32
 INLINE_VERSIONS = "dg_inline_versions"
@@ -62,16 +59,6 @@ SeenItem = tuple[Any, bytes, StoredForm]
 """An item object serialized before, its fingerprint then, and its stored form."""
 ListRecord = tuple[list[Any], bytes, list[StoredForm]]
 """The items of a list as last encoded, their ``list_fingerprint`` then, and their stored forms."""
-
-
-def _within(items: list[StoredForm], limit: int) -> bool:
-    """Whether the stored items take at most ``limit`` bytes in all."""
-    total = 0
-    for item in items:
-        total += len(item[2])
-        if total > limit:
-            return False
-    return True
 
 
 def inlined(value: Any) -> bool:
@@ -132,14 +119,12 @@ class Codec:
         *,
         compress_above: int | None = DEFAULT_COMPRESS_ABOVE,
         chunk_lists: bool = True,
-        whole_lists_up_to: int = WHOLE_LIST_MAX_BYTES,
         keys: Keys | None = None,
         memo_bytes: int = 0,
     ) -> None:
         self.serde = serde
         self.compress_above = compress_above
         self.chunk_lists = chunk_lists
-        self.whole_lists_up_to = whole_lists_up_to
         self.keys = keys
         self.memo: ThreadCache[tuple[str, bytes], StoredForm] | None = (
             ThreadCache(memo_bytes, _memo_entry_size) if memo_bytes else None
@@ -165,16 +150,13 @@ class Codec:
         (and than ``compress_from``), encrypted with keys."""
         return self._seal(*self._compressed(*self.serde.dumps_typed(value), compress_from))
 
-    def encode_write(
-        self, value: Any, thread_id: str, *, to_items: bool = True
-    ) -> tuple[str, bytes, list[StoredForm]]:
+    def encode_write(self, value: Any, thread_id: str) -> tuple[str, bytes, list[StoredForm]]:
         """A pending write as stored: ``(type, data, items)``. A list of items of ``WRITTEN_ITEM_BYTES``
         or more on average (a node's new messages, say) is stored as its items' names
         (``CHUNKED_TYPE``, the names as ``data``) and ``items``, stored as list items are: the list
-        the write is added to then names the same items, stored once for both. ``to_items`` false:
-        that list is known to be stored whole (short), so the write is too."""
+        the write is added to then names the same items, stored once for both."""
         type_, data = self.serde.dumps_typed(value)
-        as_items = to_items and type(value) is list and value and len(data) >= WRITTEN_ITEM_BYTES * len(value)
+        as_items = type(value) is list and value and len(data) >= WRITTEN_ITEM_BYTES * len(value)
         if self.chunk_lists and as_items:
             items = self._encode_items(value, thread_id)
             return CHUNKED_TYPE, b"".join(item[0] for item in items), items
@@ -280,25 +262,19 @@ class Codec:
         """``slot``: the namespace and channel the value is put in, where the list it grew from was."""
         if self.chunk_lists and type(value) is list and value:
             items = self._encode_list(value, thread_id, slot)
-            if items is not None:
-                return StoredValue(CHUNKED_TYPE, None, tuple(item[0] for item in items)), items
+            return StoredValue(CHUNKED_TYPE, None, tuple(item[0] for item in items)), items
         type_, data = self.dumps(value)
         return StoredValue(type_, data), []
 
-    def _encode_list(
-        self, values: list[Any], thread_id: str, slot: tuple[str, str]
-    ) -> list[StoredForm] | None:
-        """``(address, type, data)`` of each item, as stored, or None for a short list, of about
-        ``whole_lists_up_to`` bytes or less (a few retrieved documents, often replaced at every step),
-        which costs less stored whole: no item rows to write, no names to store, no lookup to read
-        it. A list that only grew since it was last encoded in ``slot``, its old items unchanged
-        (``fingerprints``), keeps their stored forms (``lists``): only the new items are encoded."""
+    def _encode_list(self, values: list[Any], thread_id: str, slot: tuple[str, str]) -> list[StoredForm]:
+        """``(address, type, data)`` of each item, as stored. A list that only grew since it was last
+        encoded in ``slot``, its old items unchanged (``fingerprints``), keeps their stored forms
+        (``lists``): only the new items are encoded."""
+        if self.lists is None:
+            return self._encode_items(values, thread_id)
         # Taken before encoding: a change made meanwhile makes the next put encode the items again.
-        # Its length is about what the items take serialized.
         packed = list_fingerprint(values)
-        if packed is not None and len(packed) <= self.whole_lists_up_to:
-            return None
-        record = self.lists.of(thread_id).get(slot) if self.lists is not None else None
+        record = self.lists.of(thread_id).get(slot)
         if (
             packed is not None
             and record is not None
@@ -309,9 +285,7 @@ class Codec:
             items = record[2] + self._encode_items(values[len(record[0]) :], thread_id)
         else:
             items = self._encode_items(values, thread_id)
-        if packed is None:
-            return None if _within(items, self.whole_lists_up_to) else items
-        if self.lists is not None:
+        if packed is not None:
             self.lists.add(thread_id, {slot: (list(values), packed, items)})
         return items
 

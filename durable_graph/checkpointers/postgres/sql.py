@@ -898,17 +898,10 @@ class CheckpointSQL:
             idx = WRITES_IDX_MAP.get(channel, i)
             if idx < 0 or idx not in by_idx:
                 by_idx[idx] = (channel, value)
-        # Where this process put or read the checkpoint, it knows which of its lists are stored as
-        # items; a write to another channel (a short list, stored whole) is stored whole too.
-        key = (thread_id, checkpoint_ns)
-        item_lists = (
-            self._lists.of(key, checkpoint_id).lists if self._lists.holds(key, checkpoint_id) else None
-        )
         rows = []
         items: dict[bytes, tuple[str, bytes]] = {}
         for idx, (channel, value) in by_idx.items():
-            to_items = item_lists is None or channel in item_lists
-            type_, data, value_items = self.codec.encode_write(value, thread_id, to_items=to_items)
+            type_, data, value_items = self.codec.encode_write(value, thread_id)
             rows.append((idx, channel, type_, data))
             for hash_, item_type, item_data in value_items:
                 items[hash_] = (item_type, item_data)
