@@ -29,8 +29,8 @@ Per shape, each round runs the graph without a checkpointer and then with each s
 checkpoint, see ``floor_saver.py``), ``durability="sync"``, in an order that alternates between
 rounds. Overhead per node = time per node with the saver - time per node without; medians over
 ``--rounds``. Then ``get_state`` of one finished thread per saver, interleaved: ours, ours with
-nothing cached (a process new to the thread) and ``PostgresSaver``, after ``VACUUM ANALYZE``, the
-order rotated every round (a read that follows another saver's runs a few percent slower).
+nothing cached (a process new to the thread) and ``PostgresSaver``, after ``VACUUM ANALYZE``, in
+every order in turn (``reads.in_turns``).
 Ratios are ours / ``PostgresSaver`` (below 1: ours is faster).
 """
 
@@ -58,7 +58,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Send
 from postgres_databases import databases, start_embedded
 from pydantic import BaseModel
-from reads import settle, timed
+from reads import in_turns, settle, timed
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -373,10 +373,8 @@ def main() -> None:
             for get in getters.values():
                 get()
             times: dict[str, list[float]] = {reader: [] for reader in readers}
-            order = list(getters)
             for round_ in range(args.reads):
-                first = round_ % len(order)
-                for reader in order[first:] + order[:first]:
+                for reader in in_turns(list(getters), round_):
                     times[reader].append(timed(getters[reader]))
             ms = {reader: statistics.median(times[reader]) for reader in readers}
             reads.add_row(

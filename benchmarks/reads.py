@@ -21,8 +21,8 @@ Our checkpointer keeps the list items it has written or read, as a process that 
 the thread does; "ours, nothing cached" reads our threads through a second checkpointer with that
 cache off (``item_cache_bytes=0``), as a process that has not seen the thread before (a CLI call).
 
-Then, interleaved (ours, ours with nothing cached, theirs, ...; the order rotated every round, since
-a read that follows another saver's runs a few percent slower), ``--repeats`` times each, and for a
+Then, interleaved (ours, ours with nothing cached, theirs, ...; every order of the three in turn,
+since a read that follows another saver's runs a few percent slower), ``--repeats`` times each, and for a
 quick read as many more times as fill about ``--seconds`` per saver (a median of 30 quarter-millisecond
 reads moves with the machine more than the savers differ):
 ``get_state`` of each thread, the long thread's ``get_state_history(limit=10)``, the first 10
@@ -41,7 +41,7 @@ import operator
 import statistics
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from typing import Annotated, Any, TypedDict
 
@@ -111,6 +111,14 @@ def settle(urls: Iterable[str]) -> None:
     for url in urls:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
+
+
+def in_turns(names: Sequence[str], round_: int) -> tuple[str, ...]:
+    """The order to time ``names`` in at round ``round_``: every order in turn, so that each reads
+    right after each of the others as often (a read that follows another saver's runs a few percent
+    slower; rotating one order would keep each one's predecessor)."""
+    orders = list(itertools.permutations(names))
+    return orders[round_ % len(orders)]
 
 
 def timed(action: Callable[[], Any]) -> float:
@@ -191,10 +199,8 @@ def main() -> None:
                 reads[name][what]()
             slowest = max(statistics.median(timed(reads[name][what]) for _ in range(5)) for name in savers)
             rounds = max(args.repeats, int(args.seconds * 1000 / max(slowest, 0.001)))
-            names = list(savers)
             for round_ in range(rounds):
-                first = round_ % len(names)
-                for name in names[first:] + names[:first]:
+                for name in in_turns(list(savers), round_):
                     samples.setdefault((what, name), []).append(timed(reads[name][what]))
 
     table = Table(title="reads, median (ms)")
