@@ -536,7 +536,9 @@ class ListNames:
 
     @property
     def past_groups(self) -> list[bytes]:
-        """The names of the items after those the groups hold."""
+        """The names of the items after those the groups hold (split again only if ``items`` was not)."""
+        if self._items is not None:
+            return self._items[self.grouped :]
         return split_refs(self.refs[self.grouped * HASH_BYTES :])
 
     def by_groups(self, held: Container[bytes]) -> bool:
