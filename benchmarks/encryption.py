@@ -1,12 +1,14 @@
 """Encryption at rest: storage and per-node overhead with and without it, ours against PostgresSaver.
 
     .venv/bin/python benchmarks/encryption.py [--url postgresql://...] [--steps 150] [--rounds 3]
+        [--varied-text]
 
 Four savers on one Postgres server, each on a database of its own (``--url``, an admin URL that may
 create databases; else an embedded server in a temporary dir): ours without and with keys
 (``Keys``, AES-GCM), and LangGraph's ``PostgresSaver`` without and with its ``EncryptedSerializer``
 (``from_pycryptodome_aes``, the same key). Each round runs a fresh agent-like thread of ``--steps``
-steps (an AI message with a tool call and a ~1 KB tool message per step, ``add_messages``) through
+steps (an AI message with a tool call and a ~1 KB tool message per step, ``add_messages``; the
+tool message of words with ``--varied-text``, else one character repeated) through
 every saver in turn with ``durability="sync"``, and once without a checkpointer for the baseline.
 Overhead per node = time per node with the saver - time per node without; median over the rounds.
 Storage = the bytes of the savers' tables (``pg_total_relation_size``) after the rounds.
@@ -62,6 +64,9 @@ def main() -> None:
     parser.add_argument("--url", help="Postgres admin URL (default: an embedded server in a temp dir)")
     parser.add_argument("--steps", type=int, default=150, help="steps per thread (default 150)")
     parser.add_argument("--rounds", type=int, default=3, help="threads per saver (default 3)")
+    parser.add_argument(
+        "--varied-text", action="store_true", help="tool messages of words rather than one character repeated"
+    )
     args = parser.parse_args()
     console = Console()
 
@@ -84,8 +89,9 @@ def main() -> None:
             savers[name] = saver
         savers[FLOOR] = CommitOnlySaver(urls["floor"])
         stack.callback(savers[FLOOR].close)
-        graphs = {name: loop_graph(agent_like=True).compile(checkpointer=s) for name, s in savers.items()}
-        bare = loop_graph(agent_like=True).compile()
+        graph = loop_graph(agent_like=True, varied_text=args.varied_text)
+        graphs = {name: graph.compile(checkpointer=s) for name, s in savers.items()}
+        bare = graph.compile()
 
         overhead: dict[str, list[float]] = {name: [] for name in savers}
         with console.status("running threads") as status:

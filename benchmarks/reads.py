@@ -1,7 +1,7 @@
 """Reads: ``get_state`` and the first entries of ``get_state_history``, against LangGraph's PostgresSaver.
 
     .venv/bin/python benchmarks/reads.py [--url postgresql://...] [--repeats 30] [--seconds 0.5] [--long 1000]
-        [--fresh]
+        [--fresh] [--varied-text]
 
 Four threads are written once through each saver, each on a database of its own on one Postgres
 server (``--url``, an admin URL that may create databases; else an embedded server in a temporary
@@ -10,7 +10,8 @@ dir):
 - a short thread: a 10-step loop with a small state;
 - a long thread: a ``--long``-step loop whose list channel grows by one short item per step;
 - an agent thread: ``--agent-steps`` steps, each adding an AI message with a tool call and a ~1 KB
-  tool message to ``messages`` (``add_messages``), as a tool-calling agent's history grows;
+  tool message to ``messages`` (``add_messages``), as a tool-calling agent's history grows (the
+  tool message is one character repeated; with ``--varied-text``, words, which compress as text);
 - a short agent thread: 10 such steps (20 messages).
 
 Then each database is vacuumed and analyzed, as autovacuum does soon after such writes (``--fresh``
@@ -52,6 +53,7 @@ from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
+import storage_growth
 from postgres_databases import databases, start_embedded
 from rich.console import Console
 from rich.table import Table
@@ -67,7 +69,13 @@ class LoopState(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
 
 
-def loop_graph(agent_like: bool) -> StateGraph:
+def loop_graph(agent_like: bool, varied_text: bool = False) -> StateGraph:
+    """A loop of one node; agent-like, each step adds an AI message with a tool call and a tool
+    message of about 1 KB: one character repeated, or with ``varied_text`` words."""
+
+    def tool_result(n: int) -> str:
+        return storage_growth.varied_text(n, 1000) if varied_text else f"result {n} " + "x" * 1000
+
     def step(state: LoopState) -> dict[str, Any]:
         n = state.get("step", 0) + 1
         if not agent_like:
@@ -78,7 +86,7 @@ def loop_graph(agent_like: bool) -> StateGraph:
             "step": n,
             "messages": [
                 AIMessage(content="", tool_calls=[call]),
-                ToolMessage(content=f"result {n} " + "x" * 1000, tool_call_id=call_id),
+                ToolMessage(content=tool_result(n), tool_call_id=call_id),
             ],
         }
 
@@ -142,6 +150,11 @@ def main() -> None:
     parser.add_argument(
         "--fresh", action="store_true", help="read right after writing, before the databases are analyzed"
     )
+    parser.add_argument(
+        "--varied-text",
+        action="store_true",
+        help="agent threads' tool messages of words rather than one character repeated",
+    )
     args = parser.parse_args()
     console = Console()
 
@@ -156,7 +169,7 @@ def main() -> None:
         threads: dict[str, tuple[RunnableConfig, RunnableConfig, RunnableConfig, RunnableConfig]] = {}
         for name, saver in savers.items():
             loop = loop_graph(agent_like=False).compile(checkpointer=saver)
-            agent = loop_graph(agent_like=True).compile(checkpointer=saver)
+            agent = loop_graph(agent_like=True, varied_text=args.varied_text).compile(checkpointer=saver)
             with console.status(f"writing the threads through {name}"):
                 threads[name] = (
                     write_thread(loop, 10),
@@ -171,7 +184,7 @@ def main() -> None:
         threads["ours, nothing cached"] = threads["ours"]
         for name, saver in savers.items():
             loop = loop_graph(agent_like=False).compile(checkpointer=saver)
-            agent = loop_graph(agent_like=True).compile(checkpointer=saver)
+            agent = loop_graph(agent_like=True, varied_text=args.varied_text).compile(checkpointer=saver)
             short, long, agent_thread, short_agent_thread = threads[name]
             reads[name] = {
                 "get_state, 10-step thread": lambda g=loop, c=short: g.get_state(c),

@@ -55,12 +55,18 @@ class Chat(TypedDict):
     messages: Annotated[list[AnyMessage], add_messages]
 
 
-def message(step: int, size: int) -> AnyMessage:
-    rng = random.Random(step)
+def varied_text(seed: int, size: int) -> str:
+    """About ``size`` characters of words, as text compresses (zlib takes a 1 KB message to about
+    60%), unlike a repeated character."""
+    rng = random.Random(seed)
     words: list[str] = []
     while sum(len(w) + 1 for w in words) < size:
         words.append(rng.choice(VOCABULARY) + (str(rng.randrange(100)) if rng.random() < 0.05 else ""))
-    text = " ".join(words)[:size]
+    return " ".join(words)[:size]
+
+
+def message(step: int, size: int) -> AnyMessage:
+    text = varied_text(step, size)
     return HumanMessage(text) if step % 2 == 0 else AIMessage(text)
 
 
