@@ -47,13 +47,13 @@ from contextlib import ExitStack
 from typing import Annotated, Any, TypedDict
 
 import psycopg
+import storage_growth
 from langchain_core.messages import AIMessage, AnyMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
-import storage_growth
 from postgres_databases import databases, start_embedded
 from rich.console import Console
 from rich.table import Table

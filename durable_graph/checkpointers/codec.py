@@ -172,16 +172,10 @@ class Codec:
         size = len(data)
         if self.compress_above is None or size <= max(self.compress_above, compress_from):
             return type_, data
-        if (
-            self.keys is None
-            and self.store_compresses_from is not None
-            and size >= self.store_compresses_from
-        ):
+        left_to_store = self.store_compresses_from is not None and size >= self.store_compresses_from
+        if left_to_store and self.keys is None:
             return type_, data
-        packed = zlib.compress(data, 1)
-        if len(packed) < size:
-            return type_ + COMPRESSED_SUFFIX, packed
-        return type_, data
+        return zlib_compressed(type_, data)
 
     def _seal(self, type_: str, data: bytes) -> tuple[str, bytes]:
         if self.keys is None:
@@ -487,6 +481,12 @@ class Codec:
         if not isinstance(decoded, list) or len(decoded) != int.from_bytes(array[1:5], "big"):
             raise ValueError("the items did not decode as one list")
         return decoded
+
+
+def zlib_compressed(type_: str, data: bytes) -> tuple[str, bytes]:
+    """``(type, data)`` compressed (level 1, the type tagged ``+z``), or as it was if that saves nothing."""
+    packed = zlib.compress(data, 1)
+    return (type_ + COMPRESSED_SUFFIX, packed) if len(packed) < len(data) else (type_, data)
 
 
 _ARRAY_HEADER = 5
