@@ -6,7 +6,6 @@ newest key, one thread per transaction. A run that is killed halfway loses nothi
 on is rolled back, the threads before it are done, and running it again skips blobs already under
 the newest key. List items keep their names (the keyed hashes they were stored under); items written
 after a rotation are named under the new key, so an item stored before and after costs one more copy.
-A plain blob over 1 KB is compressed before it is encrypted, as a checkpointer with keys does.
 """
 
 from __future__ import annotations
@@ -16,13 +15,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from durable_graph.checkpointers.codec import (
-    CHUNKED_TYPE,
-    COMPRESSED_SUFFIX,
-    ENCRYPTED_SUFFIX,
-    zlib_compressed,
-)
-from durable_graph.checkpointers.postgres.saver import COMPRESS_ABOVE
+from durable_graph.checkpointers.codec import CHUNKED_TYPE, ENCRYPTED_SUFFIX
 from durable_graph.encryption import KEY_ENV, Keys
 from durable_graph.errors import EncryptionKeyError
 
@@ -114,9 +107,6 @@ def _reencrypt_table(conn: Any, blobs: _Blobs, thread_id: str, keys: Keys, mark:
                 continue
             new_type, new_data = type_, keys.encrypt(_decrypt(keys, data, blobs, thread_id))
         else:
-            if len(data) > COMPRESS_ABOVE and not type_.endswith(COMPRESSED_SUFFIX):
-                # Left plain for Postgres to compress, which it cannot do once it is encrypted.
-                type_, data = zlib_compressed(type_, data)
             new_type, new_data = type_ + ENCRYPTED_SUFFIX, keys.encrypt(data)
         conn.execute(update, (new_type, new_data, *key))
         rewritten += 1

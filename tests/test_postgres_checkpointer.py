@@ -370,11 +370,9 @@ def test_growing_thread_stores_each_message_once(pg_url: str) -> None:
         " WHERE thread_id = %s AND type NOT LIKE 'msgpack-items%%'",
         (thread_id,),
     ).fetchone() or (0, 0)
-    # Postgres compresses the groups (the checkpointer compresses only items of 1-2 KB itself):
-    # their bytes as stored, which octet_length does not give.
     group_bytes = scalar(
         pg_url,
-        "SELECT sum(pg_column_size(data)) FROM dg_checkpoint_chunks"
+        "SELECT sum(octet_length(data)) FROM dg_checkpoint_chunks"
         " WHERE thread_id = %s AND type LIKE 'msgpack-items%%'",
         thread_id,
     )

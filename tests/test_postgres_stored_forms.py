@@ -332,77 +332,51 @@ def test_item_names_split_the_same_at_every_length(names: int) -> None:
         assert split_refs(cut) == [cut[i : i + HASH_BYTES] for i in range(0, length, HASH_BYTES)]
 
 
-def body_types(url: str, thread_id: str) -> list[tuple[str, bool]]:
-    """Each checkpoint body's stored type, and whether Postgres compressed it."""
+def body_types(url: str, thread_id: str) -> list[str]:
     with psycopg.connect(url) as conn:
         rows = conn.execute(
-            "SELECT type, pg_column_compression(checkpoint) IS NOT NULL FROM dg_checkpoints"
-            " WHERE thread_id = %s ORDER BY checkpoint_id",
+            "SELECT type FROM dg_checkpoints WHERE thread_id = %s ORDER BY checkpoint_id", (thread_id,)
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def item_types(url: str, thread_id: str) -> list[tuple[str, int]]:
+    """The stored type and data length of each list item of the thread (not groups), in type order."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT type, length(data) FROM dg_checkpoint_chunks"
+            " WHERE thread_id = %s AND type NOT LIKE 'msgpack-items%%' ORDER BY type",
             (thread_id,),
         ).fetchall()
     return [(row[0], row[1]) for row in rows]
 
 
-def item_types(url: str, thread_id: str) -> list[tuple[str, int, bool]]:
-    """The stored type, data length and whether Postgres compressed it, of each list item of the
-    thread (not groups), by type and length."""
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT type, length(data), pg_column_compression(data) IS NOT NULL FROM dg_checkpoint_chunks"
-            " WHERE thread_id = %s AND type NOT LIKE 'msgpack-items%%' ORDER BY type, length(data)",
-            (thread_id,),
-        ).fetchall()
-    return [(row[0], row[1], row[2]) for row in rows]
-
-
-def test_list_items_are_compressed_from_1_kb_and_left_to_postgres_from_2_kb(
+def test_list_items_are_compressed_above_1_kb_by_default(
     saver: PostgresCheckpointer, fresh_reader: PostgresCheckpointer, pg_url: str
 ) -> None:
     """An item of about 700 bytes (a short chat message) stays plain: compressing it would save
-    little and cost every first read a decompression. One of about 1.5 KB is compressed by the
-    checkpointer, since Postgres leaves values that small as they are; one of about 4 KB is stored
-    plain, and Postgres compresses it, decompressing it on the server when it is read."""
+    little and cost every first read a decompression; one of about 2 KB is compressed."""
     thread_id = "items-" + uuid.uuid4().hex
-    values = {"notes": ["short " * 115, "middle " * 215, "tiny", "long " * 800] * 11}
+    values = {"notes": ["short " * 115, "long " * 400, "tiny"] * 11}
     config = put(saver, thread_id, values, ["notes"])
     stored = item_types(pg_url, thread_id)
-    assert [(type_, length > 1024, by_postgres) for type_, length, by_postgres in stored] == [
-        ("msgpack", False, False),  # tiny
-        ("msgpack", False, False),  # short
-        ("msgpack", True, True),  # long
-        ("msgpack+z", False, False),  # middle
-    ]
+    assert [type_ for type_, _ in stored] == ["msgpack", "msgpack", "msgpack+z"]
+    assert all(length < 1024 for type_, length in stored if type_ == "msgpack")
     assert read_back([saver, fresh_reader], config) == [values, values]
 
 
-def test_with_keys_items_of_every_size_are_compressed_before_they_are_encrypted(pg_url: str) -> None:
-    """Encrypted bytes do not compress, so Postgres cannot do it: items over 1 KB are compressed
-    by the checkpointer whatever their size."""
-    from durable_graph.encryption import Keys
-
-    thread_id = "sealed-items-" + uuid.uuid4().hex
-    values = {"notes": ["short " * 115, "middle " * 215, "long " * 800] * 11}
-    with PostgresCheckpointer(pg_url, keys=Keys(b"s" * 32)) as sealed:
-        config = put(sealed, thread_id, values, ["notes"])
-        assert read_back([sealed], config) == [values]
-    stored = item_types(pg_url, thread_id)
-    assert [type_ for type_, _, _ in stored] == ["msgpack+aes", "msgpack+z+aes", "msgpack+z+aes"]
-    assert all(length < 1024 for type_, length, _ in stored if "+z" in type_)  # the 4 KB one too
-
-
-def test_a_checkpoint_body_over_2_kb_is_left_to_postgres_to_compress(
+def test_a_checkpoint_body_is_compressed_only_above_2_kb(
     saver: PostgresCheckpointer, fresh_reader: PostgresCheckpointer, pg_url: str
 ) -> None:
     """Strings of up to 256 characters are kept in the body: 5 of them make a body of about 1.4 KB,
-    which stays plain although values of that size are compressed (every put writes a body, and
-    compressing it costs the put); 12 make one of about 3.3 KB, which Postgres compresses."""
+    which stays plain although values of that size are compressed; 12 make one of about 3.3 KB."""
     thread_id = "body-" + uuid.uuid4().hex
     middle = {f"note{i}": "x" * 250 for i in range(5)}
     large = {f"note{i}": "y" * 250 for i in range(12)}
     first = put(saver, thread_id, middle, list(middle))
     second = put(saver, thread_id, large, list(large), parent=first)
     assert not blob_channels(pg_url, thread_id)  # all in the bodies
-    assert body_types(pg_url, thread_id) == [("msgpack", False), ("msgpack", True)]
+    assert body_types(pg_url, thread_id) == ["msgpack", "msgpack+z"]
     for config, values in ((first, middle), (second, large)):
         assert read_back([saver, fresh_reader], config) == [values, values]
 

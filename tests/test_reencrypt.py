@@ -8,10 +8,8 @@ import signal
 import subprocess
 import sys
 import textwrap
-import uuid
 from pathlib import Path
 
-import psycopg
 from langchain_core.runnables import RunnableConfig
 from typer.testing import CliRunner
 
@@ -20,7 +18,6 @@ from durable_graph.cli import app
 from durable_graph.encryption import KEY_ENV, OLD_KEYS_ENV, Keys
 from durable_graph.reencrypt import reencrypt
 from tests.test_encryption import NEW, OLD, note_graph, run_thread
-from tests.test_postgres_stored_forms import put
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,24 +83,3 @@ def test_reencrypt_needs_a_key_and_a_choice_of_threads(url: str) -> None:
     assert without_key.exit_code == 2 and KEY_ENV in without_key.output
     neither = runner.invoke(app, ["reencrypt", "--url", url], env={KEY_ENV: NEW})
     assert neither.exit_code == 2 and "--all" in neither.output
-
-
-def test_a_plain_value_left_to_postgres_is_compressed_before_it_is_encrypted(pg_url: str) -> None:
-    """Without keys a value over 2 KB is stored plain for Postgres to compress; encrypted bytes
-    do not compress, so re-encryption compresses it first, as a checkpointer with keys does."""
-    thread_id = "plain-large-" + uuid.uuid4().hex
-    values = {"document": "words and more words " * 300}  # 6 KB
-    with open_checkpointer(pg_url) as plain:
-        config = put(plain, thread_id, values, ["document"])
-    query = "SELECT type, length(data) FROM dg_checkpoint_blobs WHERE thread_id = %s AND channel = 'document'"
-    with psycopg.connect(pg_url) as conn:
-        ((type_, length),) = conn.execute(query, (thread_id,)).fetchall()
-    assert type_ == "msgpack" and length > 6000
-    keys = Keys(NEW.encode())
-    assert reencrypt(pg_url, [thread_id], keys=keys).blobs > 0
-    with psycopg.connect(pg_url) as conn:
-        ((type_, length),) = conn.execute(query, (thread_id,)).fetchall()
-    assert type_ == "msgpack+z+aes" and length < 1024
-    with open_checkpointer(pg_url, keys=keys) as sealed:
-        found = sealed.get_tuple(config)
-    assert found is not None and found.checkpoint["channel_values"] == values

@@ -2,10 +2,9 @@
 
 Values go through LangGraph's serializer protocol (``JsonPlusSerializer`` by default), so pydantic
 models, dataclasses and LangChain messages round-trip. Large blobs are zlib-compressed (the type tag
-gets a ``+z`` suffix), unless the store compresses them itself (``store_compresses_from``). A plain
-``list`` channel value is stored as content-addressed chunks: each item is serialized on its own
-and named by a hash of its bytes, so an item already stored for the thread is not stored again and
-a version only holds the list of hashes.
+gets a ``+z`` suffix). A plain ``list`` channel value is stored as content-addressed chunks: each
+item is serialized on its own and named by a hash of its bytes, so an item already stored for the
+thread is not stored again and a version only holds the list of hashes.
 
 With encryption keys (``durable_graph.encryption.Keys``), every blob is encrypted after compression
 (the type tag gets a further ``+aes`` suffix), and a list item is named by a keyed hash of its thread
@@ -119,17 +118,12 @@ class Codec:
         serde: SerializerProtocol,
         *,
         compress_above: int | None = DEFAULT_COMPRESS_ABOVE,
-        store_compresses_from: int | None = None,
         chunk_lists: bool = True,
         keys: Keys | None = None,
         memo_bytes: int = 0,
     ) -> None:
-        """Values larger than ``compress_above`` bytes serialized are compressed (``None``: none
-        is), except those of ``store_compresses_from`` bytes or more when nothing is encrypted: the
-        store compresses those itself. With ``keys`` every one is, before it is encrypted."""
         self.serde = serde
         self.compress_above = compress_above
-        self.store_compresses_from = store_compresses_from
         self.chunk_lists = chunk_lists
         self.keys = keys
         self.memo: ThreadCache[tuple[str, bytes], StoredForm] | None = (
@@ -169,13 +163,11 @@ class Codec:
         return (*self._seal(*self._compressed(type_, data)), [])
 
     def _compressed(self, type_: str, data: bytes, compress_from: int = 0) -> tuple[str, bytes]:
-        size = len(data)
-        if self.compress_above is None or size <= max(self.compress_above, compress_from):
-            return type_, data
-        left_to_store = self.store_compresses_from is not None and size >= self.store_compresses_from
-        if left_to_store and self.keys is None:
-            return type_, data
-        return zlib_compressed(type_, data)
+        if self.compress_above is not None and len(data) > max(self.compress_above, compress_from):
+            packed = zlib.compress(data, 1)
+            if len(packed) < len(data):
+                return type_ + COMPRESSED_SUFFIX, packed
+        return type_, data
 
     def _seal(self, type_: str, data: bytes) -> tuple[str, bytes]:
         if self.keys is None:
@@ -481,12 +473,6 @@ class Codec:
         if not isinstance(decoded, list) or len(decoded) != int.from_bytes(array[1:5], "big"):
             raise ValueError("the items did not decode as one list")
         return decoded
-
-
-def zlib_compressed(type_: str, data: bytes) -> tuple[str, bytes]:
-    """``(type, data)`` compressed (level 1, the type tagged ``+z``), or as it was if that saves nothing."""
-    packed = zlib.compress(data, 1)
-    return (type_ + COMPRESSED_SUFFIX, packed) if len(packed) < len(data) else (type_, data)
 
 
 _ARRAY_HEADER = 5

@@ -38,11 +38,6 @@ COMPRESS_ABOVE = 1024
 """Postgres compresses only values above about 2 KB, so the checkpointer compresses smaller ones
 itself: a message of 1 KB of text typically halves. Smaller items save too few bytes for the
 decompression every first read of them costs (about 3 µs each)."""
-POSTGRES_COMPRESSES_FROM = 2032
-"""Postgres compresses the values of a row larger than this (``TOAST_TUPLE_THRESHOLD`` with 8 KB
-pages) and decompresses them on the server when they are read, so the checkpointer leaves values
-of this size or more to it, unless it encrypts them: zlib on the client cost a process new to a
-thread about 40 µs at its first read of a group of 16 messages of 1 KB."""
 
 
 class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
@@ -50,8 +45,7 @@ class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
 
     ``conninfo`` is a libpq connection string or URL. ``pool_size`` caps each pool (sync and
     async). Values and list items whose serialized form exceeds ``compress_above`` bytes are
-    zlib-compressed (``None`` turns that off), up to the 2 KB from which Postgres compresses them
-    itself (with ``keys``, larger ones too, before they are encrypted). Connecting gives up after
+    zlib-compressed (``None`` turns compression off). Connecting gives up after
     ``connect_timeout`` seconds with ``BackendUnavailableError``; a connection lost while open (a
     server restart) is retried with backoff for ``retry_for`` seconds before that error. ``keys``
     (``durable_graph.encryption.Keys``) encrypts everything stored; ``open_checkpointer`` passes
@@ -106,7 +100,6 @@ class PostgresCheckpointer(ContextManaged, BaseCheckpointSaver[str]):
             codec = Codec(
                 self.serde,
                 compress_above=self._compress_above,
-                store_compresses_from=POSTGRES_COMPRESSES_FROM,
                 keys=self.keys,
                 memo_bytes=self._item_cache_bytes,
             )
