@@ -11,6 +11,8 @@ from langgraph.channels.delta import DeltaChannel
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from durable_graph.checkpointers.codec import WHOLE_LIST_MAX_BYTES
+
 
 class ListState(TypedDict, total=False):
     items: Annotated[list[str], operator.add]
@@ -56,10 +58,10 @@ def delta_graph(checkpointer: Any) -> CompiledStateGraph:
 
 
 def item(name: str) -> str:
-    """``name`` made too long to be kept with its list in a Postgres checkpoint row: a list of such
-    items is stored as items, as a message list is (the row keeps only short lists of short strings
-    and numbers)."""
-    return f"{name}: " + "." * 256
+    """``name`` made long enough that a list of it is stored as items, as a long message list is (a
+    Postgres checkpoint row keeps short lists of short strings and numbers, and a list of about
+    ``WHOLE_LIST_MAX_BYTES`` or less is stored whole, as one value of its version)."""
+    return f"{name}: " + "." * WHOLE_LIST_MAX_BYTES
 
 
 def thread(thread_id: str, **extra: Any) -> RunnableConfig:

@@ -21,7 +21,7 @@ from langgraph.graph.message import add_messages
 from psycopg.pq import Trace
 
 from durable_graph.checkpointers import open_checkpointer
-from durable_graph.checkpointers.codec import HASH_BYTES
+from durable_graph.checkpointers.codec import HASH_BYTES, Codec
 from durable_graph.checkpointers.postgres import PostgresCheckpointer
 from durable_graph.checkpointers.postgres.pool import APPLICATION_NAME
 from durable_graph.checkpointers.postgres.schema import MIGRATIONS, TABLES
@@ -432,7 +432,8 @@ def chunk_texts(saver: PostgresCheckpointer, pg_url: str, thread_id: str) -> set
         rows = conn.execute(
             "SELECT type, data FROM dg_checkpoint_chunks WHERE thread_id = %s", (thread_id,)
         ).fetchall()
-    return {saver.serde.loads_typed((type_, data)) for type_, data in rows}
+    codec = Codec(saver.serde)
+    return {codec.loads(type_, data, thread_id=thread_id, checkpoint_id=None) for type_, data in rows}
 
 
 def test_prune_removes_chunks_and_blobs_nothing_uses(saver: PostgresCheckpointer, pg_url: str) -> None:

@@ -17,7 +17,7 @@ from langgraph.checkpoint.base import ChannelVersions
 from langgraph.checkpoint.conformance.test_utils import generate_checkpoint, generate_metadata
 
 from durable_graph.checkpointers import open_checkpointer
-from durable_graph.checkpointers.codec import HASH_BYTES, INLINE_VERSIONS, split_refs
+from durable_graph.checkpointers.codec import HASH_BYTES, INLINE_VERSIONS, WHOLE_LIST_MAX_BYTES, split_refs
 from durable_graph.checkpointers.postgres import PostgresCheckpointer
 from tests.checkpoint_graphs import item
 
@@ -103,21 +103,28 @@ def test_small_values_are_kept_in_the_checkpoint_row_and_read_back_with_their_ve
 def test_a_short_list_kept_in_the_row_grows_into_items_and_back(
     saver: PostgresCheckpointer, fresh_reader: PostgresCheckpointer, pg_url: str
 ) -> None:
-    """Up to 32 short strings, a list is kept in the checkpoint row; longer, its versions are stored
-    as items (the 40 items of two versions here); shorter again, in the row. Every version reads
-    back, one by one and as history."""
+    """Up to 32 short strings, a list is kept in the checkpoint row; longer, its first version out
+    of the row is stored as items (33); a short one that replaces it (new string objects, as a node
+    that rebuilds its list makes: 40 of them, about ``WHOLE_LIST_MAX_BYTES`` or less) is stored
+    whole, one value; longer ones as items (the 42 of the next version here, then 3); shorter
+    again, in the row. Every version reads back, one by one and as history."""
     thread_id = "short-list-" + uuid.uuid4().hex
-    values = [[f"s{i}" for i in range(n)] for n in (1, 2, 32, 33, 40)] + [["s0"]]
+    values = [[f"s{i}" for i in range(n)] for n in (1, 2, 32, 33, 40)]
+    values += [
+        [f"s{i}" for i in range(40)] + [item("a"), item("b")],
+        [item("c"), item("a"), item("b")],
+        ["s0"],
+    ]
     configs: list[RunnableConfig] = []
     for value in values:
         configs.append(put(saver, thread_id, {"log": value}, ["log"], configs[-1] if configs else None))
     with psycopg.connect(pg_url) as conn:
-        stored = conn.execute(
-            "SELECT (SELECT count(*) FROM dg_checkpoint_blobs WHERE thread_id = %(t)s),"
-            " (SELECT count(*) FROM dg_checkpoint_chunks WHERE thread_id = %(t)s)",
-            {"t": thread_id},
-        ).fetchone()
-    assert stored == (2, 40)
+        blobs = conn.execute(
+            "SELECT type FROM dg_checkpoint_blobs WHERE thread_id = %s ORDER BY version", (thread_id,)
+        ).fetchall()
+        chunks = conn.execute("SELECT count(*) FROM dg_checkpoint_chunks WHERE thread_id = %s", (thread_id,))
+        assert [row[0] for row in blobs] == ["chunks", "msgpack", "chunks", "chunks"]
+        assert chunks.fetchone() == (43,)  # s0-s39, a, b and c, each once
     for config, value in zip(configs, values, strict=True):
         assert read_back([saver, fresh_reader], config) == [{"log": value}] * 2
     history = fresh_reader.list({"configurable": {"thread_id": thread_id}})
@@ -459,6 +466,58 @@ def test_a_written_long_list_names_its_items_which_the_list_it_extends_shares(
     second = put(saver, thread_id, {"messages": history + new}, ["messages"], parent=first)
     assert chunk_hashes(pg_url, thread_id) == before  # the list's new items are the write's
     assert read_back([saver, fresh_reader], second) == [{"messages": history + new}] * 2
+
+
+def test_a_short_list_replaced_at_every_step_and_the_writes_to_it_are_stored_whole(
+    saver: PostgresCheckpointer, fresh_reader: PostgresCheckpointer, pg_url: str
+) -> None:
+    """Four retrieved documents (about 1.3 KB) replaced by four others: the first version is stored
+    as items (the list might grow), the one that replaces it whole, as one value, and so is a
+    node's write of four more by the process that put it. A process that has not seen the
+    checkpoint stores a write of such documents as items, as it would for a long list. Eight
+    documents, more than ``WHOLE_LIST_MAX_BYTES``, are items again. Every version and write reads
+    back, one by one and as history."""
+    thread_id = "whole-" + uuid.uuid4().hex
+
+    def documents(first: int, last: int) -> list[dict[str, str]]:
+        return [{"id": f"doc-{n}", "text": f"passage {n}: " + "z" * 280} for n in range(first, last)]
+
+    assert len(str(documents(0, 4))) < WHOLE_LIST_MAX_BYTES < len(str(documents(0, 8)))
+    first = put(saver, thread_id, {"documents": documents(0, 4)}, ["documents"])
+    second = put(saver, thread_id, {"documents": documents(4, 8)}, ["documents"], parent=first)
+    saver.put_writes(second, [("documents", documents(8, 12))], task_id="known")
+    fresh_reader.put_writes(second, [("documents", documents(12, 16))], task_id="unseen")
+    third = put(saver, thread_id, {"documents": documents(0, 8)}, ["documents"], parent=second)
+
+    with psycopg.connect(pg_url) as conn:
+        blobs = conn.execute(
+            "SELECT type FROM dg_checkpoint_blobs WHERE thread_id = %s ORDER BY version", (thread_id,)
+        ).fetchall()
+
+    def form(type_: str) -> str:
+        return "items" if type_ == "chunks" else "whole"  # whole: msgpack, compressed above 1 KB
+
+    assert [form(row[0]) for row in blobs] == ["items", "whole", "items"]
+    assert [(channel, form(type_)) for channel, type_, _ in write_rows(pg_url, thread_id)] == [
+        ("documents", "whole"),
+        ("documents", "items"),
+    ]
+    # The first version's 4, the unseen write's 4 and the third version's 4 new ones.
+    assert len(chunk_hashes(pg_url, thread_id)) == 12
+    for reader in (saver, fresh_reader):
+        assert sorted(pending(reader, second)) == [
+            ("known", "documents", documents(8, 12)),
+            ("unseen", "documents", documents(12, 16)),
+        ]
+    for config, first_doc in ((first, 0), (second, 4), (third, 0)):
+        last_doc = 8 if config is third else first_doc + 4
+        assert read_back([saver, fresh_reader], config) == [{"documents": documents(first_doc, last_doc)}] * 2
+    history = fresh_reader.list({"configurable": {"thread_id": thread_id}})
+    assert [t.checkpoint["channel_values"]["documents"] for t in history] == [
+        documents(0, 8),
+        documents(4, 8),
+        documents(0, 4),
+    ]
 
 
 def test_pruning_keeps_the_items_a_kept_checkpoints_writes_name(

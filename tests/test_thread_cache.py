@@ -47,7 +47,7 @@ def drop_items(pg_url: str, thread_id: str) -> None:
 def test_a_thread_read_again_takes_its_items_from_the_cache(pg_url: str) -> None:
     thread = new_thread()
     thread_id = thread["configurable"]["thread_id"]
-    items = [f"item {i}" for i in range(50)]
+    items = [item(f"item {i}") for i in range(50)]
     with open_checkpointer(pg_url) as saver, open_checkpointer(pg_url) as cold:
         latest = put_items(saver, thread, items, 0)
         drop_items(pg_url, thread_id)
@@ -66,7 +66,7 @@ def test_a_list_read_again_unchanged_is_decoded_from_its_array_into_new_objects(
     a list another client changed is read anew."""
     thread = new_thread()
     thread_id = thread["configurable"]["thread_id"]
-    items = [{"n": i, "text": f"item {i}"} for i in range(20)]
+    items = [{"n": i, "text": item(f"item {i}")} for i in range(20)]
     with open_checkpointer(pg_url) as reader, open_checkpointer(pg_url) as writer:
         first = put_items(writer, thread, items, 0)
         read = reader.get_tuple(thread)
@@ -177,7 +177,7 @@ MIXED: list[Any] = [
 
 @pytest.mark.parametrize("keys", [None, Keys(b"k" * 32)], ids=["plain", "encrypted"])
 def test_a_list_decodes_in_one_call_or_one_by_one_to_the_same_values(keys: Keys | None) -> None:
-    codec = Codec(JsonPlusSerializer(), compress_above=512, keys=keys)
+    codec = Codec(JsonPlusSerializer(), compress_above=512, keys=keys, whole_lists_up_to=0)
     stored, chunks = codec.encode_value(MIXED, "t1")
     items = {chunk.hash: (chunk.type, chunk.data) for chunk in chunks}
     assert codec.decode_value(stored, items, thread_id="t1", checkpoint_id="c1") == MIXED
@@ -188,7 +188,7 @@ def test_a_list_decodes_in_one_call_or_one_by_one_to_the_same_values(keys: Keys 
 
 
 def test_a_corrupt_item_is_named_when_the_list_decodes_in_one_call() -> None:
-    codec = Codec(JsonPlusSerializer())
+    codec = Codec(JsonPlusSerializer(), whole_lists_up_to=0)
     stored, chunks = codec.encode_value([item("a"), item("b"), item("c")], "t1")
     items = {chunk.hash: (chunk.type, chunk.data) for chunk in chunks}
     items[stored.refs[1]] = ("msgpack", b"\xc1")  # a byte msgpack never uses
@@ -198,8 +198,8 @@ def test_a_corrupt_item_is_named_when_the_list_decodes_in_one_call() -> None:
 
 def test_an_item_written_again_keeps_its_stored_form_and_a_changed_one_gets_a_new_one() -> None:
     keys = Keys(b"k" * 32)
-    remembering = Codec(JsonPlusSerializer(), keys=keys, memo_bytes=1 << 20)
-    forgetting = Codec(JsonPlusSerializer(), keys=keys)
+    remembering = Codec(JsonPlusSerializer(), keys=keys, memo_bytes=1 << 20, whole_lists_up_to=0)
+    forgetting = Codec(JsonPlusSerializer(), keys=keys, whole_lists_up_to=0)
     messages: list[Any] = [{"role": "user", "text": "hello"}, {"role": "ai", "text": "hi"}]
 
     def stored(codec: Codec) -> list[tuple[bytes, str, bytes]]:
@@ -278,7 +278,7 @@ def changes_in_place() -> list[tuple[str, Callable[[], Any], Callable[[Any], Non
 def test_an_item_changed_in_place_is_stored_as_it_is_now(
     what: str, make: Callable[[], Any], change: Callable[[Any], None], grown: bool
 ) -> None:
-    codec = Codec(JsonPlusSerializer(), memo_bytes=1 << 20)
+    codec = Codec(JsonPlusSerializer(), memo_bytes=1 << 20, whole_lists_up_to=0)
     item = make()
     values = ["first", item, {"role": "user", "text": "later"}]
     stored_list(codec, values)
@@ -292,7 +292,7 @@ def test_an_item_changed_in_place_is_stored_as_it_is_now(
 
 def test_an_unchanged_item_written_again_is_not_serialized_again() -> None:
     serde = CountingSerializer()
-    codec = Codec(serde, memo_bytes=1 << 20)
+    codec = Codec(serde, memo_bytes=1 << 20, whole_lists_up_to=0)
     messages: list[Any] = [HumanMessage(content="hello", id="m1"), {"role": "ai", "text": "hi"}, "text"]
     stored_list(codec, messages)
     assert serde.dumped == 3
@@ -307,14 +307,14 @@ def test_an_unchanged_item_written_again_is_not_serialized_again() -> None:
     assert serde.dumped == 5
     # Without the memo every item is serialized at every put.
     forgetting = CountingSerializer()
-    stored_list(Codec(forgetting), messages)
-    stored_list(Codec(forgetting), messages)
+    stored_list(Codec(forgetting, whole_lists_up_to=0), messages)
+    stored_list(Codec(forgetting, whole_lists_up_to=0), messages)
     assert forgetting.dumped == 8
 
 
 def test_a_list_that_grows_by_appends_serializes_only_its_new_items() -> None:
     serde = CountingSerializer()
-    codec = Codec(serde, memo_bytes=1 << 20)
+    codec = Codec(serde, memo_bytes=1 << 20, whole_lists_up_to=0)
     messages: list[Any] = []
     for step in range(50):
         messages = [*messages, AIMessage(content=f"call {step}", id=f"a{step}"), {"result": step}]
@@ -337,7 +337,7 @@ class Draft(BaseModel):
 
 @pytest.mark.parametrize("grown", [False, True], ids=["same list", "list grown too"])
 def test_a_model_whose_private_attribute_changed_is_stored_as_it_is_now(grown: bool) -> None:
-    codec = Codec(JsonPlusSerializer(), memo_bytes=1 << 20)
+    codec = Codec(JsonPlusSerializer(), memo_bytes=1 << 20, whole_lists_up_to=0)
     draft = Draft(text="hello")
     values: list[Any] = ["first", draft]
     stored_list(codec, values)
@@ -351,7 +351,7 @@ def test_a_model_whose_private_attribute_changed_is_stored_as_it_is_now(grown: b
 
 def test_an_item_that_cannot_be_fingerprinted_is_serialized_at_every_put() -> None:
     serde = CountingSerializer()
-    codec = Codec(serde, memo_bytes=1 << 20)
+    codec = Codec(serde, memo_bytes=1 << 20, whole_lists_up_to=0)
     values: list[Any] = [{"at": datetime(2026, 1, 1)}, Color.RED]
     stored_list(codec, values)
     stored_list(codec, values)
@@ -364,14 +364,16 @@ def test_a_graph_that_changes_a_message_in_place_reads_back_as_it_left_it(pg_url
 
     def ask(state: State) -> dict[str, Any]:
         return {
-            "messages": [AIMessage(content="draft", tool_calls=[{"name": "t", "args": {"n": 1}, "id": "c1"}])]
+            "messages": [
+                AIMessage(content=item("draft"), tool_calls=[{"name": "t", "args": {"n": 1}, "id": "c1"}])
+            ]
         }
 
     def revise(state: State) -> dict[str, Any]:
         first = state["messages"][-1]
-        first.content = "revised"  # in place, as some nodes do
+        first.content = item("revised")  # in place, as some nodes do
         first.tool_calls[0]["args"]["n"] = 1.0
-        return {"messages": [HumanMessage(content="ok")]}
+        return {"messages": [HumanMessage(content=item("ok"))]}
 
     builder = StateGraph(State)
     builder.add_node("ask", ask)
@@ -384,7 +386,7 @@ def test_a_graph_that_changes_a_message_in_place_reads_back_as_it_left_it(pg_url
         final = builder.compile(checkpointer=saver).invoke({"messages": []}, thread, durability="sync")
     with open_checkpointer(pg_url) as fresh:
         read = builder.compile(checkpointer=fresh).get_state(thread).values
-    assert [m.content for m in read["messages"]] == ["revised", "ok"]
+    assert [m.content for m in read["messages"]] == [item("revised"), item("ok")]
     assert type(read["messages"][0].tool_calls[0]["args"]["n"]) is float
     assert read["messages"] == final["messages"]
 

@@ -46,6 +46,9 @@ HASH_BYTES = 16
 WRITTEN_ITEM_BYTES = 256
 """A pending write of a list is stored as items (``Codec.encode_write``) when they average at least
 this many bytes serialized: a node's new messages, say. Smaller items cost less as one row."""
+WHOLE_LIST_MAX_BYTES = 2048
+"""A list of about this many bytes or less that replaces the list put before it in its channel,
+rather than growing it, is stored whole (``Codec._encode_list``)."""
 INLINE_MAX_CHARS = 256
 INLINE_MAX_ITEMS = 32
 INLINE_VERSIONS = "dg_inline_versions"
@@ -57,8 +60,9 @@ StoredForm = tuple[bytes, str, bytes]
 """A list item as stored: ``(address, type, data)``."""
 SeenItem = tuple[Any, bytes, StoredForm]
 """An item object serialized before, its fingerprint then, and its stored form."""
-ListRecord = tuple[list[Any], bytes, list[StoredForm]]
-"""The items of a list as last encoded, their ``list_fingerprint`` then, and their stored forms."""
+ListRecord = tuple[list[Any], bytes, list[StoredForm] | None]
+"""The items of a list as last encoded, their ``list_fingerprint`` then, and their stored forms
+(None: the list was stored whole)."""
 
 
 def inlined(value: Any) -> bool:
@@ -119,12 +123,14 @@ class Codec:
         *,
         compress_above: int | None = DEFAULT_COMPRESS_ABOVE,
         chunk_lists: bool = True,
+        whole_lists_up_to: int = WHOLE_LIST_MAX_BYTES,
         keys: Keys | None = None,
         memo_bytes: int = 0,
     ) -> None:
         self.serde = serde
         self.compress_above = compress_above
         self.chunk_lists = chunk_lists
+        self.whole_lists_up_to = whole_lists_up_to
         self.keys = keys
         self.memo: ThreadCache[tuple[str, bytes], StoredForm] | None = (
             ThreadCache(memo_bytes, _memo_entry_size) if memo_bytes else None
@@ -150,13 +156,21 @@ class Codec:
         (and than ``compress_from``), encrypted with keys."""
         return self._seal(*self._compressed(*self.serde.dumps_typed(value), compress_from))
 
-    def encode_write(self, value: Any, thread_id: str) -> tuple[str, bytes, list[StoredForm]]:
+    def encode_write(
+        self, value: Any, thread_id: str, slot: tuple[str, str] = ("", "")
+    ) -> tuple[str, bytes, list[StoredForm]]:
         """A pending write as stored: ``(type, data, items)``. A list of items of ``WRITTEN_ITEM_BYTES``
         or more on average (a node's new messages, say) is stored as its items' names
         (``CHUNKED_TYPE``, the names as ``data``) and ``items``, stored as list items are: the list
-        the write is added to then names the same items, stored once for both."""
+        the write is added to then names the same items, stored once for both. Not when the list
+        last put in ``slot`` (namespace, channel) was stored whole: the write is whole too."""
         type_, data = self.serde.dumps_typed(value)
-        as_items = type(value) is list and value and len(data) >= WRITTEN_ITEM_BYTES * len(value)
+        as_items = (
+            type(value) is list
+            and value
+            and len(data) >= WRITTEN_ITEM_BYTES * len(value)
+            and not self._stored_whole(thread_id, slot)
+        )
         if self.chunk_lists and as_items:
             items = self._encode_items(value, thread_id)
             return CHUNKED_TYPE, b"".join(item[0] for item in items), items
@@ -262,32 +276,49 @@ class Codec:
         """``slot``: the namespace and channel the value is put in, where the list it grew from was."""
         if self.chunk_lists and type(value) is list and value:
             items = self._encode_list(value, thread_id, slot)
-            return StoredValue(CHUNKED_TYPE, None, tuple(item[0] for item in items)), items
+            if items is not None:
+                return StoredValue(CHUNKED_TYPE, None, tuple(item[0] for item in items)), items
         type_, data = self.dumps(value)
         return StoredValue(type_, data), []
 
-    def _encode_list(self, values: list[Any], thread_id: str, slot: tuple[str, str]) -> list[StoredForm]:
-        """``(address, type, data)`` of each item, as stored. A list that only grew since it was last
-        encoded in ``slot``, its old items unchanged (``fingerprints``), keeps their stored forms
-        (``lists``): only the new items are encoded."""
+    def _encode_list(
+        self, values: list[Any], thread_id: str, slot: tuple[str, str]
+    ) -> list[StoredForm] | None:
+        """``(address, type, data)`` of each item, as stored, or None for a list to store whole. A list
+        that only grew since it was last encoded in ``slot``, its old items unchanged
+        (``fingerprints``), keeps their stored forms (``lists``): only the new items are encoded. A
+        short one (``whole_lists_up_to`` bytes or less) that replaces the list last encoded there (a
+        few retrieved documents, a sliding window) is stored whole: it then costs no item rows, no
+        row of names and no lookup on a first read, and a list rewritten at every step shares no
+        items with the next one anyway."""
         if self.lists is None:
             return self._encode_items(values, thread_id)
         # Taken before encoding: a change made meanwhile makes the next put encode the items again.
         packed = list_fingerprint(values)
         record = self.lists.of(thread_id).get(slot)
-        if (
+        grew = (
             packed is not None
             and record is not None
             and len(values) >= len(record[0])
             and all(map(operator.is_, values, record[0]))
             and packed.startswith(record[1])
-        ):
-            items = record[2] + self._encode_items(values[len(record[0]) :], thread_id)
+        )
+        if grew and record is not None and record[2] is not None:
+            items: list[StoredForm] | None = record[2] + self._encode_items(
+                values[len(record[0]) :], thread_id
+            )
+        elif record is not None and not grew and packed is not None and len(packed) <= self.whole_lists_up_to:
+            items = None
         else:
             items = self._encode_items(values, thread_id)
         if packed is not None:
             self.lists.add(thread_id, {slot: (list(values), packed, items)})
         return items
+
+    def _stored_whole(self, thread_id: str, slot: tuple[str, str]) -> bool:
+        """Whether the list last encoded in ``slot`` was stored whole."""
+        record = self.lists.of(thread_id).get(slot) if self.lists is not None else None
+        return record is not None and record[2] is None
 
     def _encode_items(self, values: list[Any], thread_id: str) -> list[StoredForm]:
         """``(address, type, data)`` of each item, as stored. With a list that grows by appends every
@@ -523,7 +554,7 @@ def _memo_entry_size(serialized: tuple[str, bytes], stored: StoredForm) -> int:
 
 def _list_entry_size(_: tuple[str, str], record: ListRecord) -> int:
     # The packed contents, about as large again in objects, and the list of stored forms.
-    return 2 * len(record[1]) + 8 * len(record[2]) + ENTRY_OVERHEAD
+    return 2 * len(record[1]) + 8 * len(record[2] or ()) + ENTRY_OVERHEAD
 
 
 def _seen_entry_size(_: int, seen: SeenItem) -> int:

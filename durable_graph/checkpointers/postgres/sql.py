@@ -903,7 +903,7 @@ class CheckpointSQL:
         rows = []
         items: dict[bytes, tuple[str, bytes]] = {}
         for idx, (channel, value) in by_idx.items():
-            type_, data, value_items = self.codec.encode_write(value, thread_id)
+            type_, data, value_items = self.codec.encode_write(value, thread_id, (checkpoint_ns, channel))
             rows.append((idx, channel, type_, data))
             for hash_, item_type, item_data in value_items:
                 items[hash_] = (item_type, item_data)
