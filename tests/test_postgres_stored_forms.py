@@ -472,11 +472,11 @@ def test_a_short_list_replaced_at_every_step_and_the_writes_to_it_are_stored_who
     saver: PostgresCheckpointer, fresh_reader: PostgresCheckpointer, pg_url: str
 ) -> None:
     """Four retrieved documents (about 1.3 KB) replaced by four others: the first version is stored
-    as items (the list might grow), the one that replaces it whole, as one value, and so is a
-    node's write of four more by the process that put it. A process that has not seen the
-    checkpoint stores a write of such documents as items, as it would for a long list. Eight
-    documents, more than ``WHOLE_LIST_MAX_BYTES``, are items again. Every version and write reads
-    back, one by one and as history."""
+    as items (the list might grow), the one that replaces it whole, as one value (put again
+    unchanged, whole again), and so is a node's write of four more by the process that put it. A
+    process that has not seen the checkpoint stores a write of such documents as items, as it would
+    for a long list. Eight documents, more than ``WHOLE_LIST_MAX_BYTES``, are items again. Every
+    version and write reads back, one by one and as history."""
     thread_id = "whole-" + uuid.uuid4().hex
 
     def documents(first: int, last: int) -> list[dict[str, str]]:
@@ -484,7 +484,9 @@ def test_a_short_list_replaced_at_every_step_and_the_writes_to_it_are_stored_who
 
     assert len(str(documents(0, 4))) < WHOLE_LIST_MAX_BYTES < len(str(documents(0, 8)))
     first = put(saver, thread_id, {"documents": documents(0, 4)}, ["documents"])
-    second = put(saver, thread_id, {"documents": documents(4, 8)}, ["documents"], parent=first)
+    replacing = documents(4, 8)
+    second = put(saver, thread_id, {"documents": replacing}, ["documents"], parent=first)
+    second = put(saver, thread_id, {"documents": replacing}, ["documents"], parent=second)  # again
     saver.put_writes(second, [("documents", documents(8, 12))], task_id="known")
     fresh_reader.put_writes(second, [("documents", documents(12, 16))], task_id="unseen")
     third = put(saver, thread_id, {"documents": documents(0, 8)}, ["documents"], parent=second)
@@ -497,7 +499,7 @@ def test_a_short_list_replaced_at_every_step_and_the_writes_to_it_are_stored_who
     def form(type_: str) -> str:
         return "items" if type_ == "chunks" else "whole"  # whole: msgpack, compressed above 1 KB
 
-    assert [form(row[0]) for row in blobs] == ["items", "whole", "items"]
+    assert [form(row[0]) for row in blobs] == ["items", "whole", "whole", "items"]
     assert [(channel, form(type_)) for channel, type_, _ in write_rows(pg_url, thread_id)] == [
         ("documents", "whole"),
         ("documents", "items"),
@@ -515,6 +517,7 @@ def test_a_short_list_replaced_at_every_step_and_the_writes_to_it_are_stored_who
     history = fresh_reader.list({"configurable": {"thread_id": thread_id}})
     assert [t.checkpoint["channel_values"]["documents"] for t in history] == [
         documents(0, 8),
+        documents(4, 8),
         documents(4, 8),
         documents(0, 4),
     ]

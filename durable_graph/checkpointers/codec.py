@@ -47,8 +47,8 @@ WRITTEN_ITEM_BYTES = 256
 """A pending write of a list is stored as items (``Codec.encode_write``) when they average at least
 this many bytes serialized: a node's new messages, say. Smaller items cost less as one row."""
 WHOLE_LIST_MAX_BYTES = 2048
-"""A list of about this many bytes or less that replaces the list put before it in its channel,
-rather than growing it, is stored whole (``Codec._encode_list``)."""
+"""A list of about this many bytes or less that does not grow a list of items put before it in its
+channel is stored whole (``Codec._encode_list``)."""
 INLINE_MAX_CHARS = 256
 INLINE_MAX_ITEMS = 32
 INLINE_VERSIONS = "dg_inline_versions"
@@ -285,12 +285,13 @@ class Codec:
         self, values: list[Any], thread_id: str, slot: tuple[str, str]
     ) -> list[StoredForm] | None:
         """``(address, type, data)`` of each item, as stored, or None for a list to store whole. A list
-        that only grew since it was last encoded in ``slot``, its old items unchanged
-        (``fingerprints``), keeps their stored forms (``lists``): only the new items are encoded. A
-        short one (``whole_lists_up_to`` bytes or less) that replaces the list last encoded there (a
-        few retrieved documents, a sliding window) is stored whole: it then costs no item rows, no
-        row of names and no lookup on a first read, and a list rewritten at every step shares no
-        items with the next one anyway."""
+        that only grew since it was last encoded in ``slot`` as items, its old items unchanged
+        (``fingerprints``), keeps their stored forms (``lists``): only the new items are encoded.
+        Another short one (``whole_lists_up_to`` bytes or less) that is not the first encoded there
+        (a few retrieved documents replaced at every step, a sliding window) is stored whole: it
+        then costs no item rows, no row of names and no lookup on a first read, and a list
+        rewritten at every step shares no items with the next one anyway. A first list is stored as
+        items, since it may grow as a message list does."""
         if self.lists is None:
             return self._encode_items(values, thread_id)
         # Taken before encoding: a change made meanwhile makes the next put encode the items again.
@@ -307,7 +308,7 @@ class Codec:
             items: list[StoredForm] | None = record[2] + self._encode_items(
                 values[len(record[0]) :], thread_id
             )
-        elif record is not None and not grew and packed is not None and len(packed) <= self.whole_lists_up_to:
+        elif record is not None and packed is not None and len(packed) <= self.whole_lists_up_to:
             items = None
         else:
             items = self._encode_items(values, thread_id)
