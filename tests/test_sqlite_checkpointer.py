@@ -28,10 +28,7 @@ from durable_graph.errors import (
     SchemaVersionError,
     ThreadNotFoundError,
 )
-from tests.checkpoint_graphs import appending_graph, delta_graph, item, thread
-
-LONG = item("x")
-"""An item prefix long enough that the list is stored as items, not whole."""
+from tests.checkpoint_graphs import appending_graph, delta_graph, thread
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -132,7 +129,7 @@ def test_metadata_filters_match_the_memory_backend(db: Path) -> None:
 
 def test_list_items_are_stored_once_per_thread(db: Path) -> None:
     with open_checkpointer(f"sqlite:///{db}") as saver:
-        graph = appending_graph(saver, nodes=4, item="payload" * 300)
+        graph = appending_graph(saver, nodes=4, item="payload" * 50)
         for _ in range(5):
             graph.invoke({"count": 0}, thread("dedup"))
         items = graph.get_state(thread("dedup")).values["items"]
@@ -208,13 +205,13 @@ def test_storage_grows_linearly_with_an_appending_list(tmp_path: Path) -> None:
 
 def test_delete_for_runs_removes_the_run_and_its_unused_items(db: Path) -> None:
     with open_checkpointer(f"sqlite:///{db}") as saver:
-        graph = appending_graph(saver, nodes=2, item=LONG)
+        graph = appending_graph(saver, nodes=2)
         graph.invoke({"count": 0}, thread("r", metadata={"run_id": "run-a"}))
         graph.invoke({"count": 5}, thread("r", metadata={"run_id": "run-b"}))
         assert count(db, "dg_checkpoint_chunks", "r") == 4
         saver.delete_for_runs(["run-b"])
         state = graph.get_state(thread("r"))
-        assert state.values["items"] == [f"{LONG}-0-1", f"{LONG}-1-2"]
+        assert state.values["items"] == ["x-0-1", "x-1-2"]
         assert count(db, "dg_checkpoint_chunks", "r") == 2
         assert {t.metadata.get("run_id") for t in saver.list(thread("r"))} == {"run-a"}
         # every stored value is used by a remaining checkpoint
@@ -284,7 +281,7 @@ def test_copy_thread_is_independent_of_its_source(db: Path) -> None:
 
 def test_corrupt_blobs_raise_an_error_naming_thread_and_checkpoint(db: Path) -> None:
     with open_checkpointer(f"sqlite:///{db}") as saver:
-        graph = appending_graph(saver, nodes=2, item=LONG)
+        graph = appending_graph(saver, nodes=2)
         graph.invoke({"count": 0}, thread("bad"))
         graph.invoke({"count": 0}, thread("good"))
         head = saver.get_tuple(thread("bad"))
@@ -312,7 +309,7 @@ def test_corrupt_blobs_raise_an_error_naming_thread_and_checkpoint(db: Path) -> 
 
 def test_missing_list_item_is_reported(db: Path) -> None:
     with open_checkpointer(f"sqlite:///{db}") as saver:
-        appending_graph(saver, nodes=2, item=LONG).invoke({"count": 0}, thread("gap"))
+        appending_graph(saver, nodes=2).invoke({"count": 0}, thread("gap"))
         with sqlite3.connect(db) as conn:
             conn.execute(
                 "DELETE FROM dg_checkpoint_chunks "

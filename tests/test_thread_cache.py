@@ -177,7 +177,7 @@ MIXED: list[Any] = [
 
 @pytest.mark.parametrize("keys", [None, Keys(b"k" * 32)], ids=["plain", "encrypted"])
 def test_a_list_decodes_in_one_call_or_one_by_one_to_the_same_values(keys: Keys | None) -> None:
-    codec = Codec(JsonPlusSerializer(), compress_above=512, keys=keys, whole_lists_up_to=0)
+    codec = Codec(JsonPlusSerializer(), compress_above=512, keys=keys)
     stored, chunks = codec.encode_value(MIXED, "t1")
     items = {chunk.hash: (chunk.type, chunk.data) for chunk in chunks}
     assert codec.decode_value(stored, items, thread_id="t1", checkpoint_id="c1") == MIXED
@@ -188,7 +188,7 @@ def test_a_list_decodes_in_one_call_or_one_by_one_to_the_same_values(keys: Keys 
 
 
 def test_a_corrupt_item_is_named_when_the_list_decodes_in_one_call() -> None:
-    codec = Codec(JsonPlusSerializer(), whole_lists_up_to=0)
+    codec = Codec(JsonPlusSerializer())
     stored, chunks = codec.encode_value([item("a"), item("b"), item("c")], "t1")
     items = {chunk.hash: (chunk.type, chunk.data) for chunk in chunks}
     items[stored.refs[1]] = ("msgpack", b"\xc1")  # a byte msgpack never uses
@@ -199,7 +199,7 @@ def test_a_corrupt_item_is_named_when_the_list_decodes_in_one_call() -> None:
 def test_an_item_written_again_keeps_its_stored_form_and_a_changed_one_gets_a_new_one() -> None:
     keys = Keys(b"k" * 32)
     remembering = Codec(JsonPlusSerializer(), keys=keys, memo_bytes=1 << 20, whole_lists_up_to=0)
-    forgetting = Codec(JsonPlusSerializer(), keys=keys, whole_lists_up_to=0)
+    forgetting = Codec(JsonPlusSerializer(), keys=keys)
     messages: list[Any] = [{"role": "user", "text": "hello"}, {"role": "ai", "text": "hi"}]
 
     def stored(codec: Codec) -> list[tuple[bytes, str, bytes]]:
@@ -307,8 +307,8 @@ def test_an_unchanged_item_written_again_is_not_serialized_again() -> None:
     assert serde.dumped == 5
     # Without the memo every item is serialized at every put.
     forgetting = CountingSerializer()
-    stored_list(Codec(forgetting, whole_lists_up_to=0), messages)
-    stored_list(Codec(forgetting, whole_lists_up_to=0), messages)
+    stored_list(Codec(forgetting), messages)
+    stored_list(Codec(forgetting), messages)
     assert forgetting.dumped == 8
 
 
@@ -400,3 +400,33 @@ def test_threads_known_to_have_no_items_are_held_and_bounded() -> None:
     cache.know("t4")  # each counts as one entry's overhead: the least recently used goes
     assert [cache.holds(t) for t in ("t1", "t2", "t3", "t4")] == [True, False, True, True]
     assert not item_cache(0).holds("t1") and item_cache(0).know("t1") is None
+
+
+def test_a_short_list_is_stored_whole_unless_it_is_the_first_or_grows_a_list_of_items() -> None:
+    """What the codec stores for the lists put one after another in one channel: items for the
+    first (it may grow) and for one that grows it; one value for a short list that replaces it,
+    and for that list put again or grown while it stays short; items again past the size. Each
+    decodes back to the list put."""
+    codec = Codec(JsonPlusSerializer(), memo_bytes=1 << 20)
+
+    def form(values: list[Any]) -> str:
+        stored, chunks = codec.encode_channel_items({"documents": values}, ["documents"], "t1")
+        value = stored["documents"]
+        assert codec.decode_value(value, chunks, thread_id="t1", checkpoint_id="c1") == values
+        return "items" if value.refs else "whole"
+
+    first = [{"text": f"passage {n}"} for n in range(4)]
+    replacing = [{"text": f"other {n}"} for n in range(4)]
+    long = [*replacing, *({"text": "x" * 300, "n": n} for n in range(8))]
+    steps = [
+        first,
+        [*first, {"text": "passage 4"}],
+        replacing,
+        replacing,
+        [*replacing, {"text": "more"}],
+        long,
+        [*long, {"text": "more"}],
+        [{"text": "short"}],
+    ]
+    forms = ["items", "items", "whole", "whole", "whole", "items", "items", "whole"]
+    assert [form(values) for values in steps] == forms
