@@ -60,7 +60,7 @@ def delta_graph(checkpointer: Any) -> CompiledStateGraph:
 def item(name: str) -> str:
     """``name`` made long enough that a list of it is stored as items, as a long message list is (a
     Postgres checkpoint row keeps short lists of short strings and numbers, and a list of about
-    ``WHOLE_LIST_MAX_BYTES`` or less is stored whole, as one value of its version)."""
+    ``WHOLE_LIST_MAX_BYTES`` or less that replaces another is stored whole, as one value)."""
     return f"{name}: " + "." * WHOLE_LIST_MAX_BYTES
 
 
