@@ -511,9 +511,8 @@ def test_a_short_list_replaced_at_every_step_and_the_writes_to_it_are_stored_who
             ("known", "documents", documents(8, 12)),
             ("unseen", "documents", documents(12, 16)),
         ]
-    for config, first_doc in ((first, 0), (second, 4), (third, 0)):
-        last_doc = 8 if config is third else first_doc + 4
-        assert read_back([saver, fresh_reader], config) == [{"documents": documents(first_doc, last_doc)}] * 2
+    for config, docs in ((first, documents(0, 4)), (second, replacing), (third, documents(0, 8))):
+        assert read_back([saver, fresh_reader], config) == [{"documents": docs}] * 2
     history = fresh_reader.list({"configurable": {"thread_id": thread_id}})
     assert [t.checkpoint["channel_values"]["documents"] for t in history] == [
         documents(0, 8),

@@ -157,7 +157,7 @@ class Codec:
         return self._seal(*self._compressed(*self.serde.dumps_typed(value), compress_from))
 
     def encode_write(
-        self, value: Any, thread_id: str, slot: tuple[str, str] = ("", "")
+        self, value: Any, thread_id: str, slot: tuple[str, str]
     ) -> tuple[str, bytes, list[StoredForm]]:
         """A pending write as stored: ``(type, data, items)``. A list of items of ``WRITTEN_ITEM_BYTES``
         or more on average (a node's new messages, say) is stored as its items' names
