@@ -240,31 +240,30 @@ _PUT_WRITES_STATEMENTS = {
 """``put_writes``'s statements, unleased and leased, by whether its writes name list items."""
 
 _BLOB_REFS = 12
-"""Position of the blobs' ``refs`` in a row of ``_SELECT_TUPLES``; their versions, bases and base
-lengths follow, then their groups and how many items those hold (``_BLOB_GROUPS``), then the
-pending writes at ``_WRITES``."""
+"""Position of the blobs' ``refs`` in a row of ``_SELECT_TUPLES`` as ``_unpacked`` gives it; their
+versions, bases and base lengths follow, then their groups and how many items those hold
+(``_BLOB_GROUPS``), then the pending writes at ``_WRITES``."""
 _BLOB_GROUPS = _BLOB_REFS + 4
 _WRITES = _BLOB_REFS + 6
 
-# Checkpoint rows of ``{page}`` with their blobs and pending writes as arrays, plus the list items
+# Checkpoint rows of ``{page}`` with their blobs and pending writes, plus the list items
 # (``{chunk_columns}``, ``{chunk_join}``) when asked for, in ``{order}``. ``{blobs_unless}`` may leave
 # the blobs out (their columns NULL) of a row the client knows them of (``_KNOWN``). A list's
-# groups are its full version's: its own, or its base's. ``b.named``: what a process new to the
-# thread reads each list by, its groups and the items past them.
+# groups are its full version's: its own, or its base's. ``b.named``: the hashes a process new to
+# the thread reads the lists by, their groups and the items past them; ``w.named``: the items the
+# pending writes hold.
+# The blobs' and the writes' columns come packed, several in one array of arrays (a row of
+# ``_unpacked`` has them apart): Postgres sets each aggregate up at every run, about 1 us each.
 _SELECT_TUPLES = f"""
 SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.type, c.checkpoint,
-       c.metadata, c.channels, c.versions, b.channels, b.types, b.data, b.refs,
-       b.versions, b.bases, b.base_lengths, b.groups, b.grouped,
-       w.task_ids, w.task_paths, w.idxs, w.channels, w.types, w.data{{chunk_columns}}
+       c.metadata, c.channels, c.versions, b.texts, b.bytes, b.ints, w.texts, w.idxs, w.data{{chunk_columns}}
 FROM ({{page}}) AS c
 CROSS JOIN LATERAL (
-    SELECT array_agg(bl.channel) AS channels, array_agg(bl.type) AS types, array_agg(bl.data) AS data,
-           array_agg(l.refs) AS refs, array_agg(v.version) AS versions, array_agg(bl.base) AS bases,
-           array_agg(coalesce(length(base.refs), 0)) AS base_lengths,
-           array_agg(l.groups) AS groups, array_agg(l.grouped) AS grouped,
-           array_agg(substring(l.refs FROM l.grouped * {HASH_BYTES} + 1) || coalesce(l.groups, '')) AS named,
-           coalesce(sum(length(l.refs) - l.grouped * {HASH_BYTES} + coalesce(length(l.groups), 0)), 0)
-               / {HASH_BYTES} AS wanted,
+    SELECT array_agg(ARRAY[bl.channel, bl.type, v.version, bl.base]) AS texts,
+           array_agg(ARRAY[bl.data, l.refs, l.groups]) AS bytes,
+           array_agg(ARRAY[coalesce(length(base.refs), 0), l.grouped]) AS ints,
+           string_agg(substring(l.refs FROM l.grouped * {HASH_BYTES} + 1) || coalesce(l.groups, ''), '')
+               AS named,
            coalesce(sum(l.grouped), 0) AS grouped_items
     FROM unnest(c.channels, c.versions) AS v(channel, version)
     CROSS JOIN LATERAL (
@@ -287,11 +286,9 @@ CROSS JOIN LATERAL (
     ) AS l{{blobs_unless}}
 ) AS b
 CROSS JOIN LATERAL (
-    SELECT array_agg(wr.task_id) AS task_ids, array_agg(wr.task_path) AS task_paths,
-           array_agg(wr.idx) AS idxs, array_agg(wr.channel) AS channels,
-           array_agg(wr.type) AS types, array_agg(wr.data) AS data,
-           coalesce(sum(length(wr.data)) FILTER (WHERE wr.type = '{CHUNKED_TYPE}'), 0)
-               / {HASH_BYTES} AS wanted
+    SELECT array_agg(ARRAY[wr.task_id, wr.task_path, wr.channel, wr.type]) AS texts,
+           array_agg(wr.idx) AS idxs, array_agg(wr.data) AS data,
+           string_agg(wr.data, '') FILTER (WHERE wr.type = '{CHUNKED_TYPE}') AS named
     FROM dg_checkpoint_writes AS wr
     WHERE wr.thread_id = c.thread_id AND wr.checkpoint_ns = c.checkpoint_ns
       AND wr.checkpoint_id = c.checkpoint_id
@@ -300,11 +297,45 @@ CROSS JOIN LATERAL (
 _LIST_ORDER = "\nORDER BY c.checkpoint_id DESC, c.thread_id DESC, c.checkpoint_ns DESC"
 
 _CHUNK_COLUMNS = """,
-       CASE WHEN k.complete THEN k.hashes ELSE l.hashes END,
-       CASE WHEN k.complete THEN k.types ELSE l.types END,
-       CASE WHEN k.complete THEN k.data ELSE l.data END"""
+       CASE WHEN k.complete THEN k.items ELSE l.items END,
+       CASE WHEN k.complete THEN k.types ELSE l.types END"""
+_PACKED_CHUNKS = 15
+"""Position of the list items' columns in a row of ``_SELECT_TUPLES`` that has them: their names
+and bytes as pairs, and their types (``_chunk_columns``)."""
 _CHUNKS = _WRITES + 6
-"""Position of the list items' columns in a row of ``_SELECT_TUPLES`` that has them."""
+"""Position of the items' names, types and bytes in the row ``_unpacked`` gives."""
+
+
+def _unpacked(row: Sequence[Any]) -> tuple[Any, ...]:
+    """A row of ``_SELECT_TUPLES`` with its packed columns apart: one array per column of the blobs
+    (channels, types, data, refs, versions, bases, base lengths, groups, grouped) and of the writes
+    (task ids, task paths, indexes, channels, types, data); None where the row has none."""
+    texts, data, numbers, write_texts, idxs, write_data = row[9:_PACKED_CHUNKS]
+    if texts is None:
+        blobs: tuple[Any, ...] = (None,) * 9
+    else:
+        channels, types, versions, bases = zip(*texts, strict=True)
+        values, refs, groups = zip(*data, strict=True)
+        base_lengths, grouped = zip(*numbers, strict=True)
+        blobs = (channels, types, values, refs, versions, bases, base_lengths, groups, grouped)
+    if write_texts is None:
+        writes: tuple[Any, ...] = (None,) * 6
+    else:
+        task_ids, task_paths, write_channels, write_types = zip(*write_texts, strict=True)
+        writes = (task_ids, task_paths, idxs, write_channels, write_types, write_data)
+    return (*row[:9], *blobs, *writes, *_chunk_columns(*row[_PACKED_CHUNKS:]))
+
+
+def _chunk_columns(*packed: Any) -> tuple[Any, ...]:
+    """The items' names, types and bytes from ``_CHUNK_COLUMNS`` (None each when it found none),
+    nothing when the statement did not ask for them."""
+    if not packed:
+        return ()
+    pairs, types = packed
+    if pairs is None:
+        return (None, None, None)
+    hashes, data = zip(*pairs, strict=True)
+    return (hashes, types, data)
 
 
 def _items_join(thread_id: str, wanted: str, names: str, scan: str = "true") -> str:
@@ -319,8 +350,8 @@ def _items_join(thread_id: str, wanted: str, names: str, scan: str = "true") -> 
     not wanted)."""
     return f"""
 CROSS JOIN LATERAL (
-    SELECT array_agg(i.hash) AS hashes, array_agg(i.type) AS types, array_agg(i.data) AS data,
-           ({scan}) AND count(*) <= 2 * ({wanted}) AS complete
+    SELECT array_agg(ARRAY[i.hash, i.data]) AS items, array_agg(i.type) AS types,
+           ({scan}) AND coalesce(cardinality(array_agg(i.type)), 0) <= 2 * ({wanted}) AS complete
     FROM (
         SELECT ch.hash, ch.type, ch.data FROM dg_checkpoint_chunks AS ch
         WHERE ({wanted}) > 0 AND ({scan}) AND ch.thread_id = {thread_id}
@@ -328,20 +359,18 @@ CROSS JOIN LATERAL (
     ) AS i
 ) AS k
 LEFT JOIN LATERAL (
-    SELECT array_agg(ch.hash) AS hashes, array_agg(ch.type) AS types, array_agg(ch.data) AS data
+    SELECT array_agg(ARRAY[ch.hash, ch.data]) AS items, array_agg(ch.type) AS types
     FROM dg_checkpoint_chunks AS ch
     WHERE NOT k.complete AND ch.thread_id = {thread_id} AND ch.hash = ANY(ARRAY({names}))
 ) AS l ON true"""
 
 
-# The groups and list items the row's lists and pending writes name (``b.wanted`` and ``w.wanted``).
+# The groups and list items the row's lists and pending writes name (``b.named`` and ``w.named``).
+_NAMED = "(coalesce(b.named, '') || coalesce(w.named, ''))"
 _CHUNK_JOIN = _items_join(
     "c.thread_id",
-    "b.wanted + w.wanted",
-    f"SELECT {_REF_AT.format(refs='r.refs', i='i')} FROM unnest(b.named) AS r(refs), "
-    f"{_SPLIT_REFS.format(refs='r.refs')} AS i UNION ALL "
-    f"SELECT {_REF_AT.format(refs='x.refs', i='i')} FROM unnest(w.types, w.data) AS x(type, refs), "
-    f"{_SPLIT_REFS.format(refs='x.refs')} AS i WHERE x.type = '{CHUNKED_TYPE}'",
+    f"length({_NAMED}) / {HASH_BYTES}",
+    f"SELECT {_REF_AT.format(refs=_NAMED, i='i')} FROM {_SPLIT_REFS.format(refs=_NAMED)} AS i",
     scan="b.grouped_items = 0",
 )
 
@@ -957,14 +986,14 @@ class CheckpointSQL:
         rows = yield statement
         if not rows:
             return None
-        row = rows[0]
+        row = _unpacked(rows[0])
         if row[2] == statement.params.get("known_id") and row[7]:  # its blobs were left out
             known = _with_known_blobs(row, self._lists.of((row[0], row[1]), row[2]))
             if known is None:  # they are not what is remembered (the checkpoint was put again since)
                 rows = yield Statement(statement.sql, {**statement.params, "known_id": ""})
                 if not rows:
                     return None
-                known = rows[0]
+                known = _unpacked(rows[0])
             row = known
         arrays = self._arrays.of(row[0])
         unchanged = _unchanged_lists(row, arrays)
@@ -1047,7 +1076,7 @@ class CheckpointSQL:
         apart (a transaction would cost three round trips more); stored items never change, so only
         an item deleted in between can tell them apart, and the page is then read again in one
         snapshot, where a missing item is an error."""
-        rows = yield statement
+        rows = [_unpacked(row) for row in (yield statement)]
         # A list that grew by appends is listed newest first: an older version's items lead a newer
         # one's, and are cut from its decoded array instead of being named, looked up and joined.
         leading = _leading_lists(rows, {row[0]: self._items.of(row[0]) for row in rows})
@@ -1110,7 +1139,8 @@ class CheckpointSQL:
             _SELECT_CHUNKS, {"thread_ids": TextArray(missing), "wanted": ByteaArray(missing.values())}
         )
         found_by_thread: dict[str, Mapping[bytes, StoredItem]] = dict(cached)
-        for thread_id, hashes, types, data in found:
+        for thread_id, *packed in found:
+            hashes, types, data = _chunk_columns(*packed)
             if hashes is None:  # none of them is stored (any longer)
                 continue
             opened = self.codec.opened(hashes, types, data)
