@@ -236,6 +236,32 @@ def test_a_thread_read_without_lists_is_then_read_without_looking_for_items(
         assert read_back([reader], second) == [{"note": {"text": "x" * 300}, "items": [item("a"), item("b")]}]
 
 
+def test_a_checkpoint_that_stores_nothing_apart_reads_from_its_row_then_as_any_once_written_to(
+    saver: PostgresCheckpointer, fresh_reader: PostgresCheckpointer, pg_url: str
+) -> None:
+    """A checkpoint whose values are all in its row and that has no pending writes is read from the
+    row alone; the reader then holds the thread and continues it. Once the checkpoint has pending
+    writes (one of them a list stored as items) it reads them back like any other checkpoint."""
+    thread_id = "row-only-" + uuid.uuid4().hex
+    first = put(saver, thread_id, {"count": 1, "label": "short"}, ["count", "label"])
+    assert blob_channels(pg_url, thread_id) == set()
+    with PostgresCheckpointer(pg_url) as reader:
+        found = reader.get_tuple(first)
+        assert found is not None and found.pending_writes == []
+        assert found.checkpoint["channel_values"] == {"count": 1, "label": "short"}
+        assert reader._sql._items.holds(thread_id)
+        second = put(reader, thread_id, {"count": 2, "label": "short"}, ["count"], parent=first)
+        assert read_back([saver, fresh_reader, reader], second) == [{"count": 2, "label": "short"}] * 3
+    written = [item("a"), item("b")]
+    saver.put_writes(first, [("items", written), ("count", 5)], task_id="task-1")
+    for reader in (saver, fresh_reader):
+        found = reader.get_tuple(first)
+        assert found is not None
+        assert found.checkpoint["channel_values"] == {"count": 1, "label": "short"}
+        expected = [("task-1", "count", 5), ("task-1", "items", written)]
+        assert sorted(found.pending_writes, key=repr) == expected
+
+
 def test_checkpoints_stored_before_values_were_kept_in_the_row_still_read(
     saver: PostgresCheckpointer, fresh_reader: PostgresCheckpointer, pg_url: str
 ) -> None:

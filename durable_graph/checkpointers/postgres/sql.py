@@ -995,6 +995,13 @@ class CheckpointSQL:
                     return None
                 known = _unpacked(rows[0])
             row = known
+        if row[9] is None and row[_WRITES] is None:
+            # Nothing stored apart and no pending writes: no list, so no item to find (as below).
+            if with_items:
+                self._items.know(row[0])
+            found = self._decode(row, {}, [])
+            self._remember(row, found)
+            return found
         arrays = self._arrays.of(row[0])
         unchanged = _unchanged_lists(row, arrays)
         names = _item_names(row, unchanged)
@@ -1017,14 +1024,18 @@ class CheckpointSQL:
         with _read_again_if_changed(fetched_apart and not in_snapshot):
             found = self._decode(row, chunks, names, unchanged, read)
         self._arrays.add(row[0], read)
-        # A graph run reads its thread's latest checkpoint first, then puts its children; what its
-        # lists are is remembered already when this process put or read this checkpoint last.
+        self._remember(row, found)
+        return found
+
+    def _remember(self, row: Sequence[Any], found: CheckpointTuple) -> None:
+        """Remembers the lists of the checkpoint read (``row``, decoded as ``found``) for the puts of
+        its children: a graph run reads its thread's latest checkpoint first, then puts them. Nothing
+        to do when this process put or read that checkpoint last."""
         key = (row[0], row[1])
         if not self._lists.holds(key, row[2]):
             lists = self._stored_lists(row)
             only_lists = len(lists) == len(row[9] or ())
             self._lists.remember(key, row[2], Remembered(lists, _empty_in_body(row, found), only_lists))
-        return found
 
     def list_checkpoints(
         self,
