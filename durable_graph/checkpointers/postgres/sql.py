@@ -1028,9 +1028,10 @@ class CheckpointSQL:
         return found
 
     def _remember(self, row: Sequence[Any], found: CheckpointTuple) -> None:
-        """Remembers the lists of the checkpoint read (``row``, decoded as ``found``) for the puts of
-        its children: a graph run reads its thread's latest checkpoint first, then puts them. Nothing
-        to do when this process put or read that checkpoint last."""
+        """Remembers what the puts of the children of the checkpoint read (``row``, decoded as
+        ``found``) need: its lists and its channels without a value. A graph run reads its thread's
+        latest checkpoint first, then puts them. Nothing to do when this process put or read that
+        checkpoint last."""
         key = (row[0], row[1])
         if not self._lists.holds(key, row[2]):
             lists = self._stored_lists(row)
