@@ -217,6 +217,77 @@ async def test_async_put_put_writes_get_tuple_take_one_round_trip_each(pg_url: s
                 assert found.pending_writes == [("t", "items", [step])]
 
 
+LOSING_PREPARED_STATEMENTS = ["DEALLOCATE ALL", "DISCARD ALL", "a rollback by psycopg"]
+
+
+def lose_prepared_statements(conn: psycopg.Connection[Any], how: str) -> None:
+    if how == "a rollback by psycopg":
+        # psycopg deallocates every statement of a connection after a rollback if it prepared any
+        # itself; on the pool's connections it prepares none.
+        with pytest.raises(ZeroDivisionError), conn.transaction():
+            conn.execute("SELECT 1", prepare=True)
+            raise ZeroDivisionError
+    else:
+        conn.execute(how)
+
+
+@pytest.mark.parametrize("how", LOSING_PREPARED_STATEMENTS)
+def test_statements_a_connection_lost_are_prepared_again(pg_url: str, how: str) -> None:
+    """The checkpointer keeps its statements prepared on each pooled connection. A connection of its
+    pool that lost them (a user's statement on ``saver.pool``) prepares them again on first use, in
+    the same round trip, and reads and writes go on as before."""
+    thread_id = "prepared-again-" + uuid.uuid4().hex
+    with PostgresCheckpointer(pg_url, pool_size=1) as saver, tempfile.TemporaryFile("w+") as trace:
+        parent = None
+        for step in range(3):
+            values = {"messages": [message_text(i, 50) for i in range(step + 1)], "count": step}
+            parent = put_checkpoint(saver, thread_id, values, parent=parent)
+            saver.put_writes(parent, [("count", step)], task_id=f"t{step}")
+            with saver.pool.connection() as conn:
+                lose_prepared_statements(conn, how)
+                trips = RoundTrips(conn, trace)
+            with trips:
+                found = saver.get_tuple({"configurable": {"thread_id": thread_id}})
+            count, _ = trips.read()
+            assert count <= 2, f"a read after {how} took {count} round trips"
+            assert found is not None and found.checkpoint["channel_values"] == values
+            assert found.pending_writes == [(f"t{step}", "count", step)]
+
+
+async def test_an_async_connection_that_lost_its_statements_prepares_them_again(pg_url: str) -> None:
+    thread_id = "prepared-again-async-" + uuid.uuid4().hex
+    async with PostgresCheckpointer(pg_url, pool_size=1) as saver:
+        pool = await saver.apool()
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+        for step in range(3):
+            versions: ChannelVersions = {"items": saver.get_next_version(None, None)}
+            values = {"items": list(range(step + 1))}
+            checkpoint = generate_checkpoint(channel_values=values, channel_versions=versions)
+            config = await saver.aput(config, checkpoint, generate_metadata(), versions)
+            async with pool.connection() as conn:
+                await conn.execute("DEALLOCATE ALL")
+            found = await saver.aget_tuple(config)
+            assert found is not None and found.checkpoint["channel_values"] == values
+
+
+def test_a_statement_the_server_refuses_leaves_the_connection_working(pg_server: str) -> None:
+    """A server error, on a statement's first run on a connection (prepared in the same pipeline)
+    and on a later run, is raised as psycopg raises it, and the connection goes on serving."""
+    with (
+        fresh_database(pg_server, "refused_statement") as url,
+        PostgresCheckpointer(url, pool_size=1) as saver,  # the schema is made on open
+    ):
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("ALTER TABLE dg_checkpoints ADD CONSTRAINT poison CHECK (thread_id <> 'poison')")
+        for attempt in range(3):
+            with pytest.raises(psycopg.errors.CheckViolation):
+                put_checkpoint(saver, "poison", {"count": attempt})
+            config = put_checkpoint(saver, f"fine-{attempt}", {"count": attempt})
+            found = saver.get_tuple(config)
+            assert found is not None and found.checkpoint["channel_values"] == {"count": attempt}
+        assert saver.pool_stats()["sync"]["connections_num"] == 1, "the connection was replaced"
+
+
 def test_a_process_new_to_a_thread_reads_it_in_one_round_trip(pg_url: str) -> None:
     """Without the item cache, a read takes the thread's items in key order with the checkpoint, and
     when the checkpoint uses few of them (a list replaced at every step) the same statement looks its

@@ -23,18 +23,17 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from durable_graph.backoff import backoff_delays
 from durable_graph.checkpointers.postgres.arrays import ADAPTERS
 from durable_graph.checkpointers.postgres.schema import COMPONENT, MIGRATIONS
-from durable_graph.checkpointers.postgres.sql import Op, SnapshotNeeded, Statement
+from durable_graph.checkpointers.postgres.sql import Op, SnapshotNeeded
+from durable_graph.checkpointers.postgres.wire import Wire
 from durable_graph.errors import BackendUnavailableError, InvalidURLError, LeaseLostError
 from durable_graph.leases.fences import Fence
 from durable_graph.migrations import amigrate, migrate
@@ -85,15 +84,15 @@ class Pools:
         self.where = describe(conninfo)
         self.pool_size = pool_size
         self.retry_for = retry_for
-        self.kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": 0, "context": ADAPTERS}
+        # psycopg prepares nothing itself (``wire`` prepares the checkpointer's statements): after a
+        # rollback it would deallocate every prepared statement of the connection, ours too.
+        self.kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": None, "context": ADAPTERS}
         if "connect_timeout" not in given:
             self.kwargs["connect_timeout"] = max(1, round(connect_timeout))
         if "application_name" not in given:
             self.kwargs["application_name"] = APPLICATION_NAME
         # a startup option: it costs no statement, and no callback runs on a new connection
         self.kwargs["options"] = f"{given.get('options', '')} {_GENERIC_PLANS}".strip()
-        # Migrations hold several commands per statement, which cannot be prepared.
-        self.migration_kwargs = {**self.kwargs, "prepare_threshold": None}
         self._lock = threading.Lock()
         self._migrated = False
         self._sync: ConnectionPool | None = None
@@ -139,7 +138,7 @@ class Pools:
         if self._migrated:
             return
         try:
-            with psycopg.connect(self.conninfo, **self.migration_kwargs) as conn:
+            with psycopg.connect(self.conninfo, **self.kwargs) as conn:
                 migrate(conn, COMPONENT, MIGRATIONS)
         except psycopg.OperationalError as exc:
             raise self._unavailable(exc) from exc
@@ -213,9 +212,7 @@ class Pools:
     async def _open_async(self) -> AsyncConnectionPool:
         if not self._migrated:
             try:
-                async with await psycopg.AsyncConnection.connect(
-                    self.conninfo, **self.migration_kwargs
-                ) as conn:
+                async with await psycopg.AsyncConnection.connect(self.conninfo, **self.kwargs) as conn:
                     await amigrate(conn, COMPONENT, MIGRATIONS)
             except psycopg.OperationalError as exc:
                 raise self._unavailable(exc) from exc
@@ -308,39 +305,20 @@ class Pools:
         return {name: pool.get_stats() for name, pool in found.items() if pool is not None}
 
 
-# Statements are prepared on first use (planning the data-modifying CTEs costs more than running
-# them). psycopg prepares a statement per text and parameter types. The first time a connection
-# runs a statement with given parameter types, it runs in a pipeline so that the preparation travels
-# with the execution: one round trip, not two. Afterwards it runs outside a pipeline, which would
-# only add its own synchronisation. (Should psycopg have dropped the prepared statement meanwhile,
-# it prepares it again: a round trip more, nothing else.) Results come in binary: the arrays of
-# bytes that make up a checkpoint need no hex encoding and decoding.
-
-
-@dataclass(slots=True)
-class _Session:
-    """What a pooled connection keeps between ops: the statements prepared on it (by
-    ``_prepared_key``) and one binary cursor, reused because making a cursor and its adapters costs
-    about 14 us of client time, a sixth of what reading a short checkpoint takes. Between ops the
-    cursor holds its last result, so an idle connection keeps at most one result in memory."""
-
-    cursor: Any  # a binary psycopg.Cursor, or AsyncCursor on an async connection
-    prepared: set[tuple[Any, ...]] = field(default_factory=set)
-
-
 class _Connection(psycopg.Connection[Any]):
-    session: _Session | None = None
+    wire: Wire | None = None
 
 
 class _AsyncConnection(psycopg.AsyncConnection[Any]):
-    session: _Session | None = None
+    wire: Wire | None = None
 
 
-def _session_of(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> _Session:
+def _wire_of(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> Wire:
+    """What a pooled connection keeps between ops: its prepared statements (see ``wire``)."""
     assert isinstance(conn, _Connection | _AsyncConnection), "not a connection of the pools"
-    if conn.session is None:
-        conn.session = _Session(conn.cursor(binary=True))
-    return conn.session
+    if conn.wire is None:
+        conn.wire = Wire.of(conn)
+    return conn.wire
 
 
 def _in_snapshot(op: Op[T]) -> Op[T]:
@@ -349,39 +327,12 @@ def _in_snapshot(op: Op[T]) -> Op[T]:
     return op.in_snapshot()
 
 
-def _prepared_key(statement: Statement) -> tuple[Any, ...]:
-    """The statement's text and what decides psycopg's parameter types: each value's Python type,
-    and for an int the Postgres integer type its size takes."""
-    return (statement.sql, *(_int_size(v) if type(v) is int else type(v) for v in statement.params.values()))
-
-
-def _int_size(value: int) -> int:
-    for size, bits in enumerate((15, 31, 63)):
-        if -(2**bits) <= value < 2**bits:
-            return size
-    return 3
-
-
-def _has_rows(cur: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any]) -> bool:
-    # Cheaper than ``cur.description``, which builds an object per column.
-    return cur.pgresult is not None and cur.pgresult.status == pq.ExecStatus.TUPLES_OK
-
-
 def _drive(conn: psycopg.Connection[Any], op: Op[T]) -> T:
-    steps, session = op.steps, _session_of(conn)
-    cur: psycopg.Cursor[Any] = session.cursor
+    steps, wire = op.steps, _wire_of(conn)
     try:
         statement = next(steps)
         while True:
-            key = _prepared_key(statement)
-            if key in session.prepared:
-                cur.execute(statement.sql, statement.params)  # type: ignore[arg-type]
-            else:
-                with conn.pipeline():
-                    cur.execute(statement.sql, statement.params)  # type: ignore[arg-type]
-                session.prepared.add(key)
-            rows = cur.fetchall() if _has_rows(cur) else []
-            statement = steps.send(rows)
+            statement = steps.send(conn.wait(wire.run(statement)))
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
 
@@ -398,19 +349,10 @@ async def _close_when_cancelled(pool: AsyncConnectionPool) -> None:
 
 
 async def _adrive(conn: psycopg.AsyncConnection[Any], op: Op[T]) -> T:
-    steps, session = op.steps, _session_of(conn)
-    cur: psycopg.AsyncCursor[Any] = session.cursor
+    steps, wire = op.steps, _wire_of(conn)
     try:
         statement = next(steps)
         while True:
-            key = _prepared_key(statement)
-            if key in session.prepared:
-                await cur.execute(statement.sql, statement.params)  # type: ignore[arg-type]
-            else:
-                async with conn.pipeline():
-                    await cur.execute(statement.sql, statement.params)  # type: ignore[arg-type]
-                session.prepared.add(key)
-            rows = await cur.fetchall() if _has_rows(cur) else []
-            statement = steps.send(rows)
+            statement = steps.send(await conn.wait(wire.run(statement)))
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
