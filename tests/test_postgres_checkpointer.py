@@ -234,8 +234,8 @@ def lose_prepared_statements(conn: psycopg.Connection[Any], how: str) -> None:
 @pytest.mark.parametrize("how", LOSING_PREPARED_STATEMENTS)
 def test_statements_a_connection_lost_are_prepared_again(pg_url: str, how: str) -> None:
     """The checkpointer keeps its statements prepared on each pooled connection. A connection of its
-    pool that lost them (a user's statement on ``saver.pool``) prepares them again on first use, in
-    the same round trip, and reads and writes go on as before."""
+    pool that lost them (a user's statement on ``saver.pool``) prepares each again when it next runs
+    it, at the cost of one round trip more, and reads and writes go on as before."""
     thread_id = "prepared-again-" + uuid.uuid4().hex
     with PostgresCheckpointer(pg_url, pool_size=1) as saver, tempfile.TemporaryFile("w+") as trace:
         parent = None
