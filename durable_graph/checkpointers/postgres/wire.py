@@ -39,10 +39,12 @@ _BINARY = pq.Format.BINARY
 
 @dataclass(frozen=True, slots=True)
 class _Converted:
-    """A statement's text with ``$n`` placeholders, and the parameter each one takes."""
+    """A statement's text with ``$n`` placeholders, the parameter each one takes, and the format
+    each is dumped in (binary, as ``%(name)b`` asks)."""
 
     query: bytes
     names: tuple[str, ...]
+    formats: tuple[PyFormat, ...]
 
 
 @lru_cache(maxsize=256)  # the statements are the checkpointer's own, a few dozen texts
@@ -55,7 +57,8 @@ def _converted(sql: str) -> _Converted:
             names.append(match.group(1))
         return f"${names.index(match.group(1)) + 1}"
 
-    return _Converted(_PLACEHOLDER.sub(numbered, sql).encode(), tuple(names))
+    query = _PLACEHOLDER.sub(numbered, sql).encode()
+    return _Converted(query, tuple(names), (PyFormat.BINARY,) * len(names))
 
 
 @dataclass(slots=True)
@@ -76,7 +79,7 @@ class Wire:
         converted = _converted(statement.sql)
         transformer, pgconn = self.transformer, self.conn.pgconn
         values = [statement.params[name] for name in converted.names]
-        data = transformer.dump_sequence(values, [PyFormat.BINARY] * len(values))
+        data = transformer.dump_sequence(values, converted.formats)
         types, formats = transformer.types, transformer.formats
         key = (statement.sql, types)
         name = self.prepared.get(key)
